@@ -1,0 +1,237 @@
+"""``create_model`` / ``create_pretrained`` and the registry queries: the front door of zoo."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from zoo_core.errors import WeightsError
+from zoo_core.plugins import get_plugin_manager, get_registry
+from zoo_core.registry import Family, Variant
+
+
+class HeadSkippedWarning(UserWarning):
+    """``num_classes`` differs from the released head, which is left out of the loaded weights."""
+
+
+def get_variant(name: str) -> Variant:
+    """The ``Variant`` record for ``name`` (``arch.tag``, or ``arch`` for its default tag)."""
+    return get_registry().get(name)
+
+
+def get_family(name: str) -> Family:
+    """The ``Family`` that registers the variant ``name``."""
+    return get_registry().family_of(name)
+
+
+def default_num_classes(name: str) -> int:
+    """The head size the released weights of ``name`` ship with (0 for encoder-only weights)."""
+    return get_variant(name).num_classes
+
+
+def list_variants(pattern: str | Sequence[str] = "*", *, family: str | None = None, license: str | None = None,
+                  pretrained: bool | None = None, commercial: str | None = None) -> list[str]:
+    """Sorted variant names matching fnmatch ``pattern`` (on ``arch.tag`` or ``arch``), as
+    ``timm.list_models``; filter by ``family``, ``license`` id (fnmatch, case-insensitive),
+    ``pretrained`` and ``commercial`` (``"yes"``/``"no"``/``"conditions"``)."""
+    return get_registry().list(pattern, family=family, license=license, pretrained=pretrained,
+                               commercial=commercial)
+
+
+def create_model(name: str, *, in_chans: int = 3, num_classes: int | None = None, **family_kwargs: Any):
+    """The architecture of ``name`` with random initialisation (``timm.create_model(name)``).
+
+    ``num_classes=None`` gives the released head size, ``0`` a model whose ``apply`` returns
+    pooled features. ``family_kwargs`` go to the family's builder (``img_size`` for ViT, ...).
+    Returns a ``Model``; ``model.init(key)`` makes ``(params, state)``.
+    """
+    variant = get_variant(name)
+    family = get_registry().families[variant.family]
+    if num_classes is None:
+        num_classes = variant.num_classes
+    if in_chans < 1 or num_classes < 0:
+        raise ValueError(f"{variant.name}: in_chans must be ≥ 1 and num_classes ≥ 0, got {in_chans} and {num_classes}")
+    return family.build()(variant, in_chans=in_chans, num_classes=num_classes, **family_kwargs)
+
+
+def _classifier_prefixes(variant: Variant) -> tuple[str, ...]:
+    return tuple(f"{c.strip()}." for c in variant.classifier.split(",") if c.strip())
+
+
+def create_pretrained(
+    name: str,
+    *,
+    in_chans: int = 3,
+    num_classes: int | None = None,
+    revision: str = "main",
+    cache_dir: str | os.PathLike | None = None,
+    prefix: Sequence[str] = (),
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+    **family_kwargs: Any,
+):
+    """The model of ``name`` and a loader for its released weights (``pretrained=True`` in timm).
+
+    Returns ``(model, load)``. ``load(params, state)`` returns new trees with the weights written
+    under ``prefix`` (a tuple of keys where the model's trees sit inside larger ones) and never
+    mutates its inputs; ``load()`` builds the trees itself from abstract shapes, without a random
+    init. ``num_classes=None`` keeps the released head, ``0`` drops it, any other value gives a
+    fresh head (kept from the trees passed to ``load``) and a ``HeadSkippedWarning``.
+    ``in_chans != 3`` adapts the stem kernel as timm's ``adapt_input_conv``. Nothing is downloaded
+    until ``load`` is called.
+    """
+    variant = get_variant(name)
+    family = get_registry().families[variant.family]
+    pm = get_plugin_manager()
+    options = dict(in_chans=in_chans, num_classes=num_classes, revision=revision, cache_dir=cache_dir,
+                   prefix=tuple(prefix), local_files_only=local_files_only, checkpoint_path=checkpoint_path)
+    pm.hook.zoo_before_load(variant=variant, options=options)
+    model = create_model(variant.name, in_chans=in_chans, num_classes=num_classes, **family_kwargs)
+    head_released = variant.num_classes
+    fresh_head = model.num_classes not in (0, head_released)
+    if fresh_head:
+        warnings.warn(
+            f"{variant.name}: num_classes={model.num_classes} differs from the released head ({head_released}); "
+            "the released classifier is skipped and the new head keeps its initial values",
+            HeadSkippedWarning,
+            stacklevel=2,
+        )
+    prefix = tuple(prefix)
+
+    def load(params: Mapping[str, Any] | None = None, state: Mapping[str, Any] | None = None):
+        if (params is None) != (state is None):
+            raise TypeError("load() takes both params and state, or neither")
+        path = weights_file(variant, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                            token=token, checkpoint_path=checkpoint_path)
+        base_params, base_state = _base_trees(model, params, state, prefix, need_values=fresh_head)
+        new_params, new_state = load_weights(model, variant, family, path, base_params, base_state,
+                                             in_chans=in_chans)
+        for result in pm.hook.zoo_after_load(variant=variant, params=new_params, state=new_state)[::-1]:
+            if result is not None:
+                new_params, new_state = result
+        if params is None:
+            return _nest(prefix, new_params), _nest(prefix, new_state)
+        return _replace_at(params, prefix, new_params), _replace_at(state, prefix, new_state)
+
+    load.__doc__ = f"Load the released weights of {variant.name} into (params, state)."
+    return model, load
+
+
+def weights_file(variant: Variant, *, revision: str = "main", cache_dir=None, local_files_only: bool = False,
+                 token=None, checkpoint_path=None) -> str:
+    """The local path of ``variant``'s weights, from the first plugin that answers (the Hub by default)."""
+    if checkpoint_path is not None:
+        return os.fspath(checkpoint_path)
+    if not variant.pretrained:
+        raise WeightsError(f"{variant.name}: no released weights (the variant has no Hub repository)")
+    path = get_plugin_manager().hook.zoo_weights_file(
+        variant=variant, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+    if path is None:
+        raise WeightsError(f"{variant.name}: no plugin could provide the weights file {variant.filename}")
+    return os.fspath(path)
+
+
+def _base_trees(model, params, state, prefix, *, need_values: bool):
+    import jax
+
+    if params is not None:
+        return _get_at(params, prefix, "params"), _get_at(state, prefix, "state")
+    if need_values:
+        return jax.jit(model.init)(jax.random.key(0))
+    return jax.eval_shape(model.init, jax.random.key(0))
+
+
+def load_weights(model, variant: Variant, family: Family, path: str, params, state, *, in_chans: int = 3):
+    """Read ``path``, transform it to timm's keys, map it onto ``(params, state)`` (arrays or
+    ``ShapeDtypeStruct`` trees) and return the new trees."""
+    import jax
+
+    from zoo_core.interop.safetensors_io import SafetensorsFile
+    from zoo_core.interop.state_dict import apply_state_dict
+    from zoo_core.interop.transforms import adapt_input_conv, compose
+
+    label = _describe(path, variant)
+    checkpoint = SafetensorsFile(path, label=label)
+    state_dict: Mapping[str, Any] = _Float32View(checkpoint)
+    converted = get_plugin_manager().hook.zoo_transform_checkpoint(variant=variant, state_dict=state_dict, path=path)
+    if converted is not None:
+        state_dict = converted
+    abstract_params, abstract_state = jax.eval_shape(lambda: (params, state))
+    mapping = family.mapping()(variant, model, abstract_params, abstract_state)
+    first_conv_key = f"{variant.first_conv}.weight"
+    heads = _classifier_prefixes(variant)
+    keep_head = model.num_classes not in (0, variant.num_classes)
+    triples, kept, ignored = [], [], set()
+    for key, target, transform in mapping:
+        if keep_head and key.startswith(heads):
+            kept.append(target)
+            continue
+        if key == first_conv_key and in_chans != 3:
+            transform = compose(transform, adapt_input_conv(in_chans))
+        triples.append((key, target, transform))
+    if model.num_classes != variant.num_classes:
+        ignored = {k for k in state_dict if k.startswith(heads)}
+    tree = apply_state_dict({"params": params, "state": state}, state_dict, triples, ignore_keys=ignored,
+                            keep_paths=kept, source=label)
+    return tree["params"], tree["state"]
+
+
+class _Float32View(Mapping):
+    """A lazily-read state dict: tensors come back as float32 numpy arrays on access."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def __getitem__(self, key):
+        return self._f.read_float32(key)
+
+    def __iter__(self):
+        return iter(self._f)
+
+    def __len__(self):
+        return len(self._f)
+
+    def __contains__(self, key):
+        return key in self._f
+
+    def shape(self, key):
+        return self._f.shape(key)
+
+
+def _describe(path: str, variant: Variant) -> str:
+    parts = os.path.normpath(path).split(os.sep)
+    if "snapshots" in parts:
+        i = parts.index("snapshots")
+        return f"{variant.hf_hub_id}/{variant.filename} (commit {parts[i + 1][:12]}, {path})"
+    return path
+
+
+def _get_at(tree, prefix, what):
+    node = tree
+    for i, key in enumerate(prefix):
+        if not isinstance(node, Mapping) or key not in node:
+            raise KeyError(f"prefix {prefix!r}: {what} has no key {key!r} at depth {i}")
+        node = node[key]
+    return node
+
+
+def _nest(prefix, tree):
+    for key in reversed(prefix):
+        tree = {key: tree}
+    return tree
+
+
+def _replace_at(tree, prefix, value):
+    if not prefix:
+        return value
+    out = dict(tree)
+    out[prefix[0]] = _replace_at(tree[prefix[0]], prefix[1:], value)
+    return out
+
+
+__all__ = ["create_model", "create_pretrained", "default_num_classes", "get_family", "get_variant",
+           "list_variants", "weights_file", "load_weights", "HeadSkippedWarning"]
+

@@ -1,0 +1,39 @@
+"""zoo-core's own hook implementations: the Hub as the default weights source, and the
+non-commercial license notice around ``create_pretrained``."""
+
+from __future__ import annotations
+
+import warnings
+
+from zoo_core.hookspecs import hookimpl
+
+_warned: set[str] = set()
+
+
+class NonCommercialWeightsWarning(UserWarning):
+    """Released weights whose license forbids commercial use."""
+
+
+@hookimpl(trylast=True)
+def zoo_weights_file(variant, revision, cache_dir, local_files_only, token):
+    """Download ``variant.hf_hub_id``/``variant.filename`` into huggingface_hub's cache."""
+    if variant.hf_hub_id is None:
+        return None
+    from zoo_core.interop.hub import hf_hub_download
+
+    return hf_hub_download(variant.hf_hub_id, variant.filename, revision=revision, cache_dir=cache_dir,
+                           local_files_only=local_files_only, token=token)
+
+
+@hookimpl
+def zoo_before_load(variant, options):
+    """Warn, once per process and license, that the weights are not for commercial use."""
+    lic = variant.license
+    if lic.commercial == "no" and lic.id not in _warned:
+        _warned.add(lic.id)
+        warnings.warn(
+            f"{variant.name}: the released weights are licensed {lic.id} ({lic.url or 'see zoo info'}), "
+            "which does not allow commercial use. This notice is shown once per process.",
+            NonCommercialWeightsWarning,
+            stacklevel=4,
+        )

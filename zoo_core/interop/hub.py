@@ -1,0 +1,116 @@
+"""Hugging Face Hub access through huggingface_hub itself.
+
+Downloads land in huggingface_hub's cache (``models--org--name/{blobs,snapshots,refs}``), so
+``timm``, ``huggingface_hub`` and zoo see each other's files. Revision, token, offline mode
+(``HF_HUB_OFFLINE`` / ``local_files_only``) and the fall-back to a cached snapshot when the Hub
+cannot be reached are huggingface_hub's; zoo only turns its exceptions into ``DownloadError``
+messages that name the repository and file and say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from zoo_core.errors import DownloadError
+
+
+def hf_hub_cache_dir() -> str:
+    """The cache root huggingface_hub uses: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
+    ``~/.cache/huggingface/hub`` (read from the environment at each call)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HUGGINGFACE_HUB_CACHE"):
+        return os.path.expanduser(os.environ["HUGGINGFACE_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = os.path.expanduser(xdg) if xdg else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "huggingface", "hub")
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hf_hub_download(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str = "main",
+    cache_dir: str | os.PathLike | None = None,
+    repo_type: str = "model",
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    progress: bool = True,
+) -> str:
+    """Return the local snapshot path of ``repo_id/filename`` at ``revision``, downloading it
+    into the shared cache only if it is not there. Errors are ``DownloadError``."""
+    import huggingface_hub
+    from huggingface_hub import errors as hf_errors
+
+    cache_dir = str(cache_dir) if cache_dir is not None else hf_hub_cache_dir()
+    local_only = local_files_only or _offline()
+    where = f"{repo_id}/{filename} (revision {revision!r})"
+    kwargs = dict(repo_type=repo_type, revision=revision, cache_dir=cache_dir, local_files_only=local_only,
+                  token=token, library_name="zoo")
+    if not progress:
+        kwargs["tqdm_class"] = _SilentTqdm
+    try:
+        return huggingface_hub.hf_hub_download(repo_id, filename, **kwargs)
+    except hf_errors.GatedRepoError as e:
+        raise DownloadError(f"{where}: the repository is gated; accept its terms on the Hub and log in "
+                            f"(`hf auth login` or HF_TOKEN). Hub said: {_first_line(e)}") from e
+    except hf_errors.RepositoryNotFoundError as e:
+        raise DownloadError(f"{where}: repository not found or not accessible (401/404). Hub said: "
+                            f"{_first_line(e)}") from e
+    except hf_errors.RevisionNotFoundError as e:
+        raise DownloadError(f"{where}: revision not found. Hub said: {_first_line(e)}") from e
+    except hf_errors.EntryNotFoundError as e:
+        raise DownloadError(f"{where}: file not found in the repository") from e
+    except hf_errors.LocalEntryNotFoundError as e:
+        if local_only:
+            hint = ("offline (HF_HUB_OFFLINE or local_files_only) and the file is not in the cache "
+                    f"{cache_dir}; run `zoo download` with network access, or point HF_HUB_CACHE at a cache that has it")
+        else:
+            hint = (f"the Hub could not be reached and the file is not in the cache {cache_dir}; "
+                    "check the network or HF_ENDPOINT, or set HF_HUB_CACHE to a cache that has it")
+        raise DownloadError(f"{where}: {hint}") from e
+    except hf_errors.HfHubHTTPError as e:
+        raise DownloadError(f"{where}: {_first_line(e)}") from e
+    except PermissionError as e:
+        raise DownloadError(f"{where}: cache directory {cache_dir} is not writable ({e.strerror}); "
+                            "set HF_HUB_CACHE to a writable directory") from e
+    except OSError as e:
+        raise DownloadError(f"{where}: {e}") from e
+
+
+def cached_file(repo_id: str, filename: str, *, revision: str = "main",
+                cache_dir: str | os.PathLike | None = None) -> str | None:
+    """The cached snapshot path of ``repo_id/filename`` if present, else ``None`` (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cache_dir = str(cache_dir) if cache_dir is not None else hf_hub_cache_dir()
+    found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
+    return found if isinstance(found, str) and Path(found).exists() else None
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+class _SilentTqdm:
+    def __init__(self, *args, **kwargs):
+        self.n = 0
+
+    def update(self, n=1):
+        self.n += n
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,199 @@
+"""Reading and writing safetensors files, with errors that say what is wrong.
+
+The reader parses the format itself (8-byte little-endian header length, JSON header, raw data)
+and reads tensors with ``file.read`` rather than a memory map, so a file truncated while it is
+being read raises instead of killing the process with SIGBUS. Every structural fault (truncated,
+an HTML page or a git-lfs pointer saved in its place, overlapping offsets, unknown dtypes) is a
+``CheckpointFormatError`` naming the file and, where it applies, the tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+
+from zoo_core.errors import CheckpointFormatError
+
+DTYPES: dict[str, np.dtype] = {
+    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
+    "BF16": np.dtype(ml_dtypes.bfloat16),
+    "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
+    "U8": np.dtype("u1"), "BOOL": np.dtype("?"),
+}
+FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
+MAX_HEADER = 100 * 1024 * 1024
+
+
+def _sniff(prefix: bytes) -> str | None:
+    head = prefix.lstrip()[:64].lower()
+    if head.startswith(b"version https://git-lfs"):
+        return "a git-lfs pointer file, not the weights it points to (fetch the LFS object)"
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        return "an HTML page, not a safetensors file (a proxy or login page saved in its place?)"
+    if head.startswith(b"{") and b'"error"' in prefix[:4096]:
+        return "a JSON error response, not a safetensors file"
+    return None
+
+
+class SafetensorsFile(Mapping[str, np.ndarray]):
+    """A safetensors file opened for reading; validated on open, tensors read on access.
+
+    ``keys()`` in file order, ``shape(key)``, ``dtype(key)``, ``f[key]`` → ``np.ndarray``
+    (as stored; bf16 via ml_dtypes).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, label: str | None = None):
+        self.path = Path(path)
+        self.label = label or str(self.path)
+        try:
+            self.size = self.path.stat().st_size
+        except OSError as e:
+            raise CheckpointFormatError(f"cannot read weights file {self.label}: {e.strerror or e}") from e
+        self.entries, self.data_start, self.metadata = self._parse()
+
+    def _fail(self, what: str) -> CheckpointFormatError:
+        return CheckpointFormatError(f"{self.label}: {what}")
+
+    def _parse(self):
+        with open(self.path, "rb") as f:
+            prefix = f.read(4096)
+            sniffed = _sniff(prefix)
+            if sniffed:
+                raise self._fail(f"is {sniffed}")
+            if self.size == 0:
+                raise self._fail("is empty (0 bytes): truncated download?")
+            if self.size < 8:
+                raise self._fail(f"truncated ({self.size} of at least 8 bytes): not even a header length")
+            (n,) = struct.unpack("<Q", prefix[:8])
+            if n > MAX_HEADER:
+                raise self._fail(f"header length {n} bytes is implausible: not a safetensors file")
+            if 8 + n > self.size:
+                raise self._fail(f"truncated ({self.size} of at least {8 + n} bytes): cut inside the header")
+            f.seek(8)
+            raw = f.read(n)
+        try:
+            header = json.loads(raw.decode("utf-8"), object_pairs_hook=self._no_duplicates)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise self._fail(f"header is not valid JSON ({e})") from e
+        except ValueError as e:
+            raise self._fail(str(e)) from e
+        if not isinstance(header, dict):
+            raise self._fail("header is not a JSON object")
+        metadata = header.pop("__metadata__", None) or {}
+        data_start = 8 + n
+        data_len = self.size - data_start
+        entries = {}
+        spans = []
+        for key, info in header.items():
+            if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
+                raise self._fail(f"tensor {key!r}: header entry lacks dtype, shape or data_offsets")
+            dtype_name = info["dtype"]
+            if dtype_name not in DTYPES:
+                raise self._fail(f"tensor {key!r}: unsupported dtype {dtype_name!r} (supported: {', '.join(DTYPES)})")
+            shape = info["shape"]
+            offsets = info["data_offsets"]
+            if (not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape)
+                    or not isinstance(offsets, list) or len(offsets) != 2
+                    or not all(isinstance(o, int) and o >= 0 for o in offsets)):
+                raise self._fail(f"tensor {key!r}: malformed shape {shape!r} or data_offsets {offsets!r}")
+            begin, end = offsets
+            nbytes = math.prod(shape) * DTYPES[dtype_name].itemsize
+            if end < begin or end - begin != nbytes:
+                raise self._fail(
+                    f"tensor {key!r}: data_offsets {offsets} hold {end - begin} bytes but {dtype_name}{shape} needs {nbytes}"
+                )
+            entries[key] = (dtype_name, tuple(shape), begin, end)
+            spans.append((begin, end, key))
+        spans.sort()
+        for (b0, e0, k0), (b1, e1, k1) in zip(spans, spans[1:]):
+            if b1 < e0:
+                raise self._fail(f"tensors {k0!r} and {k1!r} overlap (bytes {b0}-{e0} and {b1}-{e1})")
+        needed = max((e for _, e, _ in spans), default=0)
+        if needed > data_len:
+            last = max(spans, key=lambda s: s[1])[2]
+            raise self._fail(
+                f"truncated ({self.size} of {data_start + needed} bytes): tensor {last!r} and maybe others are cut off"
+            )
+        return entries, data_start, metadata
+
+    @staticmethod
+    def _no_duplicates(pairs):
+        seen = {}
+        for k, v in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate tensor name {k!r} in the header")
+            seen[k] = v
+        return seen
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, key) -> bool:
+        return key in self.entries
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self.entries[key][1]
+
+    def dtype(self, key: str) -> str:
+        return self.entries[key][0]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        dtype_name, shape, begin, end = self.entries[key]
+        with open(self.path, "rb") as f:
+            f.seek(self.data_start + begin)
+            buf = f.read(end - begin)
+        if len(buf) != end - begin:
+            raise self._fail(
+                f"tensor {key!r}: file shrank while reading (got {len(buf)} of {end - begin} bytes): truncated"
+            )
+        return np.frombuffer(buf, dtype=DTYPES[dtype_name]).reshape(shape).copy()
+
+    def read_float32(self, key: str) -> np.ndarray:
+        """The tensor as float32 (bf16 / fp16 / fp64 converted exactly where representable)."""
+        dtype_name = self.entries[key][0]
+        if dtype_name not in FLOAT_DTYPES:
+            raise self._fail(f"tensor {key!r} has dtype {dtype_name}, expected a floating-point tensor")
+        return self[key].astype(np.float32)
+
+
+def load_safetensors_state_dict(path: str | os.PathLike, *, dtype=np.float32, label: str | None = None
+                                ) -> dict[str, np.ndarray]:
+    """Read a safetensors file into ``{key: np.ndarray}`` in PyTorch's logical layout.
+
+    Floating-point tensors come back as ``dtype`` (float32 by default; bf16 and fp16 convert
+    exactly); integer and bool tensors as stored. ``dtype=None`` keeps every tensor as stored.
+    """
+    f = SafetensorsFile(path, label=label)
+    out = {}
+    for key in f:
+        a = f[key]
+        if dtype is not None and f.dtype(key) in FLOAT_DTYPES:
+            a = a.astype(dtype)
+        out[key] = a
+    return out
+
+
+def save_safetensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray],
+                     metadata: Mapping[str, str] | None = None) -> None:
+    """Write ``tensors`` as a safetensors file, atomically (temporary file, then rename)."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    try:
+        save_file(arrays, str(tmp), metadata=dict(metadata) if metadata else None)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

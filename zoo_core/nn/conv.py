@@ -1,0 +1,134 @@
+"""2D convolution on NHWC inputs with HWIO kernels (``torch.nn.Conv2d``).
+
+State-dict keys: ``<prefix>.weight`` (PyTorch OIHW, mapped with ``interop.conv_to_hwio``) onto
+``kernel``; ``<prefix>.bias`` onto ``bias``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from zoo_core.nn import initializers as inits
+from zoo_core.nn.module import Module
+
+Padding = int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]] | str
+
+
+def pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def get_padding(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:
+    """timm's symmetric default padding: ``((stride - 1) + dilation * (kernel_size - 1)) // 2``."""
+    return ((stride - 1) + dilation * (kernel_size - 1)) // 2
+
+
+def resolve_padding(padding: Padding, kernel, stride, dilation) -> str | list[tuple[int, int]]:
+    """Turn a padding spec into what ``lax.conv_general_dilated`` takes.
+
+    ``int`` or ``(ph, pw)``: symmetric, as PyTorch. ``((top, bottom), (left, right))``: explicit.
+    ``"same"``: TensorFlow/timm ``pad_same`` (the extra pixel goes bottom/right). ``"valid"``: none.
+    ``""``: timm's default symmetric padding from ``get_padding``.
+    """
+    if isinstance(padding, str):
+        if padding.lower() == "same":
+            return "SAME"
+        if padding.lower() == "valid":
+            return "VALID"
+        if padding == "":
+            kh, kw = kernel
+            return [(get_padding(kh, stride[0], dilation[0]),) * 2, (get_padding(kw, stride[1], dilation[1]),) * 2]
+        raise ValueError(f"unknown padding {padding!r}: use an int, a pair, 'same', 'valid' or ''")
+    if isinstance(padding, int):
+        return [(padding, padding), (padding, padding)]
+    if isinstance(padding[0], int):
+        return [(padding[0], padding[0]), (padding[1], padding[1])]
+    return [tuple(padding[0]), tuple(padding[1])]
+
+
+def conv2d(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    stride=1,
+    padding: Padding = 0,
+    dilation=1,
+    groups: int = 1,
+    precision: Any = None,
+) -> jax.Array:
+    """Convolve ``x`` (N, H, W, Cin) with ``kernel`` (kh, kw, Cin // groups, Cout) → (N, H', W', Cout).
+
+    A depthwise conv (``groups == Cin``) goes through ``nn.depthwise.depthwise_conv2d``, which
+    picks the fastest exact formulation for the backend.
+    """
+    stride, dilation = pair(stride), pair(dilation)
+    pads = resolve_padding(padding, kernel.shape[:2], stride, dilation)
+    cin = x.shape[-1]
+    if groups > 1 and groups == cin and kernel.shape[2] == 1:
+        from zoo_core.nn.depthwise import depthwise_conv2d
+
+        return depthwise_conv2d(x, kernel, stride=stride, padding=pads, dilation=dilation, precision=precision)
+    return lax.conv_general_dilated(
+        x,
+        kernel.astype(x.dtype),
+        window_strides=stride,
+        padding=pads,
+        rhs_dilation=dilation,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=groups,
+        precision=precision,
+    )
+
+
+@attrs.frozen
+class Conv2d(Module):
+    """``torch.nn.Conv2d`` on NHWC: params ``kernel`` (kh, kw, in // groups, out), ``bias`` (out,)."""
+
+    in_chans: int
+    out_chans: int
+    kernel_size: int | tuple[int, int]
+    stride: int | tuple[int, int] = 1
+    padding: Padding = 0
+    dilation: int | tuple[int, int] = 1
+    groups: int = 1
+    bias: bool = True
+    kernel_init: Any = inits.torch_default
+    bias_init: Any = None
+
+    def __attrs_post_init__(self):
+        if self.in_chans % self.groups or self.out_chans % self.groups:
+            raise ValueError(
+                f"Conv2d: in_chans {self.in_chans} and out_chans {self.out_chans} must both divide by groups {self.groups}"
+            )
+
+    @property
+    def kernel_shape(self) -> tuple[int, int, int, int]:
+        kh, kw = pair(self.kernel_size)
+        return (kh, kw, self.in_chans // self.groups, self.out_chans)
+
+    def init(self, key):
+        k_kernel, k_bias = jax.random.split(key)
+        params = {"kernel": self.kernel_init(k_kernel, self.kernel_shape)}
+        if self.bias:
+            fan_in = inits.fans(self.kernel_shape)[0]
+            bias_init = self.bias_init or inits.torch_default_bias(fan_in)
+            params["bias"] = bias_init(k_bias, (self.out_chans,))
+        return params, {}
+
+    def apply(self, params, state, x, *, train=False):
+        y = conv2d(
+            x,
+            params["kernel"],
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
+        if self.bias:
+            y = y + params["bias"].astype(y.dtype)
+        return y, state

@@ -1,0 +1,103 @@
+"""The functional module base: attrs records with ``init`` and ``apply``.
+
+A module is a frozen attrs record holding its hyper-parameters and its child modules. It owns no
+arrays: ``init(key)`` returns ``(params, state)`` as nested dicts, and
+``apply(params, state, x, *, train=False)`` returns ``(y, state)``. Child modules are found by
+field name, so a model's parameter tree mirrors timm's module names
+(``stages/0/blocks/1/conv_dw/kernel``). A field holding a tuple of modules becomes a dict keyed
+``"0"``, ``"1"``, … like a ``torch.nn.Sequential``.
+
+Every child appears in both trees, with an empty dict where it has no arrays, so the state
+``apply`` returns has the same structure as the one ``init`` made (what ``jax.lax.scan`` and
+optimizers expect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import jax
+
+Params = dict[str, Any]
+State = dict[str, Any]
+
+
+class Module:
+    """Base of every layer and model. Subclasses are ``@attrs.frozen`` records.
+
+    The default ``init`` composes the children (attrs fields holding a ``Module`` or a tuple of
+    them) in field order, each with its own key split from ``key``. Leaf layers override it.
+    """
+
+    def children(self) -> Iterator[tuple[str, Module | tuple[Module, ...]]]:
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            if isinstance(value, Module):
+                yield field.name, value
+            elif isinstance(value, tuple) and value and all(isinstance(v, Module) for v in value):
+                yield field.name, value
+
+    def init(self, key: jax.Array) -> tuple[Params, State]:
+        """Random parameters and initial state for this module (PRNG ``key``)."""
+        children = list(self.children())
+        params: Params = {}
+        state: State = {}
+        if not children:
+            return params, state
+        keys = jax.random.split(key, len(children))
+        for (name, child), child_key in zip(children, keys):
+            params[name], state[name] = init_child(child, child_key)
+        return params, state
+
+    def apply(self, params: Params, state: State, x: Any, *, train: bool = False):
+        raise NotImplementedError(f"{type(self).__name__} does not define apply")
+
+    def __call__(self, params: Params, state: State, x: Any, *, train: bool = False):
+        return self.apply(params, state, x, train=train)
+
+
+def init_child(child: Module | tuple[Module, ...], key: jax.Array) -> tuple[Params, State]:
+    """``init`` of one child, or of a tuple of children as a ``{"0": ..., "1": ...}`` dict."""
+    if isinstance(child, Module):
+        return child.init(key)
+    params: Params = {}
+    state: State = {}
+    for i, (module, k) in enumerate(zip(child, jax.random.split(key, len(child)))):
+        params[str(i)], state[str(i)] = module.init(k)
+    return params, state
+
+
+@attrs.frozen
+class Sequential(Module):
+    """Children applied in order; params keyed ``"0"``, ``"1"``, … (``torch.nn.Sequential``)."""
+
+    layers: tuple[Module, ...]
+
+    def init(self, key: jax.Array) -> tuple[Params, State]:
+        return init_child(self.layers, key)
+
+    def apply(self, params, state, x, *, train=False):
+        new_state = {}
+        for i, layer in enumerate(self.layers):
+            x, new_state[str(i)] = layer.apply(params[str(i)], state[str(i)], x, train=train)
+        return x, new_state
+
+
+@attrs.frozen
+class Identity(Module):
+    """Returns its input (``torch.nn.Identity``)."""
+
+    def apply(self, params, state, x, *, train=False):
+        return x, state
+
+
+@attrs.frozen
+class Activation(Module):
+    """A parameter-free elementwise function as a module (ReLU, GELU, …)."""
+
+    fn: Any
+
+    def apply(self, params, state, x, *, train=False):
+        return self.fn(x), state

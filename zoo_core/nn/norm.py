@@ -1,0 +1,132 @@
+"""Normalization layers on channels-last inputs.
+
+| ours | timm / torch | state-dict keys → leaves |
+| --- | --- | --- |
+| ``BatchNorm`` | ``nn.BatchNorm2d`` | ``weight``→``scale``, ``bias``, ``running_mean``→state ``mean``, ``running_var``→state ``var``; ``num_batches_tracked`` ignored |
+| ``GroupNorm`` | ``nn.GroupNorm`` | ``weight``→``scale``, ``bias`` |
+| ``LayerNorm`` | ``nn.LayerNorm`` over the last axis | ``weight``→``scale``, ``bias`` |
+| ``layernorm2d`` | timm ``LayerNorm2d`` (NHWC: the same as ``LayerNorm`` on C) | as ``LayerNorm`` |
+| ``vit_layernorm`` | ViT's ``nn.LayerNorm(dim, eps=1e-6)`` on (N, T, D) tokens | as ``LayerNorm`` |
+"""
+
+from __future__ import annotations
+
+import attrs
+import jax
+import jax.numpy as jnp
+
+from zoo_core.nn.module import Module
+
+
+@attrs.frozen
+class BatchNorm(Module):
+    """``nn.BatchNorm2d`` on (N, H, W, C) (or any (..., C)).
+
+    Eval uses the running statistics in ``state``. ``train=True`` normalizes with the batch's
+    biased variance and returns running statistics updated as PyTorch does:
+    ``new = (1 - momentum) * old + momentum * batch`` with the *unbiased* batch variance.
+    """
+
+    num_features: int
+    eps: float = 1e-5
+    momentum: float = 0.1
+    affine: bool = True
+
+    def init(self, key):
+        c = self.num_features
+        params = {"scale": jnp.ones((c,)), "bias": jnp.zeros((c,))} if self.affine else {}
+        return params, {"mean": jnp.zeros((c,)), "var": jnp.ones((c,))}
+
+    def apply(self, params, state, x, *, train=False):
+        if train:
+            axes = tuple(range(x.ndim - 1))
+            xf = x.astype(jnp.float32)
+            mean = jnp.mean(xf, axis=axes)
+            var = jnp.mean(jnp.square(xf - mean), axis=axes)
+            n = x.size // x.shape[-1]
+            unbiased = var * (n / max(n - 1, 1))
+            m = self.momentum
+            new_state = {
+                "mean": (1 - m) * state["mean"] + m * jax.lax.stop_gradient(mean),
+                "var": (1 - m) * state["var"] + m * jax.lax.stop_gradient(unbiased),
+            }
+        else:
+            mean, var = state["mean"], state["var"]
+            new_state = state
+        inv = jax.lax.rsqrt(var + self.eps)
+        if self.affine:
+            scale = params["scale"] * inv
+            shift = params["bias"] - mean * scale
+        else:
+            scale, shift = inv, -mean * inv
+        return x * scale.astype(x.dtype) + shift.astype(x.dtype), new_state
+
+
+@attrs.frozen
+class GroupNorm(Module):
+    """``nn.GroupNorm(num_groups, num_channels, eps)`` on (N, H, W, C): statistics per sample and
+    group of ``C // num_groups`` channels over H, W and the group's channels."""
+
+    num_groups: int
+    num_channels: int
+    eps: float = 1e-5
+    affine: bool = True
+
+    def __attrs_post_init__(self):
+        if self.num_channels % self.num_groups:
+            raise ValueError(f"GroupNorm: {self.num_channels} channels do not split into {self.num_groups} groups")
+
+    def init(self, key):
+        c = self.num_channels
+        return ({"scale": jnp.ones((c,)), "bias": jnp.zeros((c,))} if self.affine else {}), {}
+
+    def apply(self, params, state, x, *, train=False):
+        shape = x.shape
+        g = self.num_groups
+        xg = x.reshape(shape[0], -1, g, shape[-1] // g).astype(jnp.float32)
+        mean = jnp.mean(xg, axis=(1, 3), keepdims=True)
+        var = jnp.mean(jnp.square(xg - mean), axis=(1, 3), keepdims=True)
+        y = ((xg - mean) * jax.lax.rsqrt(var + self.eps)).reshape(shape).astype(x.dtype)
+        if self.affine:
+            y = y * params["scale"].astype(y.dtype) + params["bias"].astype(y.dtype)
+        return y, state
+
+
+@attrs.frozen
+class LayerNorm(Module):
+    """``nn.LayerNorm(dim, eps)`` over the last axis (biased variance)."""
+
+    dim: int
+    eps: float = 1e-5
+    affine: bool = True
+    bias: bool = True
+
+    def init(self, key):
+        if not self.affine:
+            return {}, {}
+        params = {"scale": jnp.ones((self.dim,))}
+        if self.bias:
+            params["bias"] = jnp.zeros((self.dim,))
+        return params, {}
+
+    def apply(self, params, state, x, *, train=False):
+        xf = x.astype(jnp.float32)
+        mean = jnp.mean(xf, axis=-1, keepdims=True)
+        var = jnp.mean(jnp.square(xf - mean), axis=-1, keepdims=True)
+        y = ((xf - mean) * jax.lax.rsqrt(var + self.eps)).astype(x.dtype)
+        if self.affine:
+            y = y * params["scale"].astype(y.dtype)
+            if self.bias:
+                y = y + params["bias"].astype(y.dtype)
+        return y, state
+
+
+def layernorm2d(channels: int, eps: float = 1e-6) -> LayerNorm:
+    """timm ``LayerNorm2d(channels, eps)``: LayerNorm over C at each pixel. On NHWC this is a plain
+    last-axis LayerNorm, so the (C,) ``weight``/``bias`` map onto ``scale``/``bias`` unchanged."""
+    return LayerNorm(channels, eps=eps)
+
+
+def vit_layernorm(dim: int, eps: float = 1e-6) -> LayerNorm:
+    """ViT's ``nn.LayerNorm(dim, eps=1e-6)`` over the feature axis of (N, T, dim) tokens."""
+    return LayerNorm(dim, eps=eps)
