@@ -54,6 +54,8 @@ def hf_hub_download(
     where = f"{repo_id}/{filename} (revision {revision!r})"
     kwargs = dict(repo_type=repo_type, revision=revision, cache_dir=cache_dir, local_files_only=local_only,
                   token=token, library_name="zoo")
+    if os.environ.get("HF_ENDPOINT"):  # read per call: huggingface_hub reads it once, at import
+        kwargs["endpoint"] = os.environ["HF_ENDPOINT"].rstrip("/")
     if not progress:
         kwargs["tqdm_class"] = _SilentTqdm
     try:

@@ -1,0 +1,176 @@
+"""Multi-head self-attention: ViT's attention over tokens and MaxViT's 2-D attention with a learned
+relative position bias.
+
+Paper: `Attention Is All You Need` (https://arxiv.org/abs/1706.03762); the relative position bias
+as in Swin (https://arxiv.org/abs/2103.14030) and MaxViT (https://arxiv.org/abs/2204.01697).
+
+| ours | timm | state-dict keys → leaves |
+| --- | --- | --- |
+| ``mhsa(dim, num_heads, qkv_bias=...)`` → ``MultiHeadSelfAttention`` | ``timm.layers.Attention`` (fused ``qkv``; no qk-norm, scale-norm or gate) | ``qkv.weight`` (3·dim, dim) → ``qkv/kernel`` (dim, 3·dim), ``proj.weight`` → ``proj/kernel`` (``linear_to_dense``); biases as they are |
+| ``rel_pos_attention(dim, window_size, ...)`` → ``RelPosAttention2d`` | ``timm.models.maxxvit.Attention2d`` with ``rel_pos_cls=RelPosBias`` | ``qkv.weight`` / ``proj.weight`` (OIHW 1×1) → ``kernel`` (1, 1, in, out) (``conv_to_hwio``); ``rel_pos.relative_position_bias_table`` → ``rel_pos/relative_position_bias_table``; the index buffer is not persistent in timm and is recomputed here |
+| ``rel_pos_index(window_size)`` | ``timm.layers.gen_relative_position_index`` | — |
+
+The attention itself (``dot_product_attention``) is two einsums and a float32 softmax, which XLA
+lowers to batched matmuls; it equals timm's fused (``scaled_dot_product_attention``) and unfused
+paths to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import attrs
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zoo_core.nn import initializers as inits
+from zoo_core.nn.conv import Conv2d, pair
+from zoo_core.nn.linear import Dense
+from zoo_core.nn.module import Module
+
+
+def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = None) -> jax.Array:
+    """``softmax(q kᵀ / √d + bias) v`` per head.
+
+    ``q``: (N, Tq, heads, d), ``k`` and ``v``: (N, Tk, heads, d), ``bias``: broadcastable to
+    (N, heads, Tq, Tk). Returns (N, Tq, heads, d). The softmax runs in float32.
+    """
+    scale = q.shape[-1] ** -0.5
+    logits = jnp.einsum("nqhd,nkhd->nhqk", q * jnp.asarray(scale, q.dtype), k)
+    if bias is not None:
+        logits = logits + bias.astype(logits.dtype)
+    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
+    return jnp.einsum("nhqk,nkhd->nqhd", weights, v)
+
+
+@attrs.frozen
+class MultiHeadSelfAttention(Module):
+    """timm's ``Attention``: (N, T, dim) → (N, T, dim).
+
+    ``qkv`` projects to (q, k, v) for every head at once; its output channels are ordered
+    (3, heads, head_dim) as in timm's ``reshape(B, N, 3, num_heads, head_dim)``.
+    """
+
+    num_heads: int
+    qkv: Dense
+    proj: Dense
+
+    def apply(self, params, state, x, *, train=False):
+        n, t, _ = x.shape
+        qkv, _ = self.qkv.apply(params["qkv"], state["qkv"], x)
+        qkv = qkv.reshape(n, t, 3, self.num_heads, -1)
+        y = dot_product_attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2])
+        return self.proj.apply(params["proj"], state["proj"], y.reshape(n, t, -1))[0], state
+
+
+def mhsa(dim: int, num_heads: int = 8, *, qkv_bias: bool = False, proj_bias: bool = True) -> MultiHeadSelfAttention:
+    """timm's ``Attention(dim, num_heads, qkv_bias, proj_bias=proj_bias)`` (qk_norm off), with the
+    initialisation timm's ViT gives its linears: truncated normal (std 0.02) kernels, zero biases."""
+    if dim % num_heads:
+        raise ValueError(f"mhsa: dim {dim} does not split into {num_heads} heads")
+    kernel_init, bias_init = inits.trunc_normal_init(0.02), inits.zeros
+    return MultiHeadSelfAttention(
+        num_heads=num_heads,
+        qkv=Dense(dim, 3 * dim, bias=qkv_bias, kernel_init=kernel_init, bias_init=bias_init),
+        proj=Dense(dim, dim, bias=proj_bias, kernel_init=kernel_init, bias_init=bias_init),
+    )
+
+
+def rel_pos_index(window_size: int | tuple[int, int], class_token: bool = False) -> np.ndarray:
+    """timm's ``gen_relative_position_index``: for every (query, key) pair of positions in a
+    ``(Wh, Ww)`` window, the row of the relative-position table that holds their bias.
+
+    Returns an int (Wh·Ww, Wh·Ww) array with values in ``[0, (2Wh-1)(2Ww-1))``; with
+    ``class_token`` it is (Wh·Ww+1)² and rows/columns 0 use the three extra table entries
+    (token→cls, cls→token, cls→cls) as BEiT does.
+    """
+    wh, ww = pair(window_size)
+    coords = np.stack(np.meshgrid(np.arange(wh), np.arange(ww), indexing="ij")).reshape(2, -1)
+    relative = (coords[:, :, None] - coords[:, None, :]).transpose(1, 2, 0)
+    index = (relative[..., 0] + wh - 1) * (2 * ww - 1) + (relative[..., 1] + ww - 1)
+    if class_token:
+        num_relative_distance = (2 * wh - 1) * (2 * ww - 1)
+        index = np.pad(index, ((1, 0), (1, 0)))
+        index[0, :] = num_relative_distance
+        index[:, 0] = num_relative_distance + 1
+        index[0, 0] = num_relative_distance + 2
+    return index
+
+
+@attrs.frozen
+class RelPosBias(Module):
+    """timm's ``RelPosBias`` (no prefix tokens): a learned ``relative_position_bias_table``
+    ((2Wh-1)(2Ww-1), heads), gathered into a (heads, Wh·Ww, Wh·Ww) attention bias."""
+
+    window_size: tuple[int, int]
+    num_heads: int
+
+    def init(self, key):
+        wh, ww = self.window_size
+        shape = ((2 * wh - 1) * (2 * ww - 1), self.num_heads)
+        return {"relative_position_bias_table": inits.trunc_normal_init(0.02)(key, shape)}, {}
+
+    def bias(self, params) -> jax.Array:
+        """The (heads, Wh·Ww, Wh·Ww) bias added to the attention logits."""
+        area = self.window_size[0] * self.window_size[1]
+        table = params["relative_position_bias_table"]
+        index = rel_pos_index(self.window_size).reshape(-1)
+        return table[index].reshape(area, area, self.num_heads).transpose(2, 0, 1)
+
+    def apply(self, params, state, x, *, train=False):
+        """Add the bias to attention logits ``x`` (N, heads, Wh·Ww, Wh·Ww)."""
+        return x + self.bias(params).astype(x.dtype), state
+
+
+@attrs.frozen
+class RelPosAttention2d(Module):
+    """timm MaxViT's ``Attention2d`` with ``RelPosBias``: attention over all positions of an
+    (N, Wh, Ww, dim) map → (N, Wh, Ww, dim_out), biased by relative position.
+
+    ``qkv`` and ``proj`` are 1×1 convs, as in timm. With ``head_first`` the ``qkv`` channels are
+    ordered (heads, 3, dim_head) (timm's ``view(B, heads, dim_head * 3, -1).chunk(3)``), otherwise
+    (3, heads, dim_head).
+    """
+
+    num_heads: int
+    dim_head: int
+    head_first: bool
+    qkv: Conv2d
+    rel_pos: RelPosBias
+    proj: Conv2d
+
+    def apply(self, params, state, x, *, train=False):
+        n, h, w, _ = x.shape
+        if (h, w) != self.rel_pos.window_size:
+            raise ValueError(f"RelPosAttention2d: input map {(h, w)} does not match the window {self.rel_pos.window_size}")
+        qkv, _ = self.qkv.apply(params["qkv"], state["qkv"], x)
+        if self.head_first:
+            qkv = qkv.reshape(n, h * w, self.num_heads, 3, self.dim_head)
+            q, k, v = qkv[:, :, :, 0], qkv[:, :, :, 1], qkv[:, :, :, 2]
+        else:
+            qkv = qkv.reshape(n, h * w, 3, self.num_heads, self.dim_head)
+            q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        y = dot_product_attention(q, k, v, self.rel_pos.bias(params["rel_pos"])[None])
+        return self.proj.apply(params["proj"], state["proj"], y.reshape(n, h, w, -1))[0], state
+
+
+def rel_pos_attention(dim: int, window_size: int | tuple[int, int], *, dim_out: int | None = None, dim_head: int = 32,
+                      bias: bool = True, expand_first: bool = True, head_first: bool = True) -> RelPosAttention2d:
+    """timm's ``Attention2d(dim, dim_out, dim_head, bias, expand_first, head_first,
+    rel_pos_cls=partial(RelPosBias, window_size=window_size))``.
+
+    The attention width is ``dim_out`` with ``expand_first`` (else ``dim``), split into heads of
+    ``dim_head`` channels.
+    """
+    dim_out = dim_out or dim
+    dim_attn = dim_out if expand_first else dim
+    if dim_attn % dim_head:
+        raise ValueError(f"rel_pos_attention: attention width {dim_attn} does not split into heads of {dim_head}")
+    num_heads = dim_attn // dim_head
+    return RelPosAttention2d(
+        num_heads=num_heads,
+        dim_head=dim_head,
+        head_first=head_first,
+        qkv=Conv2d(dim, 3 * dim_attn, 1, bias=bias),
+        rel_pos=RelPosBias(pair(window_size), num_heads),
+        proj=Conv2d(dim_attn, dim_out, 1, bias=bias),
+    )

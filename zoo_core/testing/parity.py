@@ -1,0 +1,285 @@
+"""Parity against timm: the proof that a family is right.
+
+The protocol (DESIGN.md): build the timm model, overwrite *every* parameter and buffer with seeded
+values of sensible scale, save its ``state_dict()`` as ``model.safetensors`` into a Hugging Face
+cache under the variant's repository, load ours through ``create_pretrained`` from that cache
+offline, feed both the same seeded input and compare logits and pre-logits in float32.
+
+Needs torch and timm (test-only dependencies); import this module only from parity tests.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+
+from zoo_core.testing.hf_cache import write_cached_file
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def randomize_torch_module(module, seed: int = 0) -> None:
+    """Overwrite every parameter and floating buffer of ``module`` in place with seeded values.
+
+    Weights of rank ≥ 2: N(0, 1/fan_in); 1-D ``weight``/``scale``: 1 + N(0, 0.2²) (norm gains);
+    ``gamma`` (LayerScale): N(0.5, 0.2²); ``running_var``: U(0.5, 1.5); ``running_mean`` and
+    everything else (biases, tokens, embeddings): N(0, 0.2²). Integer buffers are left as they are.
+    """
+    torch = _torch()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        named = list(module.named_parameters()) + list(module.named_buffers())
+        for name, tensor in named:
+            if not tensor.is_floating_point():
+                continue
+            leaf = name.rsplit(".", 1)[-1]
+            shape = tensor.shape
+            if leaf == "running_var":
+                value = torch.rand(shape, generator=gen) + 0.5
+            elif tensor.ndim >= 2 and leaf not in ("pos_embed", "cls_token", "reg_token", "dist_token"):
+                fan_in = math.prod(shape[1:])
+                value = torch.randn(shape, generator=gen) / math.sqrt(max(fan_in, 1))
+            elif leaf in ("weight", "scale") and tensor.ndim == 1:
+                value = 1 + 0.2 * torch.randn(shape, generator=gen)
+            elif leaf == "gamma":
+                value = 0.5 + 0.2 * torch.randn(shape, generator=gen)
+            else:
+                value = 0.2 * torch.randn(shape, generator=gen)
+            tensor.copy_(value.to(tensor.dtype))
+
+
+def to_numpy(t) -> np.ndarray:
+    return t.detach().cpu().float().numpy() if hasattr(t, "detach") else np.asarray(t)
+
+
+def to_nhwc(t) -> np.ndarray:
+    """A torch (N, C, H, W) tensor (or array) as a numpy (N, H, W, C) array."""
+    a = to_numpy(t)
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)) if a.ndim == 4 else a
+
+
+def to_nchw(a) -> np.ndarray:
+    a = np.asarray(a)
+    return np.ascontiguousarray(a.transpose(0, 3, 1, 2)) if a.ndim == 4 else a
+
+
+def errors(ours, theirs) -> tuple[float, float]:
+    """(max absolute error, max relative error) between two arrays."""
+    a = np.asarray(ours, dtype=np.float64)
+    b = np.asarray(theirs, dtype=np.float64)
+    diff = np.abs(a - b)
+    return float(diff.max(initial=0.0)), float((diff / np.maximum(np.abs(b), 1e-12)).max(initial=0.0))
+
+
+def assert_close(ours, theirs, *, rtol: float = 1e-4, atol: float = 1e-4, name: str = "output") -> tuple[float, float]:
+    """Assert ``|ours - theirs| <= atol + rtol * |theirs|`` elementwise; returns (max abs, max rel)."""
+    a = np.asarray(ours)
+    b = np.asarray(theirs)
+    if a.shape != b.shape:
+        raise AssertionError(f"{name}: shape {a.shape} (ours) != {b.shape} (timm)")
+    max_abs, max_rel = errors(a, b)
+    bad = np.abs(a.astype(np.float64) - b) > atol + rtol * np.abs(b.astype(np.float64))
+    if bad.any():
+        idx = np.unravel_index(np.argmax(np.abs(a - b)), a.shape)
+        raise AssertionError(
+            f"{name}: {int(bad.sum())} of {a.size} elements differ beyond rtol={rtol}, atol={atol}; "
+            f"max abs {max_abs:.3g}, max rel {max_rel:.3g} (at {tuple(int(i) for i in idx)}: ours {a[idx]!r}, timm {b[idx]!r})"
+        )
+    return max_abs, max_rel
+
+
+@attrs.define
+class ParityReport:
+    name: str
+    errors: dict[str, tuple[float, float]] = attrs.field(factory=dict)
+
+    def __str__(self) -> str:
+        rows = ", ".join(f"{k}: abs {a:.2g} rel {r:.2g}" for k, (a, r) in self.errors.items())
+        return f"{self.name}: {rows}"
+
+
+def state_dict_to_numpy(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().contiguous().numpy() for k, v in state_dict.items()}
+
+
+def save_state_dict_to_hf_cache(state_dict: Mapping[str, Any], cache_dir, repo_id: str,
+                                filename: str = "model.safetensors") -> str:
+    """Save a torch or numpy state dict as safetensors into ``cache_dir`` under ``repo_id``."""
+    from zoo_core.testing.hf_cache import safetensors_bytes
+
+    arrays = {k: (v.detach().cpu().contiguous().numpy() if hasattr(v, "detach") else np.asarray(v))
+              for k, v in state_dict.items()}
+    return str(write_cached_file(cache_dir, repo_id, filename, safetensors_bytes(arrays)))
+
+
+def _timm_forward(model, x, *, train: bool = False):
+    torch = _torch()
+    model.train(train)
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        pre = model.forward_head(feats, pre_logits=True)
+        logits = model.forward_head(feats)
+    return feats, pre, logits
+
+
+def check_timm_parity(
+    name: str,
+    *,
+    in_chans: int = 3,
+    num_classes: int | None = None,
+    img_size: int | tuple[int, int] | None = None,
+    batch: int = 2,
+    seed: int = 0,
+    zoo_kwargs: Mapping[str, Any] | None = None,
+    timm_kwargs: Mapping[str, Any] | None = None,
+    rtol: float = 1e-4,
+    atol: float = 1e-4,
+    train_step: bool = False,
+    cache_dir: str | None = None,
+) -> ParityReport:
+    """Compare zoo's ``name`` with timm's on randomized weights; raise ``AssertionError`` on a miss.
+
+    The checkpoint is made from timm's model as released (default head, 3 channels); with
+    ``in_chans``/``num_classes`` set, timm loads it through its own ``pretrained=True`` path (its
+    ``adapt_input_conv`` and head reset) and zoo through ``create_pretrained``. A fresh head is random
+    on both sides, so then only features and pre-logits are compared. ``zoo_kwargs`` and
+    ``timm_kwargs`` go to the two builders (``img_size=...`` on both for ViT, say).
+    ``train_step=True`` also runs one forward in train mode and compares outputs and the updated
+    normalization statistics.
+    """
+    import jax
+    import timm
+    import torch
+
+    from zoo_core.api import create_pretrained, get_family, get_variant
+
+    variant = get_variant(name)
+    zoo_kwargs = dict(zoo_kwargs or {})
+    timm_kwargs = dict(timm_kwargs or {})
+    report = ParityReport(f"{variant.name} (in_chans={in_chans}, num_classes={num_classes}, img_size={img_size})")
+    tmp = tempfile.TemporaryDirectory() if cache_dir is None else None
+    cache = cache_dir or tmp.name
+    try:
+        ref = timm.create_model(variant.name, pretrained=False)
+        randomize_torch_module(ref, seed)
+        path = save_state_dict_to_hf_cache(ref.state_dict(), cache, variant.hf_hub_id, variant.filename)
+        nc = variant.num_classes if num_classes is None else num_classes
+        if in_chans == 3 and nc == variant.num_classes and not timm_kwargs:
+            theirs = ref
+        else:
+            del ref
+            theirs = timm.create_model(variant.name, pretrained=True, pretrained_cfg_overlay={"file": path},
+                                       in_chans=in_chans, num_classes=nc, **timm_kwargs)
+        theirs.eval()
+        model, load = create_pretrained(variant.name, in_chans=in_chans, num_classes=num_classes, cache_dir=cache,
+                                        local_files_only=True, **zoo_kwargs)
+        if model.num_classes not in (0, variant.num_classes):
+            params, state = model.init(jax.random.key(seed))
+            params, state = load(params, state)
+        else:
+            params, state = load()
+        if img_size is None:
+            hw = tuple(variant.input_size[1:])
+        else:
+            hw = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((batch, in_chans, *hw), dtype=np.float32)
+        xt = torch.from_numpy(x)
+        x_nhwc = to_nhwc(x)
+        t_feats, t_pre, t_logits = _timm_forward(theirs, xt)
+
+        @jax.jit
+        def ours_forward(params, state, x):
+            feats, _ = model.forward_features(params, state, x)
+            return feats, model.forward_head(params, feats, pre_logits=True), model.forward_head(params, feats)
+
+        feats, pre, logits = ours_forward(params, state, x_nhwc)
+        report.errors["features"] = assert_close(feats, to_nhwc(t_feats), rtol=rtol, atol=atol,
+                                                 name=f"{variant.name} features")
+        report.errors["pre_logits"] = assert_close(pre, to_numpy(t_pre), rtol=rtol, atol=atol,
+                                                   name=f"{variant.name} pre-logits")
+        if model.num_classes in (0, variant.num_classes):
+            report.errors["logits"] = assert_close(logits, to_numpy(t_logits), rtol=rtol, atol=atol,
+                                                   name=f"{variant.name} logits")
+            y, _ = jax.jit(model.apply)(params, state, x_nhwc)
+            report.errors["apply"] = assert_close(y, to_numpy(t_logits), rtol=rtol, atol=atol,
+                                                  name=f"{variant.name} apply")
+        else:
+            assert logits.shape == tuple(t_logits.shape), (logits.shape, tuple(t_logits.shape))
+        if train_step:
+            _check_train_step(report, variant, get_family(variant.name), model, params, state, theirs, xt, x_nhwc,
+                              rtol=rtol, atol=atol)
+        return report
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _check_train_step(report, variant, family, model, params, state, theirs, xt, x_nhwc, *, rtol, atol):
+    import jax
+    import torch
+
+    theirs.train()
+    with torch.no_grad():
+        t_out = theirs(xt)
+    y, new_state = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))(params, state, x_nhwc)
+    report.errors["train_logits"] = assert_close(y, to_numpy(t_out), rtol=rtol, atol=atol,
+                                                 name=f"{variant.name} train-mode output")
+    buffers = dict(theirs.named_buffers())
+    abstract = jax.eval_shape(lambda: (params, state))
+    worst = (0.0, 0.0)
+    for key, path, transform in family.mapping()(variant, model, *abstract):
+        if path[0] != "state" or key not in buffers:
+            continue
+        leaf = new_state
+        for k in path[1:]:
+            leaf = leaf[k]
+        err = assert_close(leaf, transform(to_numpy(buffers[key])), rtol=rtol, atol=atol,
+                           name=f"{variant.name} running statistic {key}")
+        worst = max(worst, err)
+    report.errors["train_state"] = worst
+    theirs.eval()
+
+
+def check_mapping_structure(name: str, **zoo_kwargs: Any) -> int:
+    """Check that ``name``'s mapping consumes exactly the keys and shapes of timm's ``state_dict()``
+    for that variant (timm built on the meta device: no memory, no weights). Returns the key count."""
+    import jax
+    import timm
+    import torch
+
+    from zoo_core.api import create_model, get_family, get_variant
+    from zoo_core.interop.state_dict import apply_state_dict
+
+    variant = get_variant(name)
+    with torch.device("meta"):
+        ref = timm.create_model(variant.name, pretrained=False)
+    shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    del ref
+    model = create_model(variant.name, **zoo_kwargs)
+    params, state = jax.eval_shape(model.init, jax.random.key(0))
+    mapping = get_family(variant.name).mapping()(variant, model, params, state)
+
+    class _Empty(Mapping):
+        def __getitem__(self, key):
+            return np.lib.stride_tricks.as_strided(np.zeros((), np.float32), shape=shapes[key],
+                                                   strides=(0,) * len(shapes[key]))
+
+        def __iter__(self):
+            return iter(shapes)
+
+        def __len__(self):
+            return len(shapes)
+
+    apply_state_dict({"params": params, "state": state}, _Empty(), mapping, source=f"timm {variant.name} state_dict",
+                     convert=lambda a, target: jax.ShapeDtypeStruct(a.shape, target.dtype))
+    return len(shapes)
