@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zoo_core.errors import WeightsError
@@ -180,13 +180,16 @@ def load_weights(model, variant: Variant, family: Family, path: str, params, sta
 
 
 class _Float32View(Mapping):
-    """A lazily-read state dict: tensors come back as float32 numpy arrays on access."""
+    """A lazily-read state dict: floating tensors come back as float32 numpy arrays on access,
+    others (``num_batches_tracked``) as stored."""
 
     def __init__(self, f):
         self._f = f
 
     def __getitem__(self, key):
-        return self._f.read_float32(key)
+        from zoo_core.interop.safetensors_io import FLOAT_DTYPES
+
+        return self._f.read_float32(key) if self._f.dtype(key) in FLOAT_DTYPES else self._f[key]
 
     def __iter__(self):
         return iter(self._f)

@@ -130,12 +130,18 @@ def _build_registry(pm: pluggy.PluginManager) -> Registry:
         for fam in families:
             fam = attrs.evolve(fam, distribution=fam.distribution or info.distribution or name,
                                version=fam.version or info.version)
+            before = set(registry.conflicts)
             try:
                 registry.add(fam)
             except RegistryConflictError as e:
                 _infos[name] = attrs.evolve(info, error=str(e))
                 warnings.warn(str(e), stacklevel=2)
                 continue
+            clashes = [registry.conflicts[v] for v in registry.conflicts.keys() - before]
+            if clashes:
+                info = _infos[name] = attrs.evolve(_infos.get(name, info), error="; ".join(clashes))
+                warnings.warn(clashes[0] + (f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""),
+                              stacklevel=2)
             added.append(fam.name)
         if name in _infos:
             _infos[name] = attrs.evolve(_infos[name], families=(*_infos[name].families, *added))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -98,6 +99,11 @@ class Variant:
         data = attrs.asdict(self, recurse=True)
         data["arch"], data["tag"] = self.arch, self.tag
         return data
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders ``resnet18`` before ``resnet101`` (as ``timm.list_models``)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _resolve(ref: str | Callable) -> Callable:
@@ -229,4 +235,4 @@ class Registry:
             if commercial is not None and v.license.commercial != commercial:
                 continue
             out.append(name)
-        return sorted(out)
+        return sorted(out, key=natural_key)

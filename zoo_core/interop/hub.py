@@ -68,8 +68,6 @@ def hf_hub_download(
                             f"{_first_line(e)}") from e
     except hf_errors.RevisionNotFoundError as e:
         raise DownloadError(f"{where}: revision not found. Hub said: {_first_line(e)}") from e
-    except hf_errors.EntryNotFoundError as e:
-        raise DownloadError(f"{where}: file not found in the repository") from e
     except hf_errors.LocalEntryNotFoundError as e:
         if local_only:
             hint = ("offline (HF_HUB_OFFLINE or local_files_only) and the file is not in the cache "
@@ -78,6 +76,8 @@ def hf_hub_download(
             hint = (f"the Hub could not be reached and the file is not in the cache {cache_dir}; "
                     "check the network or HF_ENDPOINT, or set HF_HUB_CACHE to a cache that has it")
         raise DownloadError(f"{where}: {hint}") from e
+    except hf_errors.EntryNotFoundError as e:  # after LocalEntryNotFoundError, its subclass
+        raise DownloadError(f"{where}: file not found in the repository") from e
     except hf_errors.HfHubHTTPError as e:
         raise DownloadError(f"{where}: {_first_line(e)}") from e
     except PermissionError as e:

@@ -10,7 +10,6 @@ from typing import Any
 
 import attrs
 import jax
-import jax.numpy as jnp
 from jax import lax
 
 from zoo_core.nn import initializers as inits

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "parity: compares against timm (needs torch and timm)")

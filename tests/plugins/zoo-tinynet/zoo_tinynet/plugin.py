@@ -1,7 +1,6 @@
 """Entry point of the tinynet family (group ``zoo``)."""
 
 import zoo_core
-
 from zoo_tinynet.variants import FAMILY
 
 

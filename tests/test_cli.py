@@ -1,0 +1,94 @@
+"""The zoo command line: list, info, plugins, download, and one-line errors with exit codes."""
+
+import json
+
+from tinynet_weights import tinynet_bytes
+
+from zoo_core.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_variants_and_fits_80_columns(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(capsys, "list", "tinynet*", "--license")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["VARIANT", "CLASSES", "SIZE", "LICENSE", "COMMERCIAL"]
+    row = next(line for line in lines if line.startswith("tinynet_s.zoo_nc"))
+    assert row.split()[-2:] == ["CC-BY-NC-4.0", "no"]
+    assert "note (tinynet): tinynet_s.zoo_nc is a test row" in out
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_list_filters_by_family_and_license_and_emits_json(capsys):
+    code, out, _ = run(capsys, "list", "--family", "tinynet", "--license-id", "cc-by-nc*", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["name"] for r in rows] == ["tinynet_s.zoo_nc"]
+    assert rows[0]["license"]["commercial"] == "no" and rows[0]["arch"] == "tinynet_s"
+
+
+def test_info_shows_every_field_the_license_and_the_cache(capsys, hub):
+    code, out, _ = run(capsys, "info", "tinynet_m")
+    assert code == 0
+    for text in ("tinynet_m.zoo_in1k", "zoo-tinynet", "Apache-2.0", "num_classes     5", "(3, 32, 32)", "cached          no"):
+        assert text in out
+    hub.add_file("zoo-test/tinynet_m.zoo_in1k", "model.safetensors", tinynet_bytes(widths=(12, 24), num_classes=5))
+    assert run(capsys, "download", "tinynet_m")[0] == 0
+    code, out, _ = run(capsys, "info", "tinynet_m", "--json")
+    assert json.loads(out)["cached_file"].endswith("model.safetensors")
+
+
+def test_plugins_lists_families_and_variant_counts(capsys):
+    code, out, _ = run(capsys, "plugins")
+    row = next(line for line in out.splitlines() if line.startswith("tinynet"))
+    assert code == 0 and row.split() == ["tinynet", "zoo-tinynet", "0.0.1", "tinynet", "3", "ok"]
+    data = {p["name"]: p for p in json.loads(run(capsys, "plugins", "--json")[1])}
+    assert data["tinynet"]["variants"] == 3 and data["tinynet"]["error"] is None
+
+
+def test_errors_are_one_line_with_a_distinct_exit_code(capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, out, err = run(capsys, "info", "tinynet_q")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("zoo: error: unknown variant 'tinynet_q'; closest:")
+    code, _, err = run(capsys, "download", "tinynet_s")  # no hub, cold cache, offline
+    assert code == 6 and "zoo-test/tinynet_s.zoo_in1k/model.safetensors" in err
+
+
+def test_debug_shows_the_traceback(capsys):
+    code, _, err = run(capsys, "--debug", "info", "nope_net")
+    assert code == 2 and "Traceback" in err
+
+
+def test_no_command_prints_help(capsys):
+    code, out, _ = run(capsys)
+    assert code == 2 and "usage: zoo" in out
+
+
+def test_plugins_can_add_commands(capsys):
+    import types
+
+    import zoo_core
+    from zoo_core import plugins
+
+    def hello(args):
+        print(f"hello {args.who}")
+        return 0
+
+    def zoo_register_commands(subparsers):
+        p = subparsers.add_parser("hello")
+        p.add_argument("who")
+        p.set_defaults(func=hello)
+
+    mod = types.ModuleType("hello_cmd")
+    mod.zoo_register_commands = zoo_core.hookimpl(zoo_register_commands)
+    plugins.register_plugin(mod, "hello_cmd")
+    try:
+        assert run(capsys, "hello", "world")[1] == "hello world\n"
+    finally:
+        plugins.unregister_plugin("hello_cmd")

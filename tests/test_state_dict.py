@@ -1,0 +1,112 @@
+"""apply_state_dict validates the whole mapping first and reports every fault in one error;
+tree_mapping derives the mapping from timm-named trees."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zoo_core import StateDictMismatchError
+from zoo_core.interop import apply_state_dict, conv_to_hwio, identity, linear_to_dense, tree_mapping
+
+
+def make_tree():
+    return {
+        "params": {"conv": {"kernel": jnp.zeros((3, 3, 2, 4))}, "fc": {"kernel": jnp.zeros((4, 5)), "bias": jnp.zeros(5)}},
+        "state": {"bn": {"mean": jnp.zeros(4)}},
+    }
+
+
+def make_state_dict():
+    rng = np.random.default_rng(0)
+    return {
+        "conv.weight": rng.standard_normal((4, 2, 3, 3)).astype(np.float32),
+        "fc.weight": rng.standard_normal((5, 4)).astype(np.float32),
+        "fc.bias": rng.standard_normal(5).astype(np.float32),
+        "bn.running_mean": rng.standard_normal(4).astype(np.float32),
+        "bn.num_batches_tracked": np.array(3),
+    }
+
+
+MAPPING = [
+    ("conv.weight", ("params", "conv", "kernel"), conv_to_hwio),
+    ("fc.weight", "params/fc/kernel", linear_to_dense),
+    ("fc.bias", ("params", "fc", "bias"), identity),
+    ("bn.running_mean", ("state", "bn", "mean"), identity),
+]
+
+
+def test_writes_transformed_values_and_leaves_inputs_untouched():
+    tree, sd = make_tree(), make_state_dict()
+    sd_before = {k: v.copy() for k, v in sd.items()}
+    out = apply_state_dict(tree, sd, MAPPING)
+    np.testing.assert_array_equal(out["params"]["conv"]["kernel"], sd["conv.weight"].transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(out["params"]["fc"]["kernel"], sd["fc.weight"].T)
+    np.testing.assert_array_equal(out["state"]["bn"]["mean"], sd["bn.running_mean"])
+    assert float(jnp.abs(tree["params"]["conv"]["kernel"]).sum()) == 0.0
+    assert all(np.array_equal(sd[k], sd_before[k]) for k in sd)
+
+
+def test_num_batches_tracked_may_be_absent_or_present():
+    sd = make_state_dict()
+    del sd["bn.num_batches_tracked"]
+    apply_state_dict(make_tree(), sd, MAPPING)
+    apply_state_dict(make_tree(), make_state_dict(), MAPPING)
+
+
+def test_every_fault_is_reported_in_one_error():
+    sd = make_state_dict()
+    del sd["fc.bias"]
+    sd["conv.weight"] = sd["conv.weight"][:, :1]
+    sd["extra.weight"] = np.zeros((2, 2), np.float32)
+    mapping = [*MAPPING, ("bn.running_mean", ("state", "bn", "nope"), identity)]
+    with pytest.raises(StateDictMismatchError) as info:
+        apply_state_dict(make_tree(), sd, mapping, source="model.safetensors")
+    msg = str(info.value)
+    assert msg.startswith("model.safetensors does not fit the model: 5 problems")
+    assert "missing key 'fc.bias' (for params/fc/bias)" in msg
+    assert "shape mismatch for 'conv.weight' → params/conv/kernel: checkpoint (4, 1, 3, 3) (conv_to_hwio: (3, 3, 1, 4)), model (3, 3, 2, 4)" in msg
+    assert "unused key 'extra.weight' (2, 2)" in msg
+    assert "maps to state/bn/nope, which is not a leaf" in msg
+    assert "params/fc/bias (5,) is not written by any key" in msg
+
+
+def test_a_path_written_twice_is_an_error():
+    with pytest.raises(StateDictMismatchError, match="written twice: by 'fc.bias' and by 'bn.running_mean'"):
+        apply_state_dict({"a": jnp.zeros(5)}, {"fc.bias": np.zeros(5), "bn.running_mean": np.zeros(5)},
+                         [("fc.bias", "a", identity), ("bn.running_mean", "a", identity)])
+
+
+def test_a_failing_transform_is_reported_with_its_key():
+    with pytest.raises(StateDictMismatchError, match="key 'w' \\(3,\\): transform conv_to_hwio failed"):
+        apply_state_dict({"w": jnp.zeros(3)}, {"w": np.zeros(3)}, [("w", "w", conv_to_hwio)])
+
+
+def test_ignore_keys_and_keep_paths_relax_the_checks():
+    sd = make_state_dict()
+    mapping = [m for m in MAPPING if not m[0].startswith("fc.")]
+    out = apply_state_dict(make_tree(), sd, mapping, ignore_keys={"fc.weight", "fc.bias"}, keep_paths=["params/fc"])
+    assert float(out["params"]["fc"]["bias"].sum()) == 0.0
+
+
+def test_abstract_trees_are_filled_with_arrays_of_the_target_dtype():
+    tree = jax.eval_shape(make_tree)
+    out = apply_state_dict(tree, make_state_dict(), MAPPING)
+    assert isinstance(out["params"]["fc"]["bias"], jax.Array)
+    assert out["params"]["fc"]["bias"].dtype == jnp.float32
+
+
+def test_tree_mapping_follows_the_leaf_name_convention_and_rules():
+    params = {"stem": {"conv": {"kernel": jnp.zeros((3, 3, 3, 8))}, "norm": {"scale": jnp.zeros(8), "bias": jnp.zeros(8)}},
+              "head": {"fc": {"kernel": jnp.zeros((8, 2))}}, "cls_token": jnp.zeros((1, 1, 8))}
+    state = {"stem": {"bn": {"mean": jnp.zeros(8), "var": jnp.zeros(8)}}}
+    got = {key: (path, fn.__name__) for key, path, fn in tree_mapping(params, state, rules=[
+        (r"head/fc/(kernel)", r"classifier.weight", None), (r"cls_token", None, None)])}
+    assert got == {
+        "stem.conv.weight": (("params", "stem", "conv", "kernel"), "conv_to_hwio"),
+        "stem.norm.weight": (("params", "stem", "norm", "scale"), "identity"),
+        "stem.norm.bias": (("params", "stem", "norm", "bias"), "identity"),
+        "classifier.weight": (("params", "head", "fc", "kernel"), "linear_to_dense"),
+        "stem.bn.running_mean": (("state", "stem", "bn", "mean"), "identity"),
+        "stem.bn.running_var": (("state", "stem", "bn", "var"), "identity"),
+    }

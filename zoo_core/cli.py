@@ -1,0 +1,223 @@
+"""The ``zoo`` command line: list, info, plugins, download (plus commands plugins add).
+
+``zoo list`` and ``zoo info`` read the registry only and never import JAX. Errors print one line
+(``zoo: error: ...``) and exit with the error class's code; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import traceback
+from collections.abc import Sequence
+
+from zoo_core.errors import ZooError
+
+
+def _registry():
+    from zoo_core.plugins import get_registry
+
+    return get_registry()
+
+
+def _table(rows: list[list[str]], headers: list[str], *, shrink: int = 0) -> str:
+    """Left-aligned columns; column ``shrink`` is cut with '…' to fit the terminal width."""
+    width = shutil.get_terminal_size((80, 24)).columns
+    cols = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    excess = sum(cols) + 2 * (len(cols) - 1) - width
+    if excess > 0:
+        cols[shrink] = max(len(headers[shrink]), cols[shrink] - excess)
+
+    def fmt(row):
+        cells = []
+        for i, cell in enumerate(row):
+            if len(cell) > cols[i]:
+                cell = cell[: cols[i] - 1] + "…"
+            cells.append(cell.ljust(cols[i]))
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([fmt(headers), *(fmt(r) for r in rows)])
+
+
+def cmd_list(args) -> int:
+    reg = _registry()
+    names = reg.list(args.pattern or "*", family=args.family, license=args.license_id,
+                     pretrained=True if args.pretrained else None)
+    variants = [reg.variants[n] for n in names]
+    if args.json:
+        print(json.dumps([v.to_dict() for v in variants], indent=2))
+        return 0
+    if not variants:
+        if not reg.variants:
+            print("no model family is installed: pip install zoo-resnet (or zoo-bit, zoo-convnext, zoo-convnextv2, zoo-vit)",
+                  file=sys.stderr)
+        else:
+            print("no variant matches", file=sys.stderr)
+        return 0 if reg.variants else 1
+    if args.license:
+        headers = ["VARIANT", "CLASSES", "SIZE", "LICENSE", "COMMERCIAL"]
+        rows = [[v.name, str(v.num_classes), str(v.input_size[-1]), v.license.id, v.license.commercial]
+                for v in variants]
+    else:
+        headers = ["VARIANT", "FAMILY", "CLASSES", "FEATURES", "SIZE"]
+        rows = [[v.name, v.family, str(v.num_classes), str(v.num_features), str(v.input_size[-1])] for v in variants]
+    print(_table(rows, headers))
+    if args.license:
+        noted = {f.name: f.license_notes for f in reg.families.values() if f.license_notes}
+        shown = {v.family for v in variants}
+        for fam in sorted(shown & noted.keys()):
+            for note in noted[fam]:
+                print(f"\nnote ({fam}): {note}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    reg = _registry()
+    v = reg.get(args.name)
+    fam = reg.families[v.family]
+    data = v.to_dict()
+    from zoo_core.interop.hub import cached_file
+
+    cached = cached_file(v.hf_hub_id, v.filename) if v.hf_hub_id else None
+    data["cached_file"] = cached
+    data["distribution"] = f"{fam.distribution} {fam.version or ''}".strip()
+    data["license_notes"] = list(fam.license_notes)
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return 0
+    lic = v.license
+    lines = [
+        f"{v.name}  ({v.family} family, from {data['distribution']})",
+        f"  weights         {v.hf_hub_id}/{v.filename}" if v.hf_hub_id else "  weights         none released",
+        f"  cached          {cached or 'no'}",
+        f"  license         {lic.id}  commercial use: {lic.commercial}",
+    ]
+    if lic.url:
+        lines.append(f"  license url     {lic.url}")
+    if lic.note:
+        lines.append(f"  license note    {lic.note}")
+    lines += [
+        f"  num_classes     {v.num_classes}" + ("  (encoder only: no classifier)" if v.num_classes == 0 else ""),
+        f"  num_features    {v.num_features}",
+        f"  input_size      {v.input_size}" + (f"  (test: {v.test_input_size})" if v.test_input_size else ""),
+        f"  mean / std      {v.mean} / {v.std}",
+        f"  crop            {v.crop_pct} ({v.crop_mode})" + (f"  (test: {v.test_crop_pct})" if v.test_crop_pct else ""),
+        f"  interpolation   {v.interpolation}",
+        f"  first_conv      {v.first_conv}",
+        f"  classifier      {v.classifier}",
+    ]
+    if v.resolved_label_names:
+        lines.append(f"  labels          {v.resolved_label_names}")
+    if v.notes:
+        lines.append(f"  notes           {v.notes}")
+    for note in fam.license_notes:
+        lines.append(f"\nnote: {note}")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from zoo_core.plugins import plugin_infos
+
+    reg = _registry()
+    infos = plugin_infos()
+    if args.json:
+        out = []
+        for p in infos:
+            out.append({"name": p.name, "distribution": p.distribution, "version": p.version,
+                        "families": list(p.families),
+                        "variants": sum(len(reg.families[f].variants) for f in p.families if f in reg.families),
+                        "error": p.error})
+        print(json.dumps(out, indent=2))
+        return 0
+    if not infos:
+        print("no zoo plugin is installed: pip install zoo-resnet (or zoo-bit, zoo-convnext, zoo-convnextv2, zoo-vit)")
+        return 0
+    rows = []
+    for p in infos:
+        n = sum(len(reg.families[f].variants) for f in p.families if f in reg.families)
+        status = "ok" if not p.error else "BROKEN"
+        rows.append([p.name, f"{p.distribution or '-'} {p.version or ''}".strip(), ",".join(p.families) or "-",
+                     str(n), status])
+    print(_table(rows, ["PLUGIN", "DISTRIBUTION", "FAMILIES", "VARIANTS", "STATUS"], shrink=1))
+    for p in infos:
+        if p.error:
+            print(f"\n{p.name} ({p.distribution or 'registered by hand'}) is broken: {p.error}")
+    return 0
+
+
+def cmd_download(args) -> int:
+    from zoo_core.api import get_variant, weights_file
+
+    for name in args.names:
+        v = get_variant(name)
+        path = weights_file(v, revision=args.revision, cache_dir=args.cache_dir)
+        print(f"{v.name}: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description="timm's image models in JAX: list, inspect, download.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list installed variants")
+    p.add_argument("pattern", nargs="?", help="fnmatch pattern on arch.tag or arch, e.g. 'convnext_*'")
+    p.add_argument("--family", help="only this family")
+    p.add_argument("--license", action="store_true", help="show each variant's weights license and commercial use")
+    p.add_argument("--license-id", help="only weights under this license id (fnmatch, e.g. 'cc-by-nc*')")
+    p.add_argument("--pretrained", action="store_true", help="only variants with released weights")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="every field of one variant, its license and cache state")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("plugins", help="installed plugins, their families and errors")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("download", help="download weights into the Hugging Face cache")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("--revision", default="main")
+    p.add_argument("--cache-dir", default=None, help="cache root (default: huggingface_hub's, HF_HUB_CACHE)")
+    p.set_defaults(func=cmd_download)
+
+    try:
+        from zoo_core.plugins import get_plugin_manager
+
+        get_plugin_manager().hook.zoo_register_commands(subparsers=sub)
+    except Exception as e:  # noqa: BLE001 - a plugin's broken command must not break zoo
+        print(f"zoo: warning: a plugin failed to add its commands: {e}", file=sys.stderr)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except ZooError as e:
+        if debug:
+            traceback.print_exc()
+        msg = str(e)
+        print(f"zoo: error: {msg}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
