@@ -30,10 +30,6 @@ def hf_cache() -> str:
 
 
 @pytest.fixture
-def hub(monkeypatch):
-    """A loopback Hub; ``HF_ENDPOINT`` points at it for the test's duration."""
-    from zoo_core.testing.hub_server import LoopbackHub
-
-    with LoopbackHub() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        yield server
+def hub(zoo_hub):
+    """The pytest plugin's loopback Hub (``HF_ENDPOINT`` points at it)."""
+    return zoo_hub

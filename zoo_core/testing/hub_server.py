@@ -13,6 +13,7 @@ error paths. Point huggingface_hub at it with ``HF_ENDPOINT=hub.url`` and ``HF_H
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -127,7 +128,7 @@ class LoopbackHub:
 
     @staticmethod
     def _error(handler, status: int, code: str, message: str) -> None:
-        payload = ('{"error": "%s"}' % message.replace('"', "'")).encode()
+        payload = json.dumps({"error": message}).encode()
         handler.send_response(status)
         if code:
             handler.send_header("X-Error-Code", code)
