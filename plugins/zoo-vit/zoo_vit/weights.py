@@ -19,6 +19,7 @@ import numpy as np
 from zoo_core.interop import tree_mapping
 from zoo_core.nn.pos_embed import resample_abs_pos_embed
 from zoo_core.registry import Variant
+
 from zoo_vit.model import VisionTransformer
 
 
