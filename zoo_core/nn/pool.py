@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from zoo_core.nn.conv import pair
@@ -24,7 +25,8 @@ def max_pool2d(x: jax.Array, kernel_size, stride=None, padding=0) -> jax.Array:
     k = pair(kernel_size)
     s = pair(stride if stride is not None else kernel_size)
     pads = [(0, 0), *_pads(padding), (0, 0)]
-    init = jnp.array(-jnp.inf, x.dtype)
+    # a concrete numpy identity lets JAX pick its differentiable max-pool primitive
+    init = np.array(-np.inf, x.dtype)
     return lax.reduce_window(x, init, lax.max, (1, *k, 1), (1, *s, 1), pads)
 
 
@@ -33,7 +35,7 @@ def avg_pool2d(x: jax.Array, kernel_size, stride=None, padding=0, count_include_
     k = pair(kernel_size)
     s = pair(stride if stride is not None else kernel_size)
     pads = [(0, 0), *_pads(padding), (0, 0)]
-    zero = jnp.array(0, x.dtype)
+    zero = np.array(0, x.dtype)
     summed = lax.reduce_window(x, zero, lax.add, (1, *k, 1), (1, *s, 1), pads)
     if count_include_pad:
         return summed / (k[0] * k[1])
