@@ -7,12 +7,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tinynet_weights import reference_forward, tinynet_bytes, tinynet_state_dict
 
 import zoo_core
 from zoo_core import plugins
 from zoo_core.builtin_hooks import NonCommercialWeightsWarning
 from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
+
+from tinynet_weights import reference_forward, tinynet_bytes, tinynet_state_dict
 
 NAME, REPO = "tinynet_s.zoo_in1k", "zoo-test/tinynet_s.zoo_in1k"
 

@@ -2,9 +2,9 @@
 
 import json
 
-from tinynet_weights import tinynet_bytes
-
 from zoo_core.cli import main
+
+from tinynet_weights import tinynet_bytes
 
 
 def run(capsys, *argv):

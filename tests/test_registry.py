@@ -63,7 +63,13 @@ def test_arch_alone_resolves_to_the_first_listed_tag_or_the_declared_default():
 
 def test_unknown_name_lists_close_matches():
     reg = make_registry()
-    with pytest.raises(UnknownVariantError, match=r"unknown variant 'net2.b_tg'; closest: net2.b_tag"):
+    with pytest.raises(UnknownVariantError, match=r"unknown variant 'net20.b_tag'; closest: net2.b_tag"):
+        reg.get("net20.b_tag")
+
+
+def test_unknown_tag_of_a_known_arch_names_its_family_distribution_and_tags():
+    reg = make_registry()
+    with pytest.raises(UnknownVariantError, match=r"'net2.b_tg'; net2 \(family fam, from dist-a\) has the tags b_tag, a_tag"):
         reg.get("net2.b_tg")
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zoo_core.errors import WeightsError
-from zoo_core.plugins import get_plugin_manager, get_registry
+from zoo_core.plugins import call_hook, chain_after_load, get_registry
 from zoo_core.registry import Family, Variant
 
 
@@ -71,6 +71,7 @@ def create_pretrained(
     local_files_only: bool = False,
     token: str | bool | None = None,
     checkpoint_path: str | os.PathLike | None = None,
+    check_finite: bool = False,
     **family_kwargs: Any,
 ):
     """The model of ``name`` and a loader for its released weights (``pretrained=True`` in timm).
@@ -81,14 +82,14 @@ def create_pretrained(
     init. ``num_classes=None`` keeps the released head, ``0`` drops it, any other value gives a
     fresh head (kept from the trees passed to ``load``) and a ``HeadSkippedWarning``.
     ``in_chans != 3`` adapts the stem kernel as timm's ``adapt_input_conv``. Nothing is downloaded
-    until ``load`` is called.
+    until ``load`` is called. Weights load as stored, NaN and Inf included; ``check_finite=True``
+    raises a ``WeightsError`` naming every key that holds one.
     """
     variant = get_variant(name)
     family = get_registry().families[variant.family]
-    pm = get_plugin_manager()
     options = dict(in_chans=in_chans, num_classes=num_classes, revision=revision, cache_dir=cache_dir,
                    prefix=tuple(prefix), local_files_only=local_files_only, checkpoint_path=checkpoint_path)
-    pm.hook.zoo_before_load(variant=variant, options=options)
+    call_hook("zoo_before_load", variant=variant, options=options)
     model = create_model(variant.name, in_chans=in_chans, num_classes=num_classes, **family_kwargs)
     head_released = variant.num_classes
     fresh_head = model.num_classes not in (0, head_released)
@@ -108,10 +109,8 @@ def create_pretrained(
                             token=token, checkpoint_path=checkpoint_path)
         base_params, base_state = _base_trees(model, params, state, prefix, need_values=fresh_head)
         new_params, new_state = load_weights(model, variant, family, path, base_params, base_state,
-                                             in_chans=in_chans)
-        for result in pm.hook.zoo_after_load(variant=variant, params=new_params, state=new_state)[::-1]:
-            if result is not None:
-                new_params, new_state = result
+                                             in_chans=in_chans, check_finite=check_finite)
+        new_params, new_state = chain_after_load(variant, new_params, new_state)
         if params is None:
             return _nest(prefix, new_params), _nest(prefix, new_state)
         return _replace_at(params, prefix, new_params), _replace_at(state, prefix, new_state)
@@ -127,8 +126,8 @@ def weights_file(variant: Variant, *, revision: str = "main", cache_dir=None, lo
         return os.fspath(checkpoint_path)
     if not variant.pretrained:
         raise WeightsError(f"{variant.name}: no released weights (the variant has no Hub repository)")
-    path = get_plugin_manager().hook.zoo_weights_file(
-        variant=variant, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+    path = call_hook("zoo_weights_file", firstresult=True, variant=variant, revision=revision, cache_dir=cache_dir,
+                     local_files_only=local_files_only, token=token)
     if path is None:
         raise WeightsError(f"{variant.name}: no plugin could provide the weights file {variant.filename}")
     return os.fspath(path)
@@ -144,7 +143,8 @@ def _base_trees(model, params, state, prefix, *, need_values: bool):
     return jax.eval_shape(model.init, jax.random.key(0))
 
 
-def load_weights(model, variant: Variant, family: Family, path: str, params, state, *, in_chans: int = 3):
+def load_weights(model, variant: Variant, family: Family, path: str, params, state, *, in_chans: int = 3,
+                 check_finite: bool = False):
     """Read ``path``, transform it to timm's keys, map it onto ``(params, state)`` (arrays or
     ``ShapeDtypeStruct`` trees) and return the new trees."""
     import jax
@@ -156,7 +156,8 @@ def load_weights(model, variant: Variant, family: Family, path: str, params, sta
     label = _describe(path, variant)
     checkpoint = SafetensorsFile(path, label=label)
     state_dict: Mapping[str, Any] = _Float32View(checkpoint)
-    converted = get_plugin_manager().hook.zoo_transform_checkpoint(variant=variant, state_dict=state_dict, path=path)
+    converted = call_hook("zoo_transform_checkpoint", firstresult=True, variant=variant, state_dict=state_dict,
+                          path=path)
     if converted is not None:
         state_dict = converted
     abstract_params, abstract_state = jax.eval_shape(lambda: (params, state))
@@ -176,7 +177,24 @@ def load_weights(model, variant: Variant, family: Family, path: str, params, sta
         ignored = {k for k in state_dict if k.startswith(heads)}
     tree = apply_state_dict({"params": params, "state": state}, state_dict, triples, ignore_keys=ignored,
                             keep_paths=kept, source=label)
+    if check_finite:
+        _check_finite(tree, triples, label)
     return tree["params"], tree["state"]
+
+
+def _check_finite(tree, triples, label: str) -> None:
+    import jax.numpy as jnp
+
+    from zoo_core.interop.state_dict import get_path
+
+    bad = []
+    for key, path, _ in triples:
+        leaf = get_path(tree, tuple(path) if not isinstance(path, str) else tuple(path.split("/")))
+        nan, inf = int(jnp.isnan(leaf).sum()), int(jnp.isinf(leaf).sum())
+        if nan or inf:
+            bad.append(f"{key!r}: {nan} NaN, {inf} Inf of {leaf.size}")
+    if bad:
+        raise WeightsError(f"{label}: non-finite weights in {len(bad)} tensor(s): " + "; ".join(bad))
 
 
 class _Float32View(Mapping):

@@ -19,10 +19,19 @@ def zoo_weights_file(variant, revision, cache_dir, local_files_only, token):
     """Download ``variant.hf_hub_id``/``variant.filename`` into huggingface_hub's cache."""
     if variant.hf_hub_id is None:
         return None
-    from zoo_core.interop.hub import hf_hub_download
+    from zoo_core.cache import ChecksumError, check_blob, remove_cached
+    from zoo_core.interop.hub import cached_file, hf_hub_download
 
-    return hf_hub_download(variant.hf_hub_id, variant.filename, revision=revision, cache_dir=cache_dir,
+    was_cached = cached_file(variant.hf_hub_id, variant.filename, revision=revision, cache_dir=cache_dir)
+    path = hf_hub_download(variant.hf_hub_id, variant.filename, revision=revision, cache_dir=cache_dir,
                            local_files_only=local_files_only, token=token)
+    if path != was_cached:  # fresh from the Hub: check the transfer before anyone relies on it
+        problem = check_blob(path, parse=False)
+        if problem:
+            remove_cached(path)
+            raise ChecksumError(f"{variant.hf_hub_id}/{variant.filename} (revision {revision!r}): the download is "
+                                f"corrupt ({problem}); it was removed from the cache, try again")
+    return path
 
 
 @hookimpl

@@ -158,6 +158,48 @@ def cmd_download(args) -> int:
     return 0
 
 
+def _variants_for(names):
+    reg = _registry()
+    if names:
+        return [reg.get(n) for n in names]
+    return [reg.variants[n] for n in reg.list("*", pretrained=True)]
+
+
+def cmd_cache_verify(args) -> int:
+    from zoo_core.cache import verify
+
+    entries = verify(_variants_for(args.names), args.cache_dir)
+    if not entries:
+        print("no cached weights of the given variants")
+        return 0
+    rows = [[e.variant, e.status, e.detail or e.snapshot] for e in entries]
+    print(_table(rows, ["VARIANT", "STATUS", "DETAIL"], shrink=2))
+    bad = [e for e in entries if e.status != "ok"]
+    if bad:
+        print(f"\n{len(bad)} corrupt; `zoo cache repair {' '.join(sorted({e.variant for e in bad}))}` re-downloads them",
+              file=sys.stderr)
+        return 8
+    return 0
+
+
+def cmd_cache_repair(args) -> int:
+    from zoo_core.api import weights_file
+    from zoo_core.cache import remove_cached, verify
+
+    variants = _variants_for(args.names)
+    bad = [e for e in verify(variants, args.cache_dir) if e.status != "ok"]
+    for e in bad:
+        remove_cached(e.snapshot)
+        print(f"{e.variant}: removed {e.snapshot} ({e.detail})")
+    reg = _registry()
+    for name in sorted({e.variant for e in bad}):
+        path = weights_file(reg.get(name), cache_dir=args.cache_dir)
+        print(f"{name}: re-downloaded {path}")
+    if not bad:
+        print("nothing to repair")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="timm's image models in JAX: list, inspect, download.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -187,10 +229,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="cache root (default: huggingface_hub's, HF_HUB_CACHE)")
     p.set_defaults(func=cmd_download)
 
-    try:
-        from zoo_core.plugins import get_plugin_manager
+    p = sub.add_parser("cache", help="check or repair cached weights")
+    cache_sub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    for action, func, text in (("verify", cmd_cache_verify, "check every cached weights file's sha256 and format"),
+                               ("repair", cmd_cache_repair, "remove corrupt cached files and download them again")):
+        q = cache_sub.add_parser(action, help=text)
+        q.add_argument("names", nargs="*", metavar="NAME", help="variants (default: every installed one)")
+        q.add_argument("--cache-dir", default=None)
+        q.set_defaults(func=func)
 
-        get_plugin_manager().hook.zoo_register_commands(subparsers=sub)
+    try:
+        from zoo_core.plugins import call_hook
+
+        call_hook("zoo_register_commands", subparsers=sub)
     except Exception as e:  # noqa: BLE001 - a plugin's broken command must not break zoo
         print(f"zoo: warning: a plugin failed to add its commands: {e}", file=sys.stderr)
     return parser

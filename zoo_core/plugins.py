@@ -190,3 +190,61 @@ def reset(*, keep_extra: bool = False) -> None:
         _infos.clear()
         if not keep_extra:
             _extra.clear()
+
+
+class PluginHookWarning(UserWarning):
+    """A plugin's hook raised an unexpected exception; zoo went on without that plugin's answer."""
+
+
+_FAILED = object()
+
+
+def _call_impl(pm: pluggy.PluginManager, name: str, impl, kwargs):
+    """One implementation's answer, or ``_FAILED`` after recording a third-party plugin's crash."""
+    from zoo_core.errors import ZooError
+
+    plugin_name = pm.get_name(impl.plugin) or "?"
+    try:
+        return impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+    except ZooError:
+        raise
+    except Exception as e:
+        if plugin_name == "zoo_core":
+            raise
+        message = f"{name} raised {type(e).__name__}: {e}"
+        with _lock:
+            info = _infos.get(plugin_name, PluginInfo(plugin_name, None, None))
+            _infos[plugin_name] = attrs.evolve(info, error=message)
+        warnings.warn(f"zoo plugin {plugin_name}: {message}; ignoring its answer", PluginHookWarning, stacklevel=3)
+        return _FAILED
+
+
+def call_hook(name: str, *, firstresult: bool = False, **kwargs):
+    """Call hook ``name`` one implementation at a time, in pluggy's order.
+
+    A ``ZooError`` from any implementation propagates (a plugin refusing on purpose, a download
+    that failed). Any other exception from a third-party plugin is recorded against that plugin
+    (``zoo plugins`` shows it), warned about, and the next implementation is called; zoo-core's own
+    implementations are never silenced. With ``firstresult`` the first non-``None`` answer is
+    returned, else the list of answers.
+    """
+    pm = get_plugin_manager()
+    results = []
+    for impl in reversed(getattr(pm.hook, name).get_hookimpls()):
+        result = _call_impl(pm, name, impl, kwargs)
+        if result is None or result is _FAILED:
+            continue
+        if firstresult:
+            return result
+        results.append(result)
+    return None if firstresult else results
+
+
+def chain_after_load(variant, params, state):
+    """``zoo_after_load`` as a chain: each plugin gets the previous one's ``(params, state)``."""
+    pm = get_plugin_manager()
+    for impl in reversed(pm.hook.zoo_after_load.get_hookimpls()):
+        result = _call_impl(pm, "zoo_after_load", impl, {"variant": variant, "params": params, "state": state})
+        if result is not None and result is not _FAILED:
+            params, state = result
+    return params, state

@@ -211,7 +211,13 @@ class Registry:
         candidates = list(self.variants) + list(self.defaults)
         close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
         msg = f"unknown variant {name!r}"
-        if close:
+        arch = name.split(".", 1)[0]
+        if arch in self.defaults:
+            fam = self.families[self.variants[self.defaults[arch]].family]
+            tags = [v.tag for v in self.variants.values() if v.arch == arch]
+            msg += (f"; {arch} (family {fam.name}, from {fam.distribution or '?'}) has the tags "
+                    f"{', '.join(tags[:12])}{', ...' if len(tags) > 12 else ''}")
+        elif close:
             msg += f"; closest: {', '.join(close)}"
         elif not self.variants:
             msg += "; no model family is installed (pip install zoo-resnet, zoo-convnext, ...)"

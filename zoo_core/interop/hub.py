@@ -9,6 +9,7 @@ messages that name the repository and file and say what to do.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -84,7 +85,14 @@ def hf_hub_download(
         raise DownloadError(f"{where}: cache directory {cache_dir} is not writable ({e.strerror}); "
                             "set HF_HUB_CACHE to a writable directory") from e
     except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)):
+            raise DownloadError(f"{where}: no space left to write it under {cache_dir} ({e.strerror}); "
+                                f"it needs {_size_text(repo_id, filename, revision, token)}: free space or set "
+                                "HF_HUB_CACHE to a larger disk") from e
         raise DownloadError(f"{where}: {e}") from e
+    except Exception as e:  # noqa: BLE001 - transport errors of huggingface_hub's HTTP client
+        raise DownloadError(f"{where}: the transfer broke off ({type(e).__name__}: {_first_line(e)}); "
+                            "run again to resume it") from e
 
 
 def cached_file(repo_id: str, filename: str, *, revision: str = "main",
@@ -95,6 +103,19 @@ def cached_file(repo_id: str, filename: str, *, revision: str = "main",
     cache_dir = str(cache_dir) if cache_dir is not None else hf_hub_cache_dir()
     found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
     return found if isinstance(found, str) and Path(found).exists() else None
+
+
+def _size_text(repo_id: str, filename: str, revision: str, token) -> str:
+    try:
+        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+        url = hf_hub_url(repo_id, filename, revision=revision)
+        if os.environ.get("HF_ENDPOINT"):
+            url = url.replace("https://huggingface.co", os.environ["HF_ENDPOINT"].rstrip("/"), 1)
+        size = get_hf_file_metadata(url, token=token).size
+        return f"{size} bytes" if size else "an unknown number of bytes"
+    except Exception:  # noqa: BLE001 - the size is a courtesy in an error message
+        return "an unknown number of bytes"
 
 
 def _first_line(e: Exception) -> str:

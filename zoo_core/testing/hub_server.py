@@ -72,8 +72,11 @@ class LoopbackHub:
         self.server.server_close()
 
     def add_file(self, repo_id: str, filename: str, data: bytes, *, revision: str = "main",
-                 commit: str | None = None, status: int = 200, cut_at: int | None = None, message: str = "") -> HubFile:
-        sha = hashlib.sha256(data).hexdigest()
+                 commit: str | None = None, status: int = 200, cut_at: int | None = None, message: str = "",
+                 etag: str | None = None) -> HubFile:
+        """Serve ``data``; ``status`` makes it answer an error instead, ``cut_at`` cuts the body after
+        that many bytes, ``etag`` announces another sha256 than the data's (a corrupt transfer)."""
+        sha = etag or hashlib.sha256(data).hexdigest()
         commit = commit or hashlib.sha1(f"{repo_id}@{revision}:{sha}".encode()).hexdigest()
         f = HubFile(data=data, commit=commit, sha256=sha, status=status, cut_at=cut_at, message=message)
         with self._lock:

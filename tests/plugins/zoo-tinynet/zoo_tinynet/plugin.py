@@ -1,6 +1,7 @@
 """Entry point of the tinynet family (group ``zoo``)."""
 
 import zoo_core
+
 from zoo_tinynet.variants import FAMILY
 
 
