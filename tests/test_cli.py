@@ -92,3 +92,27 @@ def test_plugins_can_add_commands(capsys):
         assert run(capsys, "hello", "world")[1] == "hello world\n"
     finally:
         plugins.unregister_plugin("hello_cmd")
+
+
+IMAGES = sorted(str(p) for p in (__import__("pathlib").Path(__file__).parents[1] / "examples" / "images").glob("*.jpg"))
+
+
+def test_predict_prints_top_k_with_probabilities_and_embed_saves_features(capsys, hub, tmp_path):
+    import numpy as np
+
+    from zoo_core.data import preprocess, resolve_data_config
+
+    from tinynet_weights import reference_forward, tinynet_state_dict
+
+    hub.add_file("zoo-test/tinynet_s.zoo_in1k", "model.safetensors", tinynet_bytes())
+    code, out, _ = run(capsys, "predict", "tinynet_s", *IMAGES[:2], "--top-k", "3", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["image"] for r in rows] == IMAGES[:2]
+    x = preprocess(IMAGES[:2], resolve_data_config("tinynet_s"))
+    expected = reference_forward(tinynet_state_dict(), x).argmax(-1)
+    assert [r["top"][0]["index"] for r in rows] == expected.tolist()
+    assert all(len(r["top"]) == 3 and r["top"][0]["probability"] >= r["top"][1]["probability"] for r in rows)
+    code, out, _ = run(capsys, "predict", "tinynet_s", IMAGES[0])
+    assert code == 0 and out.splitlines()[0] == IMAGES[0] and "%" in out.splitlines()[1]
+    code, out, _ = run(capsys, "embed", "tinynet_s", *IMAGES, "--out", str(tmp_path / "f.npy"))
+    assert code == 0 and np.load(tmp_path / "f.npy").shape == (len(IMAGES), 16)

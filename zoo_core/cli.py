@@ -1,4 +1,4 @@
-"""The ``zoo`` command line: list, info, plugins, download (plus commands plugins add).
+"""The ``zoo`` command line: list, info, plugins, download, predict, embed, cache (plus plugins' commands).
 
 ``zoo list`` and ``zoo info`` read the registry only and never import JAX. Errors print one line
 (``zoo: error: ...``) and exit with the error class's code; ``--debug`` shows the traceback.
@@ -158,6 +158,33 @@ def cmd_download(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from zoo_core.predict import predict
+
+    results = predict(args.name, args.images, top_k=args.top_k, batch_size=args.batch_size,
+                      checkpoint_path=args.checkpoint)
+    if args.json:
+        print(json.dumps([{"image": r.image, "top": [{"index": i, "label": lab, "probability": p}
+                                                     for i, lab, p in r.top]} for r in results], indent=2))
+        return 0
+    for r in results:
+        print(r.image)
+        for i, label, p in r.top:
+            print(f"  {p:7.2%}  {label}  ({i})")
+    return 0
+
+
+def cmd_embed(args) -> int:
+    import numpy as np
+
+    from zoo_core.predict import embed
+
+    features = embed(args.name, args.images, batch_size=args.batch_size)
+    np.save(args.out, features)
+    print(f"{args.out}: {features.shape[0]} × {features.shape[1]} float32 features of {args.name}")
+    return 0
+
+
 def _variants_for(names):
     reg = _registry()
     if names:
@@ -228,6 +255,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default="main")
     p.add_argument("--cache-dir", default=None, help="cache root (default: huggingface_hub's, HF_HUB_CACHE)")
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("predict", help="classify images with a variant's released weights")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--checkpoint", default=None, help="a local safetensors file instead of the released weights")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("embed", help="pooled features of images, saved as .npy")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--out", required=True, help="output .npy file, (N, num_features) float32")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("cache", help="check or repair cached weights")
     cache_sub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
