@@ -1,0 +1,98 @@
+"""zoo-resnet against timm: the variant table against timm's pretrained cfgs, the mapping of every
+variant against timm's state_dict, and outputs on randomized weights for every architecture."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+import zoo_core  # noqa: E402
+from zoo_core.testing.parity import (  # noqa: E402
+    check_mapping_structure,
+    check_timm_parity,
+    check_timm_parity_float64,
+)
+
+pytestmark = pytest.mark.parity
+
+ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+VARIANTS = zoo_core.list_variants(family="resnet")
+TIMM_LICENSES = {"Apache-2.0": "apache-2.0", "BSD-3-Clause": "bsd-3-clause", "CC-BY-NC-4.0": "cc-by-nc-4.0",
+                 "unspecified": None}
+
+
+def test_table_lists_exactly_timms_pretrained_tags_in_timms_order():
+    """Every ``resnetXX.*`` tag timm registers is a row (and no other), the default tag first."""
+    from timm.models._registry import _model_default_cfgs
+
+    for arch in ARCHS:
+        ours = zoo_core.list_variants(f"{arch}.*")
+        timm_names = [f"{arch}.{tag}" for tag in _model_default_cfgs[arch].tags]
+        assert sorted(ours) == sorted(timm_names) == sorted(timm.list_pretrained(f"{arch}.*"))
+        assert zoo_core.get_variant(arch).name == timm_names[0]
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_row_matches_timms_pretrained_cfg(name):
+    """Head size, data config, Hub repository, stem/classifier names and license as timm states them."""
+    cfg = timm.models.get_pretrained_cfg(name).to_dict()
+    v = zoo_core.get_variant(name)
+    assert v.hf_hub_id == cfg["hf_hub_id"]
+    assert v.num_classes == cfg["num_classes"]
+    assert v.input_size == tuple(cfg["input_size"]) and v.pool_size == tuple(cfg["pool_size"])
+    assert v.test_input_size == (tuple(cfg["test_input_size"]) if cfg.get("test_input_size") else None)
+    assert (v.crop_pct, v.test_crop_pct, v.crop_mode) == (cfg["crop_pct"], cfg.get("test_crop_pct"), cfg["crop_mode"])
+    assert v.interpolation == cfg["interpolation"]
+    assert (v.mean, v.std) == (tuple(cfg["mean"]), tuple(cfg["std"]))
+    assert (v.first_conv, v.classifier) == (cfg["first_conv"], cfg["classifier"])
+    assert TIMM_LICENSES[v.license.id] == cfg.get("license")
+    with torch.device("meta"):
+        assert v.num_features == timm.create_model(name).num_features == zoo_core.create_model(name).num_features
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_mapping_consumes_timms_state_dict(name):
+    """Our mapping uses every key of timm's state_dict with matching shapes, and writes every leaf."""
+    assert check_mapping_structure(name) > 0
+
+
+# atol 1e-3 for resnet152: with every weight randomized its residual stream grows to |437| by the
+# last stage and float32 rounding reaches 5.6e-4 on features and logits (1.3e-6 of that scale);
+# in float64 the same model agrees with timm to 2e-12 (test_deepest_resnet_is_exact_in_float64).
+@pytest.mark.parametrize("arch,batch,atol", [("resnet18", 2, 1e-4), ("resnet34", 2, 1e-4), ("resnet50", 2, 1e-4),
+                                             ("resnet101", 1, 1e-4), ("resnet152", 1, 1e-3)])
+def test_logits_and_pre_logits_match_timm(arch, batch, atol):
+    """Logits, pre-logits and features on randomized weights, 64×56 input, rtol 1e-4."""
+    print(check_timm_parity(f"{arch}.tv_in1k", img_size=(64, 56), batch=batch, atol=atol))
+
+
+def test_deepest_resnet_is_exact_in_float64():
+    """resnet152 with float64 weights, input and arithmetic matches timm to 1e-9: its float32 misses are rounding."""
+    print(check_timm_parity_float64("resnet152.tv_in1k", img_size=(64, 56)))
+
+
+@pytest.mark.parametrize("arch,in_chans", [("resnet50", 1), ("resnet34", 4)])
+def test_in_chans_adapts_the_stem_as_timm(arch, in_chans):
+    """The released stem kernel adapted to 1 (sum) and 4 (tiled, rescaled) channels, as timm's adapt_input_conv."""
+    print(check_timm_parity(f"{arch}.a1_in1k", in_chans=in_chans, img_size=(64, 64), batch=1))
+
+
+@pytest.mark.parametrize("num_classes", [0, 10])
+def test_num_classes(num_classes):
+    """0: pooled features equal timm's ``num_classes=0`` model; 10: same features and pre-logits, fresh head."""
+    print(check_timm_parity("resnet50.a1_in1k", num_classes=num_classes, img_size=(64, 64), batch=1))
+
+
+def test_bamboo_backbone_without_classifier():
+    """resnet50.bamboo is released with no head: the row says 0 classes and the weights load as such."""
+    print(check_timm_parity("resnet50.bamboo", img_size=(64, 64), batch=1))
+
+
+def test_train_mode_step_matches_timm():
+    """One train-mode forward: outputs and every updated BatchNorm running mean/var equal timm's.
+
+    160² (5×5 maps, 50 values per channel in the last stage's batch statistics): at 64² the last
+    stage normalizes over 8 values per channel and float32 rounding, amplified through 50 layers of
+    batch statistics, reaches ~2e-4 (with float64 weights, inputs and batch statistics both agree to 1e-12).
+    """
+    print(check_timm_parity("resnet50.a1_in1k", img_size=(160, 160), batch=2, train_step=True))
