@@ -40,13 +40,23 @@ def list_variants(pattern: str | Sequence[str] = "*", *, family: str | None = No
                                commercial=commercial)
 
 
-def create_model(name: str, *, in_chans: int = 3, num_classes: int | None = None, **family_kwargs: Any):
+def create_model(name: str, *, in_chans: int = 3, num_classes: int | None = None, features_only: bool = False,
+                 out_indices=None, **family_kwargs: Any):
     """The architecture of ``name`` with random initialisation (``timm.create_model(name)``).
 
     ``num_classes=None`` gives the released head size, ``0`` a model whose ``apply`` returns
-    pooled features. ``family_kwargs`` go to the family's builder (``img_size`` for ViT, ...).
-    Returns a ``Model``; ``model.init(key)`` makes ``(params, state)``.
+    pooled features. ``features_only=True`` gives a backbone whose ``apply`` returns the list of
+    feature maps at ``out_indices`` (timm's semantics: 0-based, negative from the end; default
+    all), with ``feature_info()``. ``family_kwargs`` go to the family's builder (``img_size`` for
+    ViT, ...). Returns a ``Model``; ``model.init(key)`` makes ``(params, state)``.
     """
+    if features_only:
+        from zoo_core.features import features_model
+
+        backbone = create_model(name, in_chans=in_chans, num_classes=0, **family_kwargs)
+        return features_model(backbone, get_variant(name).name, out_indices)
+    if out_indices is not None:
+        raise TypeError(f"{name}: out_indices needs features_only=True")
     variant = get_variant(name)
     family = get_registry().families[variant.family]
     if num_classes is None:
@@ -72,6 +82,8 @@ def create_pretrained(
     token: str | bool | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     check_finite: bool = False,
+    features_only: bool = False,
+    out_indices=None,
     **family_kwargs: Any,
 ):
     """The model of ``name`` and a loader for its released weights (``pretrained=True`` in timm).
@@ -90,7 +102,8 @@ def create_pretrained(
     options = dict(in_chans=in_chans, num_classes=num_classes, revision=revision, cache_dir=cache_dir,
                    prefix=tuple(prefix), local_files_only=local_files_only, checkpoint_path=checkpoint_path)
     call_hook("zoo_before_load", variant=variant, options=options)
-    model = create_model(variant.name, in_chans=in_chans, num_classes=num_classes, **family_kwargs)
+    model = create_model(variant.name, in_chans=in_chans, num_classes=0 if features_only else num_classes,
+                         features_only=features_only, out_indices=out_indices, **family_kwargs)
     head_released = variant.num_classes
     fresh_head = model.num_classes not in (0, head_released)
     if fresh_head:
@@ -161,7 +174,8 @@ def load_weights(model, variant: Variant, family: Family, path: str, params, sta
     if converted is not None:
         state_dict = converted
     abstract_params, abstract_state = jax.eval_shape(lambda: (params, state))
-    mapping = family.mapping()(variant, model, abstract_params, abstract_state)
+    mapped_model = getattr(model, "model", model)  # a FeaturesModel loads as its backbone
+    mapping = family.mapping()(variant, mapped_model, abstract_params, abstract_state)
     first_conv_key = f"{variant.first_conv}.weight"
     heads = _classifier_prefixes(variant)
     keep_head = model.num_classes not in (0, variant.num_classes)

@@ -38,6 +38,19 @@ class TinyNet(Model):
         x, stage_state = self.stage.apply(params["stage"], state["stage"], x, train=train)
         return x, {"stem": stem_state, "stage": stage_state, "fc": {}}
 
+    def feature_info(self):
+        from zoo_core.features import FeatureInfo
+
+        return [FeatureInfo(self.stem.conv.out_chans, 1, "stem"), FeatureInfo(self.num_features, 2, "stage")]
+
+    def forward_intermediates(self, params, state, x, indices, *, train=False):
+        maps = []
+        x, stem_state = self.stem.apply(params["stem"], state["stem"], x, train=train)
+        maps.append(x)
+        x, stage_state = self.stage.apply(params["stage"], state["stage"], x, train=train)
+        maps.append(x)
+        return [maps[i] for i in indices], {"stem": stem_state, "stage": stage_state, "fc": {}}
+
     def forward_head(self, params, x, *, pre_logits=False):
         x = nn.global_avg_pool(x)
         if pre_logits or self.num_classes == 0:
