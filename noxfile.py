@@ -1,6 +1,7 @@
 """Sessions: lint, tests (fast, offline, no torch), parity (against timm), bench, docs.
 
-The README's test command is ``nox -s lint tests parity``; CI (``.ci/run``) runs exactly that.
+The README's test command is ``nox -s lint tests parity install_one``; CI (``.ci/run``) runs
+exactly that.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "parity"]
+nox.options.sessions = ["lint", "tests", "parity", "install_one"]
 nox.options.reuse_existing_virtualenvs = False
 
 PLUGINS = sorted(glob.glob("plugins/zoo-*"))
@@ -47,6 +48,26 @@ def parity(session: nox.Session) -> None:
     install_zoo(session, *TORCH, "timm")
     session.run("pytest", *TEST_PATHS, "-m", "parity", "-q", *session.posargs,
                 env={"JAX_PLATFORMS": "cpu"})
+
+
+# one small variant per family, for the single-plugin install check
+INSTALL_CHECKS = {
+    "resnet": "resnet18.a1_in1k",
+    "bit": "resnetv2_50x1_bit.goog_in21k_ft_in1k",
+    "convnext": "convnext_tiny.fb_in1k",
+    "convnextv2": "convnextv2_atto.fcmae_ft_in1k",
+    "vit": "vit_tiny_patch16_224.augreg_in21k_ft_in1k",
+}
+
+
+@nox.session
+@nox.parametrize("family", [f for f in INSTALL_CHECKS if os.path.isdir(f"plugins/zoo-{f}")])
+def install_one(session: nox.Session, family: str) -> None:
+    """Wheels of zoo-core and one family, alone in a fresh environment: listed, downloaded, offline."""
+    wheels = session.create_tmp()
+    session.run("python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ".", f"plugins/zoo-{family}")
+    session.install(*glob.glob(os.path.join(wheels, "*.whl")))
+    session.run("python", "tests/install_check.py", family, INSTALL_CHECKS[family], env={"JAX_PLATFORMS": "cpu"})
 
 
 @nox.session(default=False)

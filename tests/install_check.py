@@ -1,0 +1,56 @@
+"""Run inside a fresh environment holding zoo-core and ONE family plugin (``nox -s install_one``).
+
+Checks that ``zoo list`` shows that family alone, that ``create_pretrained`` downloads through
+huggingface_hub from a loopback Hub, and that a second process with ``HF_HUB_OFFLINE=1`` loads from
+the same cache, where ``huggingface_hub.try_to_load_from_cache`` finds the file too.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+FAMILY, VARIANT = sys.argv[1], sys.argv[2]
+
+
+def main() -> None:
+    out = subprocess.run(["zoo", "list", "--json"], capture_output=True, text=True, check=True).stdout
+    families = {row["family"] for row in json.loads(out)}
+    assert families == {FAMILY}, f"zoo list shows {families}, expected only {FAMILY}"
+
+    import zoo_core
+    from zoo_core.testing.checkpoints import random_state_dict
+    from zoo_core.testing.hf_cache import safetensors_bytes
+    from zoo_core.testing.hub_server import LoopbackHub
+
+    variant = zoo_core.get_variant(VARIANT)
+    data = safetensors_bytes(random_state_dict(VARIANT))
+    with LoopbackHub() as hub, tempfile.TemporaryDirectory() as cache:
+        hub.add_file(variant.hf_hub_id, variant.filename, data)
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": cache, "HF_HUB_DISABLE_XET": "1"}
+        code = f"""
+import numpy as np, zoo_core
+model, load = zoo_core.create_pretrained({VARIANT!r})
+params, state = load()
+h = w = {variant.input_size[-1]}
+y, _ = model.apply(params, state, np.zeros((1, h, w, 3), np.float32))
+print(float(np.asarray(y).sum()))
+"""
+        online = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert online.returncode == 0, online.stderr[-2000:]
+        requests = hub.count()
+        offline = subprocess.run([sys.executable, "-c", code], env={**env, "HF_HUB_OFFLINE": "1"},
+                                 capture_output=True, text=True)
+        assert offline.returncode == 0, offline.stderr[-2000:]
+        assert hub.count() == requests, "the offline process made requests"
+        assert online.stdout == offline.stdout
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(variant.hf_hub_id, variant.filename, cache_dir=cache)
+        assert isinstance(found, str) and open(found, "rb").read() == data
+    print(f"install check passed: zoo-core + zoo-{FAMILY} alone, {VARIANT} from the loopback Hub, then offline")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Checkpoints in timm's layout made without torch or timm: random weights shaped by a variant's
+own mapping, for install checks, loading benchmarks and examples (no network, no download)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# the layout transforms' inverses on shapes: ours → PyTorch's
+_INVERSE_SHAPES = {
+    "identity": lambda s: s,
+    "conv_to_hwio": lambda s: (s[3], s[2], s[0], s[1]),
+    "linear_to_dense": lambda s: (s[1], s[0]),
+    "conv1x1_to_dense": lambda s: (s[1], s[0], 1, 1),
+}
+
+
+def random_state_dict(name: str, *, seed: int = 0, dtype=np.float32, **model_kwargs) -> dict[str, np.ndarray]:
+    """A state dict in timm's keys and layouts for ``name``, with seeded values of sensible scale
+    (N(0, 1/fan_in) weights, unit norm scales, positive variances)."""
+    import jax
+
+    from zoo_core.api import create_model, get_family, get_variant
+
+    variant = get_variant(name)
+    model = create_model(variant.name, **model_kwargs)
+    params, state = jax.eval_shape(model.init, jax.random.key(0))
+    mapping = get_family(variant.name).mapping()(variant, model, params, state)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key, path, transform in mapping:
+        leaf = params if path[0] == "params" else state
+        for k in path[1:]:
+            leaf = leaf[k]
+        ours = tuple(leaf.shape)
+        name_ = getattr(transform, "__name__", "")
+        shape = _INVERSE_SHAPES[name_](ours) if name_ in _INVERSE_SHAPES else ours
+        if transform(np.zeros(shape, np.float32)).shape != ours:
+            raise ValueError(f"{variant.name}: cannot infer the checkpoint shape of {key!r} through {name_}")
+        leaf_name = path[-1]
+        if leaf_name == "var":
+            value = rng.uniform(0.5, 1.5, shape)
+        elif leaf_name == "scale":
+            value = 1 + 0.1 * rng.standard_normal(shape)
+        elif len(shape) >= 2:
+            value = rng.standard_normal(shape) / np.sqrt(max(np.prod(shape[1:]), 1))
+        else:
+            value = 0.1 * rng.standard_normal(shape)
+        out[key] = value.astype(dtype)
+    return out
