@@ -1,7 +1,7 @@
-"""Sessions: lint, tests (fast, offline, no torch), parity (against timm), bench, docs.
+"""Sessions: lint, tests (fast, offline, no torch), parity (against timm), install_one (one family
+alone from wheels), docs (mkdocs --strict), bench (not by default).
 
-The README's test command is ``nox -s lint tests parity install_one``; CI (``.ci/run``) runs
-exactly that.
+The README's test command runs ``nox`` with its default sessions; CI (``.ci/run``) runs exactly that.
 """
 
 from __future__ import annotations
@@ -12,19 +12,20 @@ import os
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests", "parity", "install_one"]
+nox.options.sessions = ["lint", "tests", "parity", "install_one", "docs"]
 nox.options.reuse_existing_virtualenvs = False
 
 PLUGINS = sorted(glob.glob("plugins/zoo-*"))
+EXAMPLE_PLUGINS = sorted(glob.glob("examples/zoo-*"))
 TEST_PLUGINS = ["tests/plugins/zoo-tinynet"]
-TEST_PATHS = ["tests", *(f"{p}/tests" for p in PLUGINS if os.path.isdir(f"{p}/tests"))]
+TEST_PATHS = ["tests", *(f"{p}/tests" for p in PLUGINS + EXAMPLE_PLUGINS if os.path.isdir(f"{p}/tests"))]
 # torch and timm are test-only. These pins install from this project's machines' local wheels;
 # on another machine any recent release works: ZOO_TORCH="torch torchvision" nox -s parity.
 TORCH = os.environ.get("ZOO_TORCH", "torch==2.14.1 torchvision==0.29.1").split()
 
 
 def install_zoo(session: nox.Session, *extra: str) -> None:
-    session.install(".[test,image]", *PLUGINS, *TEST_PLUGINS, *extra)
+    session.install(".[test,image]", *PLUGINS, *EXAMPLE_PLUGINS, *TEST_PLUGINS, *extra)
 
 
 @nox.session
@@ -37,7 +38,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Core and plugin tests: offline, CPU, no torch (parity tests are skipped here)."""
-    install_zoo(session)
+    install_zoo(session, "optax")
     session.run("pytest", *TEST_PATHS, "-m", "not parity", "-q", *session.posargs,
                 env={"JAX_PLATFORMS": "cpu"})
 
@@ -68,6 +69,13 @@ def install_one(session: nox.Session, family: str) -> None:
     session.run("python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ".", f"plugins/zoo-{family}")
     session.install(*glob.glob(os.path.join(wheels, "*.whl")))
     session.run("python", "tests/install_check.py", family, INSTALL_CHECKS[family], env={"JAX_PLATFORMS": "cpu"})
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built with mkdocs in strict mode (broken links fail)."""
+    session.install("mkdocs")
+    session.run("mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site")
 
 
 @nox.session(default=False)
