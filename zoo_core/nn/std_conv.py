@@ -30,8 +30,8 @@ from zoo_core.nn.module import Module
 
 def standardize_kernel(kernel: jax.Array, eps: float) -> jax.Array:
     """Weight-standardize an HWIO kernel (kh, kw, in, out) per output channel: zero mean and unit
-    (biased) variance over (kh, kw, in), ``eps`` added to the variance. Computed in float32."""
-    k = kernel.astype(jnp.float32)
+    (biased) variance over (kh, kw, in), ``eps`` added to the variance. Computed in at least float32."""
+    k = kernel.astype(jnp.promote_types(kernel.dtype, jnp.float32))
     mean = jnp.mean(k, axis=(0, 1, 2), keepdims=True)
     var = jnp.mean(jnp.square(k - mean), axis=(0, 1, 2), keepdims=True)
     return ((k - mean) * jax.lax.rsqrt(var + eps)).astype(kernel.dtype)
