@@ -50,6 +50,9 @@ def create_model(name: str, *, in_chans: int = 3, num_classes: int | None = None
     all), with ``feature_info()``. ``family_kwargs`` go to the family's builder (``img_size`` for
     ViT, ...). Returns a ``Model``; ``model.init(key)`` makes ``(params, state)``.
     """
+    from zoo_core.compile_cache import enable_compilation_cache
+
+    enable_compilation_cache()
     if features_only:
         from zoo_core.features import features_model
 

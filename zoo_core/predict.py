@@ -33,13 +33,19 @@ def _batches(n: int, size: int):
 
 
 def _run(model, params, state, paths, config, batch_size: int) -> np.ndarray:
+    """Outputs for every image, in batches split over all local devices, with a progress bar
+    (shown on a terminal when there is more than one batch)."""
     import jax
+    from tqdm.auto import tqdm
 
     from zoo_core.data import preprocess
+    from zoo_core.parallel import data_parallel
 
-    apply = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])
+    apply = data_parallel(lambda p, s, x: model.apply(p, s, x)[0])
+    batch_size = max(batch_size, jax.local_device_count())
+    batches = list(_batches(len(paths), batch_size))
     outs = []
-    for sl in _batches(len(paths), batch_size):
+    for sl in tqdm(batches, desc=f"{len(paths)} images", unit="batch", disable=None if len(batches) > 1 else True):
         outs.append(np.asarray(apply(params, state, preprocess(paths[sl], config))))
     return np.concatenate(outs)
 
