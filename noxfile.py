@@ -39,15 +39,16 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Core and plugin tests: offline, CPU, no torch (parity tests are skipped here)."""
     install_zoo(session, "optax")
-    session.run("pytest", *TEST_PATHS, "-m", "not parity", "-q", *session.posargs,
+    session.run("pytest", *TEST_PATHS, "-m", "not parity and not torch", "-q", *session.posargs,
                 env={"JAX_PLATFORMS": "cpu"})
 
 
 @nox.session
 def parity(session: nox.Session) -> None:
-    """Every ``@pytest.mark.parity`` test: zoo against timm on randomized weights."""
+    """Every ``@pytest.mark.parity`` test (zoo against timm on randomized weights) and every test
+    that needs torch."""
     install_zoo(session, *TORCH, "timm")
-    session.run("pytest", *TEST_PATHS, "-m", "parity", "-q", *session.posargs,
+    session.run("pytest", *TEST_PATHS, "-m", "parity or torch", "-q", *session.posargs,
                 env={"JAX_PLATFORMS": "cpu"})
 
 

@@ -97,17 +97,23 @@ def create_pretrained(
     init. ``num_classes=None`` keeps the released head, ``0`` drops it, any other value gives a
     fresh head (kept from the trees passed to ``load``) and a ``HeadSkippedWarning``.
     ``in_chans != 3`` adapts the stem kernel as timm's ``adapt_input_conv``. Nothing is downloaded
-    until ``load`` is called. Weights load as stored, NaN and Inf included; ``check_finite=True``
+    until ``load`` is called. ``checkpoint_path`` loads a local file instead of the released
+    weights — safetensors, or a PyTorch checkpoint read with ``torch.load(weights_only=True)`` —
+    and, with ``num_classes=None``, takes the head size from the file. Weights load as stored, NaN and Inf included; ``check_finite=True``
     raises a ``WeightsError`` naming every key that holds one.
     """
     variant = get_variant(name)
     family = get_registry().families[variant.family]
+    local = _LocalCheckpoint(checkpoint_path, variant) if checkpoint_path is not None else None
+    head_classes = variant.num_classes if local is None else local.head_classes()
+    if num_classes is None and head_classes != variant.num_classes:
+        num_classes = head_classes  # a fine-tuned file's own head
     options = dict(in_chans=in_chans, num_classes=num_classes, revision=revision, cache_dir=cache_dir,
                    prefix=tuple(prefix), local_files_only=local_files_only, checkpoint_path=checkpoint_path)
     call_hook("zoo_before_load", variant=variant, options=options)
     model = create_model(variant.name, in_chans=in_chans, num_classes=0 if features_only else num_classes,
                          features_only=features_only, out_indices=out_indices, **family_kwargs)
-    head_released = variant.num_classes
+    head_released = head_classes
     fresh_head = model.num_classes not in (0, head_released)
     if fresh_head:
         warnings.warn(
@@ -121,11 +127,14 @@ def create_pretrained(
     def load(params: Mapping[str, Any] | None = None, state: Mapping[str, Any] | None = None):
         if (params is None) != (state is None):
             raise TypeError("load() takes both params and state, or neither")
-        path = weights_file(variant, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-                            token=token, checkpoint_path=checkpoint_path)
+        if local is not None:
+            source = local.source()
+        else:
+            source = weights_file(variant, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                                  token=token)
         base_params, base_state = _base_trees(model, params, state, prefix, need_values=fresh_head)
-        new_params, new_state = load_weights(model, variant, family, path, base_params, base_state,
-                                             in_chans=in_chans, check_finite=check_finite)
+        new_params, new_state = load_weights(model, variant, family, source, base_params, base_state,
+                                             in_chans=in_chans, check_finite=check_finite, head_classes=head_classes)
         new_params, new_state = chain_after_load(variant, new_params, new_state)
         if params is None:
             return _nest(prefix, new_params), _nest(prefix, new_state)
@@ -135,11 +144,49 @@ def create_pretrained(
     return model, load
 
 
+class _LocalCheckpoint:
+    """A user's own weights file: safetensors, or a PyTorch checkpoint read safely through
+    ``zoo_core.convert``; read once, and its head size taken from the file."""
+
+    def __init__(self, path, variant: Variant):
+        from zoo_core.convert import is_torch_checkpoint
+
+        self.path = os.fspath(path)
+        self.variant = variant
+        self._torch = is_torch_checkpoint(self.path)
+        self._state_dict = None
+
+    def _shapes(self) -> Mapping[str, tuple[int, ...]]:
+        if self._torch:
+            return {k: tuple(v.shape) for k, v in self.state_dict().items()}
+        from zoo_core.interop.safetensors_io import SafetensorsFile
+
+        f = SafetensorsFile(self.path)
+        return {k: f.shape(k) for k in f}
+
+    def state_dict(self):
+        if self._state_dict is None:
+            from zoo_core.convert import load_torch_state_dict, to_numpy_state_dict
+
+            self._state_dict = to_numpy_state_dict(load_torch_state_dict(self.path))
+        return self._state_dict
+
+    def head_classes(self) -> int:
+        shapes = self._shapes()
+        for prefix in _classifier_prefixes(self.variant):
+            for leaf in ("bias", "weight"):
+                if f"{prefix}{leaf}" in shapes:
+                    return int(shapes[f"{prefix}{leaf}"][0])
+        return 0 if shapes and not any(k.startswith(_classifier_prefixes(self.variant)) for k in shapes) \
+            else self.variant.num_classes
+
+    def source(self):
+        return (self.path, self.state_dict()) if self._torch else self.path
+
+
 def weights_file(variant: Variant, *, revision: str = "main", cache_dir=None, local_files_only: bool = False,
-                 token=None, checkpoint_path=None) -> str:
+                 token=None) -> str:
     """The local path of ``variant``'s weights, from the first plugin that answers (the Hub by default)."""
-    if checkpoint_path is not None:
-        return os.fspath(checkpoint_path)
     if not variant.pretrained:
         raise WeightsError(f"{variant.name}: no released weights (the variant has no Hub repository)")
     path = call_hook("zoo_weights_file", firstresult=True, variant=variant, revision=revision, cache_dir=cache_dir,
@@ -159,19 +206,25 @@ def _base_trees(model, params, state, prefix, *, need_values: bool):
     return jax.eval_shape(model.init, jax.random.key(0))
 
 
-def load_weights(model, variant: Variant, family: Family, path: str, params, state, *, in_chans: int = 3,
-                 check_finite: bool = False):
-    """Read ``path``, transform it to timm's keys, map it onto ``(params, state)`` (arrays or
-    ``ShapeDtypeStruct`` trees) and return the new trees."""
+def load_weights(model, variant: Variant, family: Family, source: str | Mapping[str, Any], params, state, *,
+                 in_chans: int = 3, check_finite: bool = False, head_classes: int | None = None):
+    """Read ``source`` (a safetensors path, or a ``(label, state_dict)`` pair), transform it to
+    timm's keys, map it onto ``(params, state)`` (arrays or ``ShapeDtypeStruct`` trees) and return
+    the new trees. ``head_classes`` is the checkpoint's head size (default: the variant's)."""
     import jax
 
     from zoo_core.interop.safetensors_io import SafetensorsFile
     from zoo_core.interop.state_dict import apply_state_dict
     from zoo_core.interop.transforms import adapt_input_conv, compose
 
-    label = _describe(path, variant)
-    checkpoint = SafetensorsFile(path, label=label)
-    state_dict: Mapping[str, Any] = _Float32View(checkpoint)
+    if isinstance(source, tuple):
+        label, state_dict = source
+        path = label
+    else:
+        path = source
+        label = _describe(path, variant)
+        state_dict = _Float32View(SafetensorsFile(path, label=label))
+    head_classes = variant.num_classes if head_classes is None else head_classes
     converted = call_hook("zoo_transform_checkpoint", firstresult=True, variant=variant, state_dict=state_dict,
                           path=path)
     if converted is not None:
@@ -181,7 +234,7 @@ def load_weights(model, variant: Variant, family: Family, path: str, params, sta
     mapping = family.mapping()(variant, mapped_model, abstract_params, abstract_state)
     first_conv_key = f"{variant.first_conv}.weight"
     heads = _classifier_prefixes(variant)
-    keep_head = model.num_classes not in (0, variant.num_classes)
+    keep_head = model.num_classes not in (0, head_classes)
     triples, kept, ignored = [], [], set()
     for key, target, transform in mapping:
         if keep_head and key.startswith(heads):
@@ -190,7 +243,7 @@ def load_weights(model, variant: Variant, family: Family, path: str, params, sta
         if key == first_conv_key and in_chans != 3:
             transform = compose(transform, adapt_input_conv(in_chans))
         triples.append((key, target, transform))
-    if model.num_classes != variant.num_classes:
+    if model.num_classes != head_classes:
         ignored = {k for k in state_dict if k.startswith(heads)}
     tree = apply_state_dict({"params": params, "state": state}, state_dict, triples, ignore_keys=ignored,
                             keep_paths=kept, source=label)

@@ -185,6 +185,14 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def cmd_convert(args) -> int:
+    from zoo_core.convert import convert
+
+    sidecar = convert(args.checkpoint, args.out, prefixes=args.strip_prefix)
+    print(f"{args.out}: {len(sidecar['tensors'])} tensors (shapes and dtypes in {args.out}.json)")
+    return 0
+
+
 def _variants_for(names):
     reg = _registry()
     if names:
@@ -271,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npy file, (N, num_features) float32")
     p.add_argument("--batch-size", type=int, default=8)
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("convert", help="a PyTorch checkpoint (.pt/.pth/.bin) as safetensors, read safely")
+    p.add_argument("checkpoint")
+    p.add_argument("out", help="output .safetensors (a .json sidecar of shapes and dtypes is written beside it)")
+    p.add_argument("--strip-prefix", action="append", default=[], metavar="PREFIX",
+                   help="remove this key prefix (DataParallel's 'module.' is always removed)")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("cache", help="check or repair cached weights")
     cache_sub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)

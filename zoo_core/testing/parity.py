@@ -180,13 +180,6 @@ def check_timm_parity(
             theirs = timm.create_model(variant.name, pretrained=True, pretrained_cfg_overlay={"file": path},
                                        in_chans=in_chans, num_classes=nc, **timm_kwargs)
         theirs.eval()
-        model, load = create_pretrained(variant.name, in_chans=in_chans, num_classes=num_classes, cache_dir=cache,
-                                        local_files_only=True, **zoo_kwargs)
-        if model.num_classes not in (0, variant.num_classes):
-            params, state = model.init(jax.random.key(seed))
-            params, state = load(params, state)
-        else:
-            params, state = load()
         if img_size is None:
             hw = tuple(variant.input_size[1:])
         else:
@@ -196,6 +189,15 @@ def check_timm_parity(
         xt = torch.from_numpy(x)
         x_nhwc = to_nhwc(x)
         t_feats, t_pre, t_logits = _timm_forward(theirs, xt)
+        if not train_step:  # free timm's weights before ours are loaded: the largest models need it
+            theirs = ref = None
+        model, load = create_pretrained(variant.name, in_chans=in_chans, num_classes=num_classes, cache_dir=cache,
+                                        local_files_only=True, **zoo_kwargs)
+        if model.num_classes not in (0, variant.num_classes):
+            params, state = model.init(jax.random.key(seed))
+            params, state = load(params, state)
+        else:
+            params, state = load()
 
         @jax.jit
         def ours_forward(params, state, x):
