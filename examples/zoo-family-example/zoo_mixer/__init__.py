@@ -1,0 +1,1 @@
+"""zoo-mixer: timm's MLP-Mixer for zoo, as pure JAX functions (an example third-party family)."""
