@@ -116,13 +116,11 @@ class VitBlock(Module):
     ls2: LayerScale | Identity
 
     def apply(self, params, state, x, *, train=False):
-        def branch(names, y):
-            for name in names:
-                y, _ = getattr(self, name).apply(params[name], state[name], y)
-            return y
+        def sublayer(name, y):
+            return getattr(self, name).apply(params[name], state[name], y)[0]
 
-        x = x + branch(("norm1", "attn", "ls1"), x)
-        x = x + branch(("norm2", "mlp", "ls2"), x)
+        x = x + sublayer("ls1", sublayer("attn", sublayer("norm1", x)))
+        x = x + sublayer("ls2", sublayer("mlp", sublayer("norm2", x)))
         return x, state
 
 
