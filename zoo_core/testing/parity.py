@@ -113,12 +113,23 @@ def state_dict_to_numpy(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
 
 def save_state_dict_to_hf_cache(state_dict: Mapping[str, Any], cache_dir, repo_id: str,
                                 filename: str = "model.safetensors") -> str:
-    """Save a torch or numpy state dict as safetensors into ``cache_dir`` under ``repo_id``."""
-    from zoo_core.testing.hf_cache import safetensors_bytes
+    """Save a torch or numpy state dict as safetensors into ``cache_dir`` under ``repo_id``.
 
-    arrays = {k: (v.detach().cpu().contiguous().numpy() if hasattr(v, "detach") else np.asarray(v))
+    The file is streamed from the tensors' own memory to disk first, so only one copy of the
+    checkpoint is ever held beside the model (BiT-152x4: 3.7 GB, not three times that).
+    """
+    from pathlib import Path
+
+    from safetensors.numpy import save_file
+
+    arrays = {k: (v.detach().cpu().contiguous().numpy() if hasattr(v, "detach") else np.ascontiguousarray(v))
               for k, v in state_dict.items()}
-    return str(write_cached_file(cache_dir, repo_id, filename, safetensors_bytes(arrays)))
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "model.safetensors"
+        save_file(arrays, file)
+        del arrays
+        data = file.read_bytes()
+    return str(write_cached_file(cache_dir, repo_id, filename, data))
 
 
 def _timm_forward(model, x, *, train: bool = False):
