@@ -146,8 +146,6 @@ def test_train_mode_updates_batchnorm_statistics_only_in_train(resnet18):
     assert not np.allclose(train_state["layer4"]["1"]["bn2"]["var"], state["layer4"]["1"]["bn2"]["var"])
 
 
-@pytest.mark.xfail(strict=True, reason="zoo_core.nn.max_pool2d passes its -inf init as jnp.array, so JAX "
-                   "takes the generic reduce_window, which has no reverse-mode rule (fix in zoo_core/nn/pool.py)")
 def test_grad_through_apply(resnet18):
     """jax.grad of a train-mode loss reaches every parameter, finite, stem included."""
     model, params, state = resnet18
