@@ -13,6 +13,7 @@ import zoo_core
 from zoo_core import nn
 from zoo_core.interop import conv1x1_to_dense, conv_to_hwio, identity
 from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
+
 from zoo_bit.model import FixedStem
 
 WIDTHS = {"resnetv2_50x1_bit": 2048, "resnetv2_50x3_bit": 6144, "resnetv2_101x1_bit": 2048,
