@@ -1,0 +1,92 @@
+"""zoo-convnext against timm: the variant table against timm's pretrained cfgs, the mapping of every
+variant against timm's state_dict, and outputs on randomized weights for every architecture."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+import zoo_core  # noqa: E402
+from zoo_core.testing.parity import check_mapping_structure, check_timm_parity  # noqa: E402
+
+pytestmark = pytest.mark.parity
+
+ARCHS = ("convnext_tiny", "convnext_small", "convnext_base", "convnext_large", "convnext_xlarge")
+VARIANTS = zoo_core.list_variants(family="convnext")
+TIMM_LICENSES = {"Apache-2.0": "apache-2.0", "DINOv3 License": "dinov3-license"}
+
+
+def test_table_lists_timms_fb_and_dinov3_tags_in_timms_order():
+    """Every ``fb_*`` and ``dinov3_*`` tag timm registers for the five architectures is a row (and
+    no other), in timm's order: the default is the first of them in timm's default_cfgs."""
+    from timm.models._registry import _model_default_cfgs
+
+    for arch in ARCHS:
+        timm_names = [f"{arch}.{tag}" for tag in _model_default_cfgs[arch].tags if tag.startswith(("fb_", "dinov3_"))]
+        assert zoo_core.list_variants(f"{arch}.*") == sorted(timm_names)
+        assert [v for v in VARIANTS if v.startswith(f"{arch}.")] == sorted(timm_names)
+        assert zoo_core.get_variant(arch).name == timm_names[0]
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_row_matches_timms_pretrained_cfg(name):
+    """Head size, data config, Hub repository, stem/classifier names and license as timm states them."""
+    cfg = timm.models.get_pretrained_cfg(name).to_dict()
+    v = zoo_core.get_variant(name)
+    assert v.hf_hub_id == cfg["hf_hub_id"]
+    assert v.num_classes == cfg["num_classes"]
+    assert v.input_size == tuple(cfg["input_size"]) and v.pool_size == tuple(cfg["pool_size"])
+    assert v.test_input_size == (tuple(cfg["test_input_size"]) if cfg.get("test_input_size") else None)
+    assert (v.crop_pct, v.test_crop_pct, v.crop_mode) == (cfg["crop_pct"], cfg.get("test_crop_pct"), cfg["crop_mode"])
+    assert v.interpolation == cfg["interpolation"]
+    assert (v.mean, v.std) == (tuple(cfg["mean"]), tuple(cfg["std"]))
+    assert (v.first_conv, v.classifier) == (cfg["first_conv"], cfg["classifier"])
+    assert TIMM_LICENSES[v.license.id] == cfg.get("license")
+    with torch.device("meta"):
+        assert v.num_features == timm.create_model(name).num_features == zoo_core.create_model(name).num_features
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_mapping_consumes_timms_state_dict(name):
+    """Our mapping uses every key of timm's state_dict with matching shapes, and writes every leaf."""
+    assert check_mapping_structure(name) > 0
+
+
+@pytest.mark.parametrize("arch,img_size,batch", [
+    ("convnext_tiny", (64, 96), 2),
+    ("convnext_small", (64, 64), 1),
+    ("convnext_base", (64, 64), 1),
+    ("convnext_large", (64, 64), 1),
+    ("convnext_xlarge", (64, 64), 1),
+])
+def test_logits_and_pre_logits_match_timm(arch, img_size, batch):
+    """Features, pre-logits and logits on randomized weights (every parameter, gamma included), rtol/atol 1e-4."""
+    tag = "fb_in1k" if arch != "convnext_xlarge" else "fb_in22k_ft_in1k"
+    print(check_timm_parity(f"{arch}.{tag}", img_size=img_size, batch=batch))
+
+
+def test_odd_input_size_floors_as_timm():
+    """A size that is not a multiple of 32 (71×45): every strided conv floors the same way as torch's."""
+    print(check_timm_parity("convnext_tiny.fb_in1k", img_size=(71, 45), batch=1))
+
+
+def test_dinov3_encoder_without_classifier():
+    """convnext_*.dinov3_lvd1689m: no head.fc, the released head.norm applies to the pooled features."""
+    print(check_timm_parity("convnext_small.dinov3_lvd1689m", img_size=(64, 64), batch=1))
+
+
+def test_in22k_head_of_21841_classes():
+    """fb_in22k: the 21841-way classifier maps and matches."""
+    print(check_timm_parity("convnext_tiny.fb_in22k", img_size=(32, 32), batch=1))
+
+
+@pytest.mark.parametrize("in_chans", [1, 4])
+def test_in_chans_adapts_the_stem_as_timm(in_chans):
+    """The released patchify kernel adapted to 1 (sum) and 4 (tiled, rescaled) channels, as timm's adapt_input_conv."""
+    print(check_timm_parity("convnext_tiny.fb_in1k", in_chans=in_chans, img_size=(64, 64), batch=1))
+
+
+@pytest.mark.parametrize("num_classes", [0, 10])
+def test_num_classes(num_classes):
+    """0: pooled, normalized features equal timm's ``num_classes=0`` model; 10: same features and pre-logits, fresh head."""
+    print(check_timm_parity("convnext_tiny.fb_in1k", num_classes=num_classes, img_size=(64, 64), batch=1))

@@ -1,0 +1,87 @@
+"""zoo-convnextv2 against timm: the variant table against timm's pretrained cfgs, the mapping of
+every variant against timm's state_dict, and outputs on randomized weights (GRN included) for
+every architecture."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+import zoo_core  # noqa: E402
+from zoo_core.testing.parity import check_mapping_structure, check_timm_parity  # noqa: E402
+
+pytestmark = [pytest.mark.parity, pytest.mark.filterwarnings("ignore::zoo_core.builtin_hooks.NonCommercialWeightsWarning")]
+
+ARCHS = ("convnextv2_atto", "convnextv2_femto", "convnextv2_pico", "convnextv2_nano", "convnextv2_tiny",
+         "convnextv2_base", "convnextv2_large", "convnextv2_huge")
+VARIANTS = zoo_core.list_variants(family="convnextv2")
+
+
+def test_table_lists_exactly_timms_pretrained_tags_in_timms_order():
+    """Every tag timm registers with weights for the eight architectures is a row (and no other), the
+    default tag first as in timm; convnextv2_small has none."""
+    from timm.models._registry import _model_default_cfgs
+
+    for arch in ARCHS:
+        timm_names = [f"{arch}.{tag}" for tag in _model_default_cfgs[arch].tags]
+        assert zoo_core.list_variants(f"{arch}.*") == sorted(timm_names) == sorted(timm.list_pretrained(f"{arch}.*"))
+        assert zoo_core.get_variant(arch).name == timm_names[0]
+    assert timm.list_pretrained("convnextv2_small.*") == ["convnextv2_small.untrained"]
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_row_matches_timms_pretrained_cfg(name):
+    """Head size, data config, Hub repository, stem/classifier names and CC-BY-NC-4.0, as timm states them."""
+    cfg = timm.models.get_pretrained_cfg(name).to_dict()
+    v = zoo_core.get_variant(name)
+    assert v.hf_hub_id == cfg["hf_hub_id"]
+    assert v.num_classes == cfg["num_classes"]
+    assert v.input_size == tuple(cfg["input_size"]) and v.pool_size == tuple(cfg["pool_size"])
+    assert v.test_input_size == (tuple(cfg["test_input_size"]) if cfg.get("test_input_size") else None)
+    assert (v.crop_pct, v.test_crop_pct, v.crop_mode) == (cfg["crop_pct"], cfg.get("test_crop_pct"), cfg["crop_mode"])
+    assert v.interpolation == cfg["interpolation"]
+    assert (v.mean, v.std) == (tuple(cfg["mean"]), tuple(cfg["std"]))
+    assert (v.first_conv, v.classifier) == (cfg["first_conv"], cfg["classifier"])
+    assert cfg["license"] == "cc-by-nc-4.0" and (v.license.id, v.license.commercial) == ("CC-BY-NC-4.0", "no")
+    with torch.device("meta"):
+        assert v.num_features == timm.create_model(name).num_features == zoo_core.create_model(name).num_features
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_mapping_consumes_timms_state_dict(name):
+    """Our mapping uses every key of timm's state_dict with matching shapes (1×1-conv MLP weights for
+    atto … nano), and writes every leaf."""
+    assert check_mapping_structure(name) > 0
+
+
+@pytest.mark.parametrize("arch,img_size,batch", [
+    ("convnextv2_atto", (64, 96), 2),
+    ("convnextv2_femto", (64, 64), 2),
+    ("convnextv2_pico", (64, 64), 2),
+    ("convnextv2_nano", (64, 64), 1),
+    ("convnextv2_tiny", (64, 64), 1),
+    ("convnextv2_base", (64, 64), 1),
+    ("convnextv2_large", (64, 64), 1),
+    ("convnextv2_huge", (64, 64), 1),
+])
+def test_logits_and_pre_logits_match_timm(arch, img_size, batch):
+    """Features, pre-logits and logits on randomized weights (GRN gamma/beta non-zero), rtol/atol 1e-4."""
+    print(check_timm_parity(f"{arch}.fcmae_ft_in1k", img_size=img_size, batch=batch))
+
+
+def test_fcmae_encoder_without_classifier():
+    """convnextv2_*.fcmae: 0 classes; the pooled, head-normalized features match timm's."""
+    print(check_timm_parity("convnextv2_nano.fcmae", img_size=(64, 64), batch=1))
+
+
+@pytest.mark.parametrize("in_chans", [1, 2])
+def test_in_chans_adapts_the_stem_as_timm(in_chans):
+    """The released patchify kernel adapted to other channel counts, as timm's adapt_input_conv."""
+    print(check_timm_parity("convnextv2_atto.fcmae_ft_in1k", in_chans=in_chans, img_size=(64, 64), batch=1))
+
+
+@pytest.mark.parametrize("num_classes", [0, 7])
+def test_num_classes(num_classes):
+    """0: pooled features equal timm's ``num_classes=0`` model; 7: same features and pre-logits, fresh head."""
+    print(check_timm_parity("convnextv2_tiny.fcmae_ft_in22k_in1k", num_classes=num_classes, img_size=(64, 64),
+                            batch=1))
