@@ -32,6 +32,7 @@ from __future__ import annotations
 import attrs
 
 from zoo_core import nn
+from zoo_core.features import FeatureInfo
 from zoo_core.models import Model
 from zoo_core.nn.grn import GlobalResponseNormMlp, grn_mlp
 from zoo_core.nn.layer_scale import LayerScale
@@ -200,6 +201,21 @@ class ConvNeXt(Model):
         for i, stage in enumerate(self.stages):
             x, _ = stage.apply(params["stages"][str(i)], state["stages"][str(i)], x)
         return x, state
+
+    def feature_info(self) -> list[FeatureInfo]:
+        """timm's ``feature_info``: the output of each stage, at strides 4, 8, 16 and 32."""
+        return [FeatureInfo(stage.blocks[-1].conv_dw.out_chans, 4 * 2**i, f"stages.{i}")
+                for i, stage in enumerate(self.stages)]
+
+    def forward_intermediates(self, params, state, x, indices, *, train=False):
+        """The outputs of the stages at ``indices`` (``features_only``): a list of (N, H/s, W/s, C_i),
+        computing no stage past the last one asked for."""
+        x, _ = self.stem.apply(params["stem"], state["stem"], x)
+        maps = {}
+        for i, stage in enumerate(self.stages[: max(indices) + 1]):
+            x, _ = stage.apply(params["stages"][str(i)], state["stages"][str(i)], x)
+            maps[i] = x
+        return [maps[i] for i in indices], state
 
     def forward_head(self, params, x, *, pre_logits=False):
         """Pool → norm → fc: (N, h, w, num_features) → (N, num_classes); with ``pre_logits=True``
