@@ -9,10 +9,11 @@ GPU and TPU (where cuDNN / the TPU compiler have real depthwise kernels). Both c
 function; they differ only in float32 rounding order (≤ 1e-5 relative on unit-scale inputs).
 
 The shifted sum keeps ``kh`` independent partial sums (one per kernel row, added at the end), so
-the CPU's FMA units are not serialized on a single 49-long dependency chain, and it iterates
-channel blocks of 16 (one 64-byte cache line of float32) outside the spatial loops, so the input
-rows a 7×7 window touches stay in L1 cache; see ``benchmarks/bench_depthwise.py`` for the
-measurements behind these choices.
+the CPU's FMA units are not serialized on a single 49-long dependency chain, and it loops over
+blocks of 8 channels: each block's taps stay in L1, and the loop body stays one fusion whatever
+surrounds the conv in a model. Its backward pass is its own (``_cpu_depthwise``): the
+input gradient is the same shifted sum with the flipped kernel, the kernel gradient an FFT
+cross-correlation. See ``benchmarks/bench_depthwise.py`` for the measurements behind these choices.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from jax import lax
 #: would grow the program (and its compile time) with the kernel area.
 MAX_SHIFTED_TAPS = 81
 
-#: Channels per block of the CPU formulation: 16 float32 = one 64-byte cache line.
-CHANNEL_BLOCK = 16
+#: Channels per iteration of the CPU formulation's loop: 8 float32, one AVX vector.
+CHANNEL_BLOCK = 8
 
 Padding = str | tuple[tuple[int, int], tuple[int, int]] | list
 
@@ -84,43 +85,46 @@ def _lax_depthwise(x, kernel, *, stride, pads, dilation, precision):
 
 
 def _shifted_sum_depthwise(x, kernel, *, stride, pads, dilation):
-    """The conv as ``Σ_ij kernel[i, j] · x_padded[i·dh + sh·y, j·dw + sw·x]``, float32 accumulation."""
+    """The conv as ``Σ_ij kernel[i, j] · x_padded[i·dh + sh·y, j·dw + sw·x]``, float32 accumulation.
+
+    The sum runs as a loop over blocks of ``CHANNEL_BLOCK`` channels (when C divides into more
+    than one): each block's taps stay in L1 for all of its pixels, and the loop body is a fusion of
+    its own. Inlined into a larger program, the same sum over all channels gets split by XLA's
+    fusion passes into slices and kernel broadcasts materialized at full activation size (in
+    convnext_tiny: 640 MB of temporaries instead of 200 MB, and 35% slower).
+    """
     kh, kw, _, out_chans = kernel.shape
     n, h, w, chans = x.shape
-    multiplier = out_chans // chans
     acc_dtype = jnp.promote_types(x.dtype, jnp.float32)
     xa = x.astype(acc_dtype)
-    if multiplier > 1:
-        xa = jnp.repeat(xa, multiplier, axis=-1)
+    if out_chans > chans:  # channel multiplier m: output channel c·m + r reads input channel c
+        xa = jnp.repeat(xa, out_chans // chans, axis=-1)
     (top, bottom), (left, right) = pads
     xp = lax.pad(xa, jnp.zeros((), acc_dtype), ((0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)))
     out_h, out_w = _output_hw((h, w), (kh, kw), stride, pads, dilation)
     (sh, sw), (dh, dw) = stride, dilation
     k = kernel[:, :, 0, :].astype(acc_dtype)
 
-    block = CHANNEL_BLOCK if out_chans % CHANNEL_BLOCK == 0 and out_chans > CHANNEL_BLOCK else out_chans
-    blocks = out_chans // block
-    # (N, Hp, Wp, C) → (N, Hp, Wp, C/B, B); each term is laid out (N, C/B, H', W', B) so the fused
-    # loop runs over channel blocks outside the spatial axes.
-    xp = xp.reshape(*xp.shape[:3], blocks, block)
-    k = k.reshape(kh, kw, blocks, block)
+    def shifted_sum(xp, k):
+        """(N, Hp, Wp, B) and (kh, kw, B) → (N, H', W', B): one partial sum per kernel row, so the
+        FMAs are not serialized on a single kh·kw-long dependency chain."""
+        def tap(i, j):
+            limit = (n, i * dh + (out_h - 1) * sh + 1, j * dw + (out_w - 1) * sw + 1, xp.shape[3])
+            return lax.slice(xp, (0, i * dh, j * dw, 0), limit, (1, sh, sw, 1)) * k[i, j]
 
-    def tap(i, j):
-        start = (0, i * dh, j * dw, 0, 0)
-        limit = (n, i * dh + (out_h - 1) * sh + 1, j * dw + (out_w - 1) * sw + 1, blocks, block)
-        window = lax.slice(xp, start, limit, (1, sh, sw, 1, 1))
-        return (window * k[i, j]).transpose(0, 3, 1, 2, 4)
+        rows = [functools.reduce(jnp.add, (tap(i, j) for j in range(kw))) for i in range(kh)]
+        return functools.reduce(jnp.add, rows)
 
-    rows = []
-    for i in range(kh):
-        row = tap(i, 0)
-        for j in range(1, kw):
-            row = row + tap(i, j)
-        rows.append(row)
-    out = rows[0]
-    for row in rows[1:]:
-        out = out + row
-    out = out.transpose(0, 2, 3, 1, 4).reshape(n, out_h, out_w, out_chans)
+    block = CHANNEL_BLOCK
+    if out_chans % block or out_chans == block:
+        return shifted_sum(xp, k).astype(x.dtype)
+
+    def block_step(b, out):
+        xb = lax.dynamic_slice_in_dim(xp, b * block, block, axis=3)
+        kb = lax.dynamic_slice_in_dim(k, b * block, block, axis=2)
+        return lax.dynamic_update_slice_in_dim(out, shifted_sum(xb, kb), b * block, axis=3)
+
+    out = lax.fori_loop(0, out_chans // block, block_step, jnp.zeros((n, out_h, out_w, out_chans), acc_dtype))
     return out.astype(x.dtype)
 
 
