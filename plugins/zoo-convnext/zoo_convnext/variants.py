@@ -21,7 +21,7 @@ APACHE_2 = License(
 DINOV3 = License(
     "DINOv3 License", "https://ai.meta.com/resources/models-and-libraries/dinov3-license/", "conditions",
     note="Meta's DINOv3 License, not an open-source license: it sets conditions on use and on outputs "
-         "derived from the weights (timm: 'downstream outputs must be shared with this license'). "
+         "derived from the weights (timm's note: downstream outputs must be shared under it). "
          "Read it before any use of these weights.",
 )
 
