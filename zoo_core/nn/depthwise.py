@@ -55,7 +55,8 @@ def depthwise_conv2d(x: jax.Array, kernel: jax.Array, *, stride=(1, 1), padding:
     Output channel ``c·m + r`` convolves input channel ``c`` with ``kernel[..., c·m + r]``
     (``torch.nn.Conv2d(C, C·m, groups=C)``). ``stride`` and ``dilation`` are ints or pairs;
     ``padding`` is ``"SAME"``, ``"VALID"`` or ``((top, bottom), (left, right))`` (negative values
-    crop, as in ``lax``). ``precision`` applies to the ``lax.conv`` path (GPU/TPU).
+    crop, as in ``lax``). ``precision`` applies to the ``lax.conv`` path (GPU/TPU). On CPU the
+    conv has a custom VJP: ``jax.grad``/``jax.vjp`` work, forward mode (``jax.jvp``) does not.
     """
     stride, dilation = _pair(stride), _pair(dilation)
     kh, kw, kernel_in, out_chans = kernel.shape
