@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 
 import nox
 
@@ -62,14 +63,33 @@ INSTALL_CHECKS = {
 }
 
 
+def _plugin_dependencies(family: str) -> list[str]:
+    """The in-repo families that ``plugins/zoo-<family>`` depends on (zoo-convnextv2 builds on
+    zoo-convnext's architecture), read from its pyproject.toml, transitively."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: nox itself depends on tomli there
+        import tomli as tomllib
+
+    with open(f"plugins/zoo-{family}/pyproject.toml", "rb") as f:
+        requires = tomllib.load(f)["project"].get("dependencies", [])
+    names = [re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0] for r in requires]
+    deps = [n.removeprefix("zoo-") for n in names if n.startswith("zoo-") and n != "zoo-core"]
+    return [d for dep in deps for d in (*_plugin_dependencies(dep), dep)]
+
+
 @nox.session
 @nox.parametrize("family", [f for f in INSTALL_CHECKS if os.path.isdir(f"plugins/zoo-{f}")])
 def install_one(session: nox.Session, family: str) -> None:
-    """Wheels of zoo-core and one family, alone in a fresh environment: listed, downloaded, offline."""
+    """Wheels of zoo-core and one family (plus the in-repo families it declares as dependencies),
+    alone in a fresh environment: listed, downloaded, offline."""
     wheels = session.create_tmp()
-    session.run("python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ".", f"plugins/zoo-{family}")
+    needed = [*dict.fromkeys(_plugin_dependencies(family)), family]
+    session.run("python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ".",
+                *(f"plugins/zoo-{f}" for f in needed))
     session.install(*glob.glob(os.path.join(wheels, "*.whl")))
-    session.run("python", "tests/install_check.py", family, INSTALL_CHECKS[family], env={"JAX_PLATFORMS": "cpu"})
+    session.run("python", "tests/install_check.py", family, INSTALL_CHECKS[family], *needed[:-1],
+                env={"JAX_PLATFORMS": "cpu"})
 
 
 @nox.session

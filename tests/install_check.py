@@ -1,6 +1,9 @@
 """Run inside a fresh environment holding zoo-core and ONE family plugin (``nox -s install_one``).
 
-Checks that ``zoo list`` shows that family alone, that ``create_pretrained`` downloads through
+``install_check.py FAMILY VARIANT [DEPENDENCY...]``: the dependencies are the in-repo families the
+plugin declares it builds on (zoo-convnextv2 on zoo-convnext), which pip installs with it.
+
+Checks that ``zoo list`` shows that family alone (with its declared dependencies), that ``create_pretrained`` downloads through
 huggingface_hub from a loopback Hub, and that a second process with ``HF_HUB_OFFLINE=1`` loads from
 the same cache, where ``huggingface_hub.try_to_load_from_cache`` finds the file too.
 """
@@ -11,13 +14,14 @@ import subprocess
 import sys
 import tempfile
 
-FAMILY, VARIANT = sys.argv[1], sys.argv[2]
+FAMILY, VARIANT, DEPENDENCIES = sys.argv[1], sys.argv[2], sys.argv[3:]
 
 
 def main() -> None:
     out = subprocess.run(["zoo", "list", "--json"], capture_output=True, text=True, check=True).stdout
     families = {row["family"] for row in json.loads(out)}
-    assert families == {FAMILY}, f"zoo list shows {families}, expected only {FAMILY}"
+    expected = {FAMILY, *DEPENDENCIES}
+    assert families == expected, f"zoo list shows {sorted(families)}, expected only {sorted(expected)}"
 
     import zoo_core
     from zoo_core.testing.checkpoints import random_state_dict
@@ -49,7 +53,8 @@ print(float(np.asarray(y).sum()))
 
         found = try_to_load_from_cache(variant.hf_hub_id, variant.filename, cache_dir=cache)
         assert isinstance(found, str) and open(found, "rb").read() == data
-    print(f"install check passed: zoo-core + zoo-{FAMILY} alone, {VARIANT} from the loopback Hub, then offline")
+    alone = f"alone (with {', '.join(f'zoo-{d}' for d in DEPENDENCIES)})" if DEPENDENCIES else "alone"
+    print(f"install check passed: zoo-core + zoo-{FAMILY} {alone}, {VARIANT} from the loopback Hub, then offline")
 
 
 if __name__ == "__main__":
