@@ -193,6 +193,31 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_map(args) -> int:
+    import jax
+
+    from zoo_core.api import create_model, get_variant, weights_file
+    from zoo_core.interop.infer import infer_mapping
+    from zoo_core.interop.safetensors_io import SafetensorsFile
+
+    variant = get_variant(args.name)
+    path = args.checkpoint or weights_file(variant)
+    if args.checkpoint and args.checkpoint.endswith((".pt", ".pth", ".bin", ".ckpt")):
+        from zoo_core.convert import load_torch_state_dict
+
+        shapes = {k: tuple(v.shape) for k, v in load_torch_state_dict(path).items()}
+    else:
+        f = SafetensorsFile(path)
+        shapes = {k: f.shape(k) for k in f}
+    model = create_model(variant.name)
+    params, state = jax.eval_shape(model.init, jax.random.key(0))
+    hints = [tuple(h.split("=", 1)) for h in args.hint]
+    proposal = infer_mapping(shapes, params, state, hints=hints)
+    print(f"# {variant.name}: mapping proposed from {path}")
+    print(proposal.report())
+    return 0 if not (proposal.unpaired_keys or proposal.unpaired_paths) else 9
+
+
 def _variants_for(names):
     reg = _registry()
     if names:
@@ -286,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strip-prefix", action="append", default=[], metavar="PREFIX",
                    help="remove this key prefix (DataParallel's 'module.' is always removed)")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("map", help="propose a weight mapping from a checkpoint's names and shapes")
+    p.add_argument("name", help="the variant whose architecture receives the weights")
+    p.add_argument("--checkpoint", default=None, help="safetensors or PyTorch file (default: the variant's weights)")
+    p.add_argument("--hint", action="append", default=[], metavar="OURS=THEIRS",
+                   help="regexes pairing our leaf paths with checkpoint keys, for what names cannot settle")
+    p.set_defaults(func=cmd_map)
 
     p = sub.add_parser("cache", help="check or repair cached weights")
     cache_sub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)

@@ -2,6 +2,7 @@
 parity fixtures and Hub downloads through huggingface_hub's own cache."""
 
 from zoo_core.interop.hub import hf_hub_cache_dir, hf_hub_download
+from zoo_core.interop.infer import MappingProposal, infer_mapping
 from zoo_core.interop.parity import Parity, read_parity, write_parity
 from zoo_core.interop.safetensors_io import SafetensorsFile, load_safetensors_state_dict, save_safetensors
 from zoo_core.interop.state_dict import (
@@ -22,8 +23,8 @@ from zoo_core.interop.transforms import (
 )
 
 __all__ = [
-    "Parity", "SafetensorsFile", "adapt_input_conv", "apply_state_dict", "axis_reverse", "compose",
+    "MappingProposal", "Parity", "SafetensorsFile", "adapt_input_conv", "apply_state_dict", "axis_reverse", "compose",
     "conv1x1_to_dense", "conv_to_hwio", "default_transform", "hf_hub_cache_dir", "hf_hub_download",
-    "identity", "linear_to_dense", "load_safetensors_state_dict", "pyperm", "read_parity",
+    "identity", "infer_mapping", "linear_to_dense", "load_safetensors_state_dict", "pyperm", "read_parity",
     "save_safetensors", "tree_leaves_with_paths", "tree_mapping", "write_parity",
 ]
