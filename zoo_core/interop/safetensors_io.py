@@ -149,21 +149,28 @@ class SafetensorsFile(Mapping[str, np.ndarray]):
 
     def __getitem__(self, key: str) -> np.ndarray:
         dtype_name, shape, begin, end = self.entries[key]
-        with open(self.path, "rb") as f:
+        out = np.empty(shape, dtype=DTYPES[dtype_name])
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        got = 0
+        with open(self.path, "rb", buffering=0) as f:  # straight into the array: one copy, no buffer
             f.seek(self.data_start + begin)
-            buf = f.read(end - begin)
-        if len(buf) != end - begin:
+            while got < end - begin:
+                n = f.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+        if got != end - begin:
             raise self._fail(
-                f"tensor {key!r}: file shrank while reading (got {len(buf)} of {end - begin} bytes): truncated"
+                f"tensor {key!r}: file shrank while reading (got {got} of {end - begin} bytes): truncated"
             )
-        return np.frombuffer(buf, dtype=DTYPES[dtype_name]).reshape(shape).copy()
+        return out
 
     def read_float32(self, key: str) -> np.ndarray:
         """The tensor as float32 (bf16 / fp16 / fp64 converted exactly where representable)."""
         dtype_name = self.entries[key][0]
         if dtype_name not in FLOAT_DTYPES:
             raise self._fail(f"tensor {key!r} has dtype {dtype_name}, expected a floating-point tensor")
-        return self[key].astype(np.float32)
+        return self[key].astype(np.float32, copy=False)
 
 
 def load_safetensors_state_dict(path: str | os.PathLike, *, dtype=np.float32, label: str | None = None

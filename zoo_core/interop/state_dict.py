@@ -91,12 +91,15 @@ def apply_state_dict(
     ignore = set(ignore_keys)
     keep = [as_path(p) for p in keep_paths]
     errors: list[str] = []
-    values: dict[Path, np.ndarray] = {}
+    planned: list[tuple[str, Path, Transform]] = []
     used: set[str] = set()
     writers: dict[Path, str] = {}
     leaves = dict(tree_leaves_with_paths(tree))
+    # First pass: shapes only, so a file that does not fit is refused before a tensor is read
+    # (a lazy state dict, such as a safetensors file's, answers shapes from its header).
     for key, path, transform in mapping:
         path = as_path(path)
+        transform = transform or identity
         if key not in state_dict:
             errors.append(f"missing key {key!r} (for {_fmt(path)})")
             continue
@@ -108,24 +111,24 @@ def apply_state_dict(
             errors.append(f"{_fmt(path)} is written twice: by {writers[path]!r} and by {key!r}")
             continue
         writers[path] = key
-        raw = np.asarray(state_dict[key])
+        raw_shape = stored_shape(state_dict, key)
         try:
-            array = (transform or identity)(raw)
+            shape = _transformed_shape(transform, raw_shape, lambda key=key: state_dict[key])
         except Exception as e:  # noqa: BLE001 - every transform fault goes into the one report
-            errors.append(f"key {key!r} {raw.shape}: transform {getattr(transform, '__name__', transform)} failed: {e}")
+            errors.append(f"key {key!r} {raw_shape}: transform {getattr(transform, '__name__', transform)} failed: {e}")
             continue
         want = _shape(leaves[path])
-        if tuple(array.shape) != want:
+        if shape != want:
             name = getattr(transform, "__name__", "transform")
             errors.append(
-                f"shape mismatch for {key!r} → {_fmt(path)}: checkpoint {tuple(raw.shape)}"
-                f"{'' if transform in (None, identity) else f' ({name}: {tuple(array.shape)})'}, model {want}"
+                f"shape mismatch for {key!r} → {_fmt(path)}: checkpoint {raw_shape}"
+                f"{'' if transform is identity else f' ({name}: {shape})'}, model {want}"
             )
             continue
-        values[path] = array
+        planned.append((key, path, transform))
     for key in state_dict:
         if key not in used and key not in ignore and not key.endswith(IGNORED_SUFFIXES):
-            errors.append(f"unused key {key!r} {tuple(np.shape(state_dict[key]))}")
+            errors.append(f"unused key {key!r} {stored_shape(state_dict, key)}")
     for path in leaves:
         if path not in writers and not any(path[: len(k)] == k for k in keep):
             errors.append(f"{_fmt(path)} {_shape(leaves[path])} is not written by any key")
@@ -133,12 +136,60 @@ def apply_state_dict(
         head = f"{source} does not fit the model: {len(errors)} problem{'s' if len(errors) > 1 else ''}"
         raise StateDictMismatchError(head + "\n  " + "\n  ".join(errors))
     if convert is None:
-        import jax.numpy as jnp
+        convert = _to_device
+    # Second pass: one tensor at a time (read, transform, convert, drop), so loading holds the
+    # model once plus the tensor in flight, never a second full copy.
+    def load_one(key: str, path: Path, transform: Transform):
+        array = transform(np.asarray(state_dict[key]))
+        if tuple(array.shape) != _shape(leaves[path]):  # a transform whose shape depends on values
+            raise StateDictMismatchError(f"{source}: {key!r} became {tuple(array.shape)} through "
+                                         f"{getattr(transform, '__name__', transform)}, model {_shape(leaves[path])}")
+        return convert(array, leaves[path])
 
-        def convert(array, target):
-            return jnp.asarray(array, dtype=getattr(target, "dtype", None))
+    # Two tensors in flight: reading one (the file, GIL released) overlaps laying out the other.
+    from concurrent.futures import ThreadPoolExecutor
 
-    return set_paths(tree, {path: convert(a, leaves[path]) for path, a in values.items()})
+    values = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = []
+        for item in planned:
+            pending.append((item[1], pool.submit(load_one, *item)))
+            if len(pending) >= 2:
+                path, future = pending.pop(0)
+                values[path] = future.result()
+        for path, future in pending:
+            values[path] = future.result()
+    return set_paths(tree, values)
+
+
+def stored_shape(state_dict: Mapping[str, Any], key: str) -> tuple[int, ...]:
+    """The shape of ``state_dict[key]`` without reading it where the mapping can tell (a
+    ``shape(key)`` method, as zoo's lazy safetensors view has), else from the value."""
+    shape_of = getattr(state_dict, "shape", None)
+    if callable(shape_of):
+        return tuple(shape_of(key))
+    return tuple(np.shape(state_dict[key]))
+
+
+def _transformed_shape(transform: Transform, shape: tuple[int, ...], read: Callable[[], Any]) -> tuple[int, ...]:
+    """The shape ``transform`` gives an array of ``shape``, found on a zero-stride stand-in (no
+    tensor is read or allocated); a transform that refuses the read-only stand-in gets the value."""
+    if transform is identity:
+        return shape
+    stand_in = np.broadcast_to(np.zeros((), np.float32), shape)
+    try:
+        return tuple(transform(stand_in).shape)
+    except (ValueError, TypeError):
+        return tuple(transform(np.asarray(read())).shape)
+
+
+def _to_device(array: np.ndarray, target: Any):
+    import jax
+
+    dtype = getattr(target, "dtype", None)
+    if dtype is not None and array.dtype != dtype:
+        array = array.astype(dtype)
+    return jax.device_put(array)
 
 
 LEAF_TO_TORCH = {"kernel": "weight", "scale": "weight", "mean": "running_mean", "var": "running_var"}

@@ -1,0 +1,144 @@
+"""Throughput of one variant per family: zoo (jitted JAX) next to timm eager, same weights, same run.
+
+For each model: build timm's with randomized weights, load the same weights into ours through the
+normal loader (``create_pretrained(checkpoint_path=...)``), check the logits agree, then for each
+batch size time ``--repeats`` rounds alternating ours and timm (so both see the same machine state)
+and print the medians as images/s, the ratio ours / timm, our first-call compile time, and the
+achieved GFLOP/s (XLA's own FLOP count of our compiled forward pass) against the machine's matmul
+peak, measured in the same run. On a machine with CUDA, torch and JAX both use the GPU;
+``--torch-compile`` adds ``torch.compile``'d timm as a third column.
+
+    python benchmarks/bench_families.py [--batch 1 8] [--img-size 224] [--repeats 7] [--models ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("ZOO_COMPILATION_CACHE", "0")  # compile times are first-compile times
+
+import jax  # noqa: E402
+import numpy as np
+import timm
+import torch
+
+import zoo_core
+from zoo_core.interop import save_safetensors
+from zoo_core.testing.parity import randomize_torch_module, state_dict_to_numpy
+
+MODELS = (
+    "resnet50.a1_in1k",
+    "resnetv2_50x1_bit.goog_in21k_ft_in1k",
+    "convnext_tiny.fb_in1k",
+    "convnextv2_tiny.fcmae_ft_in1k",
+    "vit_small_patch16_224.augreg_in21k_ft_in1k",
+)
+TORCH_DEVICE = "cuda" if torch.cuda.is_available() and jax.default_backend() == "gpu" else "cpu"
+
+
+def sync() -> None:
+    if TORCH_DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """The machine's practical fp32 peak: the best of ``repeats`` n³ matmuls, in JAX."""
+    a = jax.device_put(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+    mm = jax.jit(lambda a: a @ a)
+    mm(a).block_until_ready()
+    best = min(_time(lambda: mm(a).block_until_ready()) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def build_pair(name: str, img_size: int):
+    """timm's model with randomized weights, and ours loaded from the same weights."""
+    kwargs = {"img_size": img_size} if name.startswith("vit_") else {}
+    ref = timm.create_model(name, pretrained=False, **kwargs).eval()
+    randomize_torch_module(ref)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the once-per-process non-commercial notices
+        path = os.path.join(tmp, "model.safetensors")
+        save_safetensors(path, state_dict_to_numpy(ref.state_dict()))
+        model, load = zoo_core.create_pretrained(name, checkpoint_path=path, **kwargs)
+        params, state = load()
+    return ref.to(TORCH_DEVICE), model, params, state
+
+
+def bench(name: str, batches: list[int], img_size: int, repeats: int, peak: float, torch_compile: bool) -> None:
+    ref, model, params, state = build_pair(name, img_size)
+    compiled = torch.compile(ref) if torch_compile else None
+    forward = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])
+    for batch in batches:
+        x = np.random.default_rng(0).standard_normal((batch, img_size, img_size, 3), dtype=np.float32)
+        row = bench_batch(forward, params, state, ref, compiled, x, repeats)
+        gflops = row["flops"] / row["zoo"] / 1e9
+        compiled_col = f" {batch / row['timm compile']:.2f} |" if compiled is not None else ""
+        print(f"| {name} | {batch} | {batch / row['zoo']:.2f} | {batch / row['timm']:.2f} |{compiled_col} "
+              f"{row['timm'] / row['zoo']:.2f}x | {gflops:.0f} ({gflops / peak:.0%}) | {row['compile_s']:.1f} s "
+              f"| {row['max_err']:.1e} |", flush=True)
+
+
+def bench_batch(forward, params, state, ref, compiled, x: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median seconds per call of ours, timm (and compiled timm), alternating; with our compile
+    time, XLA's FLOP count and the largest logit difference."""
+    x_jax = jax.device_put(x)
+    x_torch = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(TORCH_DEVICE)
+    lowered = forward.lower(params, state, x_jax)
+    start = time.perf_counter()
+    executable = lowered.compile()
+    ours_out = executable(params, state, x_jax).block_until_ready()
+    compile_s = time.perf_counter() - start
+    cost = executable.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # older jax: one dict per computation
+    runners = {"zoo": lambda: executable(params, state, x_jax).block_until_ready(),
+               "timm": lambda: (ref(x_torch), sync())}
+    if compiled is not None:
+        runners["timm compile"] = lambda: (compiled(x_torch), sync())
+    with torch.inference_mode():
+        timm_out = ref(x_torch).cpu().numpy()
+        for run in runners.values():  # warm-up (and torch.compile's compile)
+            run()
+        times: dict[str, list[float]] = {k: [] for k in runners}
+        for _ in range(repeats):
+            for key, run in runners.items():
+                times[key].append(_time(run))
+    return {**{k: statistics.median(v) for k, v in times.items()}, "compile_s": compile_s,
+            "flops": (cost or {}).get("flops", float("nan")),
+            "max_err": float(np.abs(np.asarray(ours_out) - timm_out).max())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--torch-compile", action="store_true", help="add torch.compile'd timm as a column")
+    args = parser.parse_args()
+    peak = matmul_peak_gflops()
+    device = jax.devices()[0].device_kind
+    print(f"{args.img_size}x{args.img_size}, float32, {args.repeats} alternating rounds, medians; "
+          f"jax {jax.__version__} ({jax.default_backend()}: {device}), torch {torch.__version__} "
+          f"({TORCH_DEVICE}, {torch.get_num_threads()} threads), timm {timm.__version__}; "
+          f"matmul peak {peak:.0f} GFLOP/s (2048³, JAX)")
+    extra = " timm compile img/s |" if args.torch_compile else ""
+    print(f"| model | batch | zoo img/s | timm img/s |{extra} zoo / timm | zoo GFLOP/s (of peak) "
+          "| zoo compile | max abs diff |")
+    print("| --- | --- | --- | --- |" + (" --- |" if args.torch_compile else "") + " --- | --- | --- | --- |")
+    for name in args.models:
+        bench(name, args.batch, args.img_size, args.repeats, peak, args.torch_compile)
+
+
+if __name__ == "__main__":
+    main()
