@@ -110,3 +110,35 @@ def test_tree_mapping_follows_the_leaf_name_convention_and_rules():
         "stem.bn.running_mean": (("state", "stem", "bn", "mean"), "identity"),
         "stem.bn.running_var": (("state", "stem", "bn", "var"), "identity"),
     }
+
+
+class CountingStateDict(dict):
+    """A lazy state dict's contract: shapes from ``shape(key)``, values read on ``[key]`` (counted)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.reads: list[str] = []
+
+    def __getitem__(self, key):
+        self.reads.append(key)
+        return super().__getitem__(key)
+
+    def shape(self, key):
+        return np.shape(super().__getitem__(key))
+
+
+def test_a_lazy_state_dict_is_checked_from_shapes_then_read_once_per_tensor():
+    """Validation asks only for shapes; each tensor is then read exactly once."""
+    sd = CountingStateDict(make_state_dict())
+    out = apply_state_dict(make_tree(), sd, MAPPING)
+    assert sorted(sd.reads) == sorted(k for k, _, _ in MAPPING)
+    np.testing.assert_array_equal(out["params"]["fc"]["kernel"], make_state_dict()["fc.weight"].T)
+
+
+def test_a_lazy_state_dict_that_does_not_fit_is_refused_before_any_tensor_is_read():
+    """A shape mismatch is found from shapes alone: no tensor of the file is read."""
+    sd = CountingStateDict(make_state_dict())
+    dict.__setitem__(sd, "fc.weight", np.zeros((6, 4), np.float32))
+    with pytest.raises(StateDictMismatchError, match=r"fc\.weight.*\(6, 4\)"):
+        apply_state_dict(make_tree(), sd, MAPPING)
+    assert sd.reads == []
