@@ -98,8 +98,10 @@ def create_pretrained(
     fresh head (kept from the trees passed to ``load``) and a ``HeadSkippedWarning``.
     ``in_chans != 3`` adapts the stem kernel as timm's ``adapt_input_conv``. Nothing is downloaded
     until ``load`` is called. ``checkpoint_path`` loads a local file instead of the released
-    weights — safetensors, or a PyTorch checkpoint read with ``torch.load(weights_only=True)`` —
-    and, with ``num_classes=None``, takes the head size from the file. Weights load as stored, NaN and Inf included; ``check_finite=True``
+    weights — safetensors, a PyTorch checkpoint read with ``torch.load(weights_only=True)``, or a
+    ``.npz`` read with ``numpy.load(allow_pickle=False)``; a foreign key layout is turned into
+    timm's by the families' ``zoo_transform_checkpoint`` hooks — and, with ``num_classes=None``,
+    takes the head size from the file. Weights load as stored, NaN and Inf included; ``check_finite=True``
     raises a ``WeightsError`` naming every key that holds one.
     """
     variant = get_variant(name)
@@ -145,8 +147,9 @@ def create_pretrained(
 
 
 class _LocalCheckpoint:
-    """A user's own weights file: safetensors, or a PyTorch checkpoint read safely through
-    ``zoo_core.convert``; read once, and its head size taken from the file."""
+    """A user's own weights file: safetensors, a PyTorch checkpoint read safely through
+    ``zoo_core.convert``, or a numpy ``.npz`` (``allow_pickle=False``); read once, and its head
+    size taken from the file's classifier in timm's keys (after ``zoo_transform_checkpoint``)."""
 
     def __init__(self, path, variant: Variant):
         from zoo_core.convert import is_torch_checkpoint
@@ -154,34 +157,37 @@ class _LocalCheckpoint:
         self.path = os.fspath(path)
         self.variant = variant
         self._torch = is_torch_checkpoint(self.path)
+        self._npz = self.path.endswith(".npz")
         self._state_dict = None
 
-    def _shapes(self) -> Mapping[str, tuple[int, ...]]:
-        if self._torch:
-            return {k: tuple(v.shape) for k, v in self.state_dict().items()}
-        from zoo_core.interop.safetensors_io import SafetensorsFile
-
-        f = SafetensorsFile(self.path)
-        return {k: f.shape(k) for k in f}
-
     def state_dict(self):
-        if self._state_dict is None:
+        if self._state_dict is None and self._npz:
+            import numpy as np
+
+            with np.load(self.path, allow_pickle=False) as f:
+                self._state_dict = {k: f[k] for k in f.files}
+        elif self._state_dict is None:
             from zoo_core.convert import load_torch_state_dict, to_numpy_state_dict
 
             self._state_dict = to_numpy_state_dict(load_torch_state_dict(self.path))
         return self._state_dict
 
     def head_classes(self) -> int:
-        shapes = self._shapes()
+        from zoo_core.interop.safetensors_io import SafetensorsFile
+
+        raw = self.state_dict() if self._torch or self._npz else _Float32View(SafetensorsFile(self.path))
+        converted = call_hook("zoo_transform_checkpoint", firstresult=True, variant=self.variant, state_dict=raw,
+                              path=self.path)
+        keys = raw if converted is None else converted  # only the classifier's tensor is read
         for prefix in _classifier_prefixes(self.variant):
             for leaf in ("bias", "weight"):
-                if f"{prefix}{leaf}" in shapes:
-                    return int(shapes[f"{prefix}{leaf}"][0])
-        return 0 if shapes and not any(k.startswith(_classifier_prefixes(self.variant)) for k in shapes) \
+                if f"{prefix}{leaf}" in keys:
+                    return int(keys[f"{prefix}{leaf}"].shape[0])
+        return 0 if keys and not any(k.startswith(_classifier_prefixes(self.variant)) for k in keys) \
             else self.variant.num_classes
 
     def source(self):
-        return (self.path, self.state_dict()) if self._torch else self.path
+        return (self.path, self.state_dict()) if self._torch or self._npz else self.path
 
 
 def weights_file(variant: Variant, *, revision: str = "main", cache_dir=None, local_files_only: bool = False,

@@ -263,6 +263,37 @@ def _check_train_step(report, variant, family, model, params, state, theirs, xt,
     theirs.eval()
 
 
+def check_checkpoint_file_parity(name: str, checkpoint_path, reference, *, img_size: int | tuple[int, int] | None = None,
+                                 batch: int = 1, seed: int = 0, rtol: float = 1e-4, atol: float = 1e-4,
+                                 **zoo_kwargs: Any) -> ParityReport:
+    """Load the file at ``checkpoint_path`` through ``create_pretrained(name, checkpoint_path=...)``
+    (the head size from the file) and compare features, pre-logits and logits with ``reference``,
+    a timm model holding the same weights, on a seeded (batch, 3, H, W) input; raise
+    ``AssertionError`` on a miss. ``zoo_kwargs`` go to ``create_pretrained``."""
+    import jax
+    import torch
+
+    from zoo_core.api import create_pretrained
+
+    report = ParityReport(f"{name} from {checkpoint_path}")
+    hw = tuple(reference.pretrained_cfg["input_size"][1:]) if img_size is None else (
+        (img_size, img_size) if isinstance(img_size, int) else tuple(img_size))
+    x = np.random.default_rng(seed).standard_normal((batch, 3, *hw), dtype=np.float32)
+    t_feats, t_pre, t_logits = _timm_forward(reference, torch.from_numpy(x))
+    model, load = create_pretrained(name, checkpoint_path=checkpoint_path, **zoo_kwargs)
+    params, state = load()
+
+    @jax.jit
+    def ours_forward(params, state, x):
+        feats, _ = model.forward_features(params, state, x)
+        return feats, model.forward_head(params, feats, pre_logits=True), model.forward_head(params, feats)
+
+    for key, ours, theirs in zip(("features", "pre_logits", "logits"), ours_forward(params, state, to_nhwc(x)),
+                                 (to_nhwc(t_feats), to_numpy(t_pre), to_numpy(t_logits))):
+        report.errors[key] = assert_close(ours, theirs, rtol=rtol, atol=atol, name=f"{name} {key}")
+    return report
+
+
 def check_mapping_structure(name: str, **zoo_kwargs: Any) -> int:
     """Check that ``name``'s mapping consumes exactly the keys and shapes of timm's ``state_dict()``
     for that variant (timm built on the meta device: no memory, no weights). Returns the key count."""

@@ -1,8 +1,9 @@
-"""Entry point of the ConvNeXt V2 family (group ``zoo``): the variant table and the FCMAE
-checkpoint fix-up, no JAX import."""
+"""Entry point of the ConvNeXt V2 family (group ``zoo``): the variant table, the original Facebook
+checkpoint layout and the FCMAE checkpoint fix-up, no JAX import."""
 
 import zoo_core
 
+from zoo_convnext.checkpoint import from_facebook
 from zoo_convnextv2.checkpoint import complete_fcmae_checkpoint
 from zoo_convnextv2.variants import FAMILY
 
@@ -14,5 +15,13 @@ def zoo_families():
 
 @zoo_core.hookimpl
 def zoo_transform_checkpoint(variant, state_dict, path):
-    """FCMAE encoder files may lack the final norm timm leaves at its init: add it (see ``checkpoint.py``)."""
-    return complete_fcmae_checkpoint(variant, state_dict)
+    """Original Facebook ConvNeXt-V2 files renamed to timm's keys (zoo-convnext's ``checkpoint.py``);
+    FCMAE encoder files lacking the final norm timm leaves at its init get it (see ``checkpoint.py``).
+    ``None`` for a complete timm-layout file and for other families."""
+    if variant.family != "convnextv2":
+        return None
+    from zoo_convnextv2.model import ARCHS  # loading imports JAX anyway; listing variants does not
+
+    renamed = from_facebook(state_dict, conv_mlp=ARCHS[variant.arch].conv_mlp)
+    completed = complete_fcmae_checkpoint(variant, state_dict if renamed is None else renamed)
+    return renamed if completed is None else completed

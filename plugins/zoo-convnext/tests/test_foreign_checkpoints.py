@@ -1,0 +1,86 @@
+"""Original Facebook ConvNeXt checkpoints (facebookresearch/ConvNeXt key layout) loaded through
+``create_pretrained(checkpoint_path=...)``: the transform hook's answer without torch, and outputs
+against timm loading the same file through its own ``checkpoint_filter_fn``."""
+
+import numpy as np
+import pytest
+
+import zoo_core
+from zoo_core.testing.checkpoints import random_state_dict
+
+from zoo_convnext.checkpoint import to_facebook
+from zoo_convnext.plugin import zoo_transform_checkpoint
+
+NAME = "convnext_tiny.fb_in1k"
+
+
+def test_transform_renames_a_facebook_dict_into_a_new_one_and_passes_on_timms():
+    """timm's layout: None. Facebook's: a new mapping in timm's keys with the same arrays; the
+    given dict is left as it was."""
+    variant = zoo_core.get_variant(NAME)
+    timm_layout = random_state_dict(NAME)
+    assert zoo_transform_checkpoint(variant=variant, state_dict=timm_layout, path="x.safetensors") is None
+    foreign = to_facebook(timm_layout)
+    before = {k: v.copy() for k, v in foreign.items()}
+    converted = zoo_transform_checkpoint(variant=variant, state_dict=foreign, path="x.pth")
+    assert converted is not None and converted is not foreign
+    assert foreign.keys() == before.keys() and all(np.array_equal(foreign[k], before[k]) for k in before)
+    assert set(converted) == set(timm_layout)
+    for key, value in timm_layout.items():
+        np.testing.assert_array_equal(converted[key], value, err_msg=key)
+
+
+def test_transform_leaves_other_families_alone():
+    """A ConvNeXt-V2 variant is zoo-convnextv2's to convert: zoo-convnext answers None."""
+    foreign = to_facebook(random_state_dict(NAME))
+    assert zoo_transform_checkpoint(variant=zoo_core.get_variant("convnextv2_tiny"), state_dict=foreign,
+                                    path="x.pth") is None
+
+
+def _facebook_reference(name, *, num_classes=None, seed=0):
+    """A randomized timm model, its weights in Facebook's layout, and a second timm model that
+    loaded those through timm's own checkpoint_filter_fn (strict)."""
+    import timm
+    import torch
+    from timm.models.convnext import checkpoint_filter_fn
+
+    from zoo_core.testing.parity import randomize_torch_module, state_dict_to_numpy
+
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    ref = timm.create_model(name, pretrained=False, **kwargs)
+    randomize_torch_module(ref, seed)
+    foreign = to_facebook(state_dict_to_numpy(ref.state_dict()))
+    reference = timm.create_model(name, pretrained=False, **kwargs).eval()
+    reference.load_state_dict(checkpoint_filter_fn({k: torch.from_numpy(v) for k, v in foreign.items()}, reference))
+    for key, value in ref.state_dict().items():  # the file is what timm reads back as these weights
+        torch.testing.assert_close(reference.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    return foreign, reference
+
+
+@pytest.mark.parity
+def test_facebook_safetensors_matches_timm(tmp_path):
+    """A Facebook-layout safetensors file: features, pre-logits and logits equal timm's, 1e-4."""
+    pytest.importorskip("timm")
+    from zoo_core.interop import save_safetensors
+    from zoo_core.testing.parity import check_checkpoint_file_parity
+
+    foreign, reference = _facebook_reference(NAME)
+    path = tmp_path / "convnext_tiny_1k_224.safetensors"
+    save_safetensors(path, foreign)
+    print(check_checkpoint_file_parity(NAME, path, reference, img_size=(64, 64)))
+
+
+@pytest.mark.parity
+def test_facebook_pth_with_model_wrapper_and_fine_tuned_head_matches_timm(tmp_path):
+    """A released-style ``.pth`` (``{"model": state_dict, "epoch": ...}``) fine-tuned to 10 classes:
+    the model is built with the file's 10-way head and matches timm at 1e-4."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("timm")
+    from zoo_core.testing.parity import check_checkpoint_file_parity
+
+    foreign, reference = _facebook_reference(NAME, num_classes=10, seed=1)
+    path = tmp_path / "checkpoint-best.pth"
+    torch.save({"model": {k: torch.from_numpy(v) for k, v in foreign.items()}, "epoch": 7}, path)
+    model, _ = zoo_core.create_pretrained(NAME, checkpoint_path=path)
+    assert model.num_classes == 10
+    print(check_checkpoint_file_parity(NAME, path, reference, img_size=(64, 64), seed=1))

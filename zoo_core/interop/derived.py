@@ -1,0 +1,43 @@
+"""A state dict computed from another one on access: what a checkpoint-transform hook returns.
+
+A foreign checkpoint (an original Facebook ConvNeXt, a big_vision ViT) becomes timm's keys by
+renaming, reshaping and fusing its tensors. Done eagerly, that reads every tensor of a lazily read
+safetensors file at once, next to the model it is loaded into; a ``DerivedStateDict`` computes each
+entry only when the loader asks for it, and never touches the source it reads from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+Thunk = Callable[[], np.ndarray]
+
+
+class DerivedStateDict(Mapping):
+    """``key → entries[key]()``: each value computed on access, nothing cached (``entries`` are
+    zero-argument callables returning arrays)."""
+
+    def __init__(self, entries: Mapping[str, Thunk]):
+        self._entries = dict(entries)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._entries[key]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+
+def take(state_dict: Mapping[str, Any], key: str, transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Thunk:
+    """A thunk reading ``state_dict[key]`` as a numpy array, passed through ``transform`` if given."""
+    if transform is None:
+        return lambda: np.asarray(state_dict[key])
+    return lambda: transform(np.asarray(state_dict[key]))
