@@ -265,11 +265,12 @@ def _check_train_step(report, variant, family, model, params, state, theirs, xt,
 
 def check_checkpoint_file_parity(name: str, checkpoint_path, reference, *, img_size: int | tuple[int, int] | None = None,
                                  batch: int = 1, seed: int = 0, rtol: float = 1e-4, atol: float = 1e-4,
-                                 **zoo_kwargs: Any) -> ParityReport:
+                                 zoo_kwargs: Mapping[str, Any] | None = None) -> ParityReport:
     """Load the file at ``checkpoint_path`` through ``create_pretrained(name, checkpoint_path=...)``
     (the head size from the file) and compare features, pre-logits and logits with ``reference``,
     a timm model holding the same weights, on a seeded (batch, 3, H, W) input; raise
-    ``AssertionError`` on a miss. ``zoo_kwargs`` go to ``create_pretrained``."""
+    ``AssertionError`` on a miss. ``zoo_kwargs`` go to ``create_pretrained`` (``img_size=...`` for a
+    ViT built at another size than the file's)."""
     import jax
     import torch
 
@@ -280,7 +281,7 @@ def check_checkpoint_file_parity(name: str, checkpoint_path, reference, *, img_s
         (img_size, img_size) if isinstance(img_size, int) else tuple(img_size))
     x = np.random.default_rng(seed).standard_normal((batch, 3, *hw), dtype=np.float32)
     t_feats, t_pre, t_logits = _timm_forward(reference, torch.from_numpy(x))
-    model, load = create_pretrained(name, checkpoint_path=checkpoint_path, **zoo_kwargs)
+    model, load = create_pretrained(name, checkpoint_path=checkpoint_path, **dict(zoo_kwargs or {}))
     params, state = load()
 
     @jax.jit
