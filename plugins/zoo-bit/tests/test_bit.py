@@ -191,3 +191,25 @@ def test_create_pretrained_loads_a_timm_layout_checkpoint_offline(bit50, tmp_pat
     _, load = zoo_core.create_pretrained(variant.name, cache_dir=tmp_path, local_files_only=True)
     loaded_params, _ = load()
     assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), loaded_params, params))
+
+
+def test_features_only_returns_the_stem_conv_and_the_four_stages():
+    """features_only: five NHWC maps (stem.conv before the pool, stages.0..3 before the final norm)
+    at strides 2..32 with timm's feature_info; the last equals forward_features before its norm;
+    a duplicated index fails naming the variant."""
+    model = zoo_core.create_model("resnetv2_50x1_bit", features_only=True)
+    assert [(i.num_chs, i.reduction, i.module) for i in model.feature_info()] == [
+        (64, 2, "stem.conv"), (256, 4, "stages.0"), (512, 8, "stages.1"), (1024, 16, "stages.2"),
+        (2048, 32, "stages.3")]
+    full = zoo_core.create_model("resnetv2_50x1_bit", num_classes=0)
+    params, state = jax.jit(full.init)(jax.random.key(0))
+    x = x_nhwc(n=1)
+    maps, _ = jax.jit(model.apply)(params, state, x)
+    assert [m.shape for m in maps] == [(1, 32, 24, 64), (1, 16, 12, 256), (1, 8, 6, 512), (1, 4, 3, 1024),
+                                       (1, 2, 2, 2048)]
+    features, _ = jax.jit(full.forward_features)(params, state, x)
+    normed = nn.relu(full.norm.apply(params["norm"], {}, maps[-1])[0])
+    np.testing.assert_allclose(normed, features, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(maps[-1], features, atol=1e-3)
+    with pytest.raises(ValueError, match=r"resnetv2_50x1_bit.goog_distilled_in1k: out_indices \(4, -1\) names a feature map twice"):
+        zoo_core.create_model("resnetv2_50x1_bit", features_only=True, out_indices=(4, -1))

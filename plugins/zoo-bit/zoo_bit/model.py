@@ -26,6 +26,7 @@ import attrs
 import jax.numpy as jnp
 
 from zoo_core import nn
+from zoo_core.features import FeatureInfo
 from zoo_core.models import Model
 from zoo_core.nn.initializers import normal_init, zeros
 from zoo_core.nn.se import se_make_divisible as make_divisible
@@ -137,10 +138,13 @@ class FixedStem(nn.Module):
 
     conv: StdConv2d
 
+    @staticmethod
+    def pool(x):
+        """The zero padding and max-pool after ``conv``: (N, H, W, C) → (N, ⌊(H - 1) / 2⌋ + 1, …, C)."""
+        return nn.max_pool2d(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), 3, stride=2)
+
     def apply(self, params, state, x, *, train=False):
-        x, _ = self.conv.apply(params["conv"], {}, x)
-        x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        return nn.max_pool2d(x, 3, stride=2), state
+        return self.pool(self.conv.apply(params["conv"], {}, x)[0]), state
 
 
 @attrs.frozen
@@ -188,6 +192,24 @@ class ResNetV2(Model):
         for i, stage in enumerate(self.stages):
             x, _ = stage.apply(params["stages"][str(i)], state["stages"][str(i)], x)
         return norm_act(self.norm, params["norm"], x), state
+
+    def feature_info(self) -> list[FeatureInfo]:
+        """timm's ``feature_info``: ``stem.conv`` (before the pool) at stride 2, then the output of each
+        stage at strides 4, 8, 16 and 32 (the last before the final ``norm``, as timm returns it)."""
+        stages = [FeatureInfo(stage.blocks[-1].conv3.out_chans, 4 * 2**i, f"stages.{i}")
+                  for i, stage in enumerate(self.stages)]
+        return [FeatureInfo(self.stem.conv.out_chans, 2, "stem.conv"), *stages]
+
+    def forward_intermediates(self, params, state, x, indices, *, train=False):
+        """The maps at ``indices`` of ``feature_info`` (``features_only``): a list of (N, H/s, W/s, C_i),
+        computing no stage past the last one asked for."""
+        x, _ = self.stem.conv.apply(params["stem"]["conv"], {}, x)
+        maps = {0: x}
+        x = self.stem.pool(x)
+        for i, stage in enumerate(self.stages[: max(indices)], start=1):
+            x, _ = stage.apply(params["stages"][str(i - 1)], state["stages"][str(i - 1)], x)
+            maps[i] = x
+        return [maps[i] for i in indices], state
 
     def forward_head(self, params, x, *, pre_logits=False):
         """Global average pool, then ``head.fc``: (N, H, W, num_features) → (N, num_classes), or the

@@ -157,3 +157,19 @@ def test_grad_through_grn():
     grads = jax.jit(jax.grad(lambda p: jnp.sum(model.apply(p, state, x)[0] ** 2)))(params)
     assert jax.tree.structure(grads) == jax.tree.structure(params)
     assert all(bool(jnp.isfinite(g).all()) and float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads))
+
+
+def test_features_only_returns_the_four_stage_maps(atto_fcmae_trees):
+    """features_only on the encoder's trees: four NHWC maps at strides 4..32 with timm's feature_info,
+    the last equal to forward_features; an index past the four fails naming the variant."""
+    model = zoo_core.create_model("convnextv2_atto.fcmae", features_only=True)
+    assert [(i.num_chs, i.reduction, i.module) for i in model.feature_info()] == [
+        (40, 4, "stages.0"), (80, 8, "stages.1"), (160, 16, "stages.2"), (320, 32, "stages.3")]
+    params, state = atto_fcmae_trees
+    x = x_nhwc(n=1, h=64, w=96)
+    maps, _ = jax.jit(model.apply)(params, state, x)
+    assert [m.shape for m in maps] == [(1, 16, 24, 40), (1, 8, 12, 80), (1, 4, 6, 160), (1, 2, 3, 320)]
+    features, _ = jax.jit(model.model.forward_features)(params, state, x)
+    np.testing.assert_allclose(maps[-1], features, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"convnextv2_atto.fcmae: out_indices \(0, 4\) has 4, outside the 4"):
+        zoo_core.create_model("convnextv2_atto.fcmae", features_only=True, out_indices=(0, 4))

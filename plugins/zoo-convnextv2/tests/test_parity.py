@@ -85,3 +85,13 @@ def test_num_classes(num_classes):
     """0: pooled features equal timm's ``num_classes=0`` model; 7: same features and pre-logits, fresh head."""
     print(check_timm_parity("convnextv2_tiny.fcmae_ft_in22k_in1k", num_classes=num_classes, img_size=(64, 64),
                             batch=1))
+
+
+@pytest.mark.parametrize("name,out_indices", [("convnextv2_atto.fcmae_ft_in1k", None), ("convnextv2_nano.fcmae", (0, -1))])
+def test_features_only_matches_timm(zoo_hf_cache, name, out_indices):
+    """``features_only`` through zoo-convnext's model: the stage outputs (GRN blocks, conv_mlp sizes)
+    at timm's out_indices equal timm's ``features_only`` model's maps on the same weights, with the
+    same feature_info; for the classifier-free FCMAE encoder too."""
+    from zoo_core.testing.features_parity import check_features_parity
+
+    print(check_features_parity(name, zoo_hf_cache, out_indices=out_indices, img_size=(64, 96)))

@@ -96,3 +96,14 @@ def test_train_mode_step_matches_timm():
     batch statistics, reaches ~2e-4 (with float64 weights, inputs and batch statistics both agree to 1e-12).
     """
     print(check_timm_parity("resnet50.a1_in1k", img_size=(160, 160), batch=2, train_step=True))
+
+
+@pytest.mark.parametrize("name,out_indices", [("resnet18.a1_in1k", None), ("resnet50.a1_in1k", (0, 2, 4)),
+                                              ("resnet18.a1_in1k", 2)])
+def test_features_only_matches_timm(zoo_hf_cache, name, out_indices):
+    """``features_only``: ``act1`` and the stage outputs at timm's out_indices (all, a subset with the
+    stem, the last n) equal timm's ``features_only`` model's maps on the same weights, with the same
+    feature_info (basic and bottleneck widths)."""
+    from zoo_core.testing.features_parity import check_features_parity
+
+    print(check_features_parity(name, zoo_hf_cache, out_indices=out_indices, img_size=(64, 96)))

@@ -201,3 +201,23 @@ def test_create_pretrained_loads_a_timm_layout_checkpoint_offline(resnet18, tmp_
     _, load = zoo_core.create_pretrained("resnet18.tv_in1k", cache_dir=tmp_path, local_files_only=True)
     loaded_params, loaded_state = load()
     assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), (loaded_params, loaded_state), (params, state)))
+
+
+def test_features_only_returns_act1_and_the_four_stages():
+    """features_only: five NHWC maps (act1, layer1..4) at strides 2..32 with timm's feature_info; a
+    subset equals those maps of the full list; an index past the five fails naming the variant."""
+    model = zoo_core.create_model("resnet50", features_only=True)
+    assert [(i.num_chs, i.reduction, i.module) for i in model.feature_info()] == [
+        (64, 2, "act1"), (256, 4, "layer1"), (512, 8, "layer2"), (1024, 16, "layer3"), (2048, 32, "layer4")]
+    params, state = model.init(jax.random.key(0))
+    x = x_nhwc(n=1, h=64, w=96)
+    maps, _ = jax.jit(model.apply)(params, state, x)
+    assert [m.shape for m in maps] == [(1, 32, 48, 64), (1, 16, 24, 256), (1, 8, 12, 512), (1, 4, 6, 1024),
+                                       (1, 2, 3, 2048)]
+    subset = zoo_core.create_model("resnet50", features_only=True, out_indices=(0, -2))
+    assert [i.module for i in subset.feature_info()] == ["act1", "layer3"]
+    picked, _ = jax.jit(subset.apply)(params, state, x)
+    np.testing.assert_array_equal(picked[0], maps[0])
+    np.testing.assert_allclose(picked[1], maps[3], rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match=r"resnet50.a1_in1k: out_indices \(5,\) has 5, outside the 5 feature maps"):
+        zoo_core.create_model("resnet50", features_only=True, out_indices=(5,))

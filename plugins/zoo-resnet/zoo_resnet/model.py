@@ -23,6 +23,7 @@ import attrs
 import jax.numpy as jnp
 
 from zoo_core import nn
+from zoo_core.features import FeatureInfo
 from zoo_core.models import Model
 from zoo_core.registry import Variant
 
@@ -194,6 +195,27 @@ class ResNet(Model):
         for name in self.STAGES:
             x, new_state[name] = apply_stage(getattr(self, name), params[name], state[name], x, train)
         return x, new_state
+
+    def feature_info(self) -> list[FeatureInfo]:
+        """timm's ``feature_info``: the stem's ``act1`` (before the max-pool) at stride 2, then the
+        output of each stage at strides 4, 8, 16 and 32."""
+        last_bn = {BasicBlock: "bn2", Bottleneck: "bn3"}
+        stages = [FeatureInfo(getattr(blocks[-1], last_bn[type(blocks[-1])]).num_features, 4 * 2**i, name)
+                  for i, (name, blocks) in enumerate((name, getattr(self, name)) for name in self.STAGES)]
+        return [FeatureInfo(self.bn1.num_features, 2, "act1"), *stages]
+
+    def forward_intermediates(self, params, state, x, indices, *, train=False):
+        """The maps at ``indices`` of ``feature_info`` (``features_only``): a list of (N, H/s, W/s, C_i),
+        computing no stage past the last one asked for."""
+        new_state = dict(state)
+        x, new_state["bn1"] = conv_bn(self, 1, params, state, x, train)
+        x = nn.relu(x)
+        maps = {0: x}
+        x = nn.max_pool2d(x, 3, stride=2, padding=1)
+        for i, name in enumerate(self.STAGES[: max(indices)], start=1):
+            x, new_state[name] = apply_stage(getattr(self, name), params[name], state[name], x, train)
+            maps[i] = x
+        return [maps[i] for i in indices], new_state
 
     def forward_head(self, params, x, *, pre_logits=False):
         """Global average pool, then ``fc``: (N, H, W, num_features) → (N, num_classes), or the pooled

@@ -151,3 +151,18 @@ def test_variant_table_matches_timm():
         assert (block.attn.qkv.bias is not None) == kwargs.get("qkv_bias", True), arch
         assert block.mlp.fc1.out_features == 4 * kwargs["embed_dim"], arch
         assert getattr(block.ls1, "init_values", None) == kwargs.get("init_values"), arch
+
+
+@pytest.mark.parametrize("name,out_indices,img_size", [
+    (TINY, None, (64, 96)),                                # every block (timm is given all twelve)
+    ("vit_small_patch14_dinov2.lvd142m", 3, (56, 70)),     # timm's own default: the last 3, LayerScale
+    (TINY, (0, 5, -1), (48, 48)),
+])
+def test_features_only_matches_timm(zoo_hf_cache, name, out_indices, img_size):
+    """``features_only``: the blocks' patch tokens as (N, gh, gw, D) maps (prefix token dropped, no
+    final norm, as timm's forward_intermediates for features_only) equal timm's ``features_only``
+    model's NCHW maps on the same weights, with the same feature_info."""
+    from zoo_core.testing.features_parity import check_features_parity
+
+    print(check_features_parity(name, zoo_hf_cache, out_indices=out_indices, img_size=img_size,
+                                model_kwargs={"img_size": img_size}))

@@ -227,3 +227,24 @@ def test_load_writes_a_resampled_checkpoint_strictly():
     tree = apply_state_dict({"params": params, "state": state}, sd, mapping)
     assert tree["params"]["pos_embed"].shape == (1, 5, 192)
     np.testing.assert_array_equal(tree["params"]["head"]["kernel"], sd["head.weight"].T)
+
+
+def test_features_only_returns_every_block_as_a_patch_map():
+    """features_only: one (N, gh, gw, D) map per block (patch tokens in row-major order, class token
+    dropped, before the final norm) with timm's feature_info; the final norm of the last map is
+    forward_features' patch tokens; asking for more maps than blocks fails naming the variant."""
+    model = zoo_core.create_model(TINY, img_size=(32, 48), features_only=True)
+    assert [(i.num_chs, i.reduction, i.module) for i in model.feature_info()] == [
+        (192, 16, f"blocks.{i}") for i in range(12)]
+    full = zoo_core.create_model(TINY, img_size=(32, 48), num_classes=0)
+    params, state = random_params(full)
+    x = jax.random.normal(jax.random.key(1), (2, 32, 48, 3))
+    maps, _ = jax.jit(model.apply)(params, state, x)
+    assert [m.shape for m in maps] == [(2, 2, 3, 192)] * 12
+    tokens, _ = jax.jit(full.forward_features)(params, state, x)
+    normed, _ = full.norm.apply(params["norm"], {}, maps[-1])
+    np.testing.assert_allclose(normed, tokens[:, 1:].reshape(2, 2, 3, 192), rtol=1e-5, atol=1e-5)
+    last_two = zoo_core.create_model(TINY, img_size=(32, 48), features_only=True, out_indices=2)
+    assert [i.module for i in last_two.feature_info()] == ["blocks.10", "blocks.11"]
+    with pytest.raises(ValueError, match=f"{TINY}: out_indices=13 asks for the last 13 of 12 feature maps"):
+        zoo_core.create_model(TINY, features_only=True, out_indices=13)

@@ -25,6 +25,7 @@ import attrs
 import jax
 import jax.numpy as jnp
 
+from zoo_core.features import FeatureInfo
 from zoo_core.models import Model
 from zoo_core.nn import Dense, Identity, LayerNorm, vit_layernorm
 from zoo_core.nn import initializers as inits
@@ -87,16 +88,38 @@ class VisionTransformer(Model):
         params["pos_embed"] = inits.trunc_normal_init(0.02)(k_pos, (1, num_tokens, self.num_features))
         return params, state
 
+    def embed(self, params, state, x):
+        """Patch embedding, class token prepended, position embedding added: (N, H, W, in_chans) →
+        (N, 1 + gh·gw, D)."""
+        x, _ = self.patch_embed.apply(params["patch_embed"], state["patch_embed"], x)
+        cls_token = jnp.broadcast_to(params["cls_token"].astype(x.dtype), (x.shape[0], 1, x.shape[-1]))
+        return jnp.concatenate([cls_token, x], axis=1) + params["pos_embed"].astype(x.dtype)
+
     def forward_features(self, params, state, x, *, train=False):
         """(N, H, W, in_chans) → (N, 1 + gh·gw, D) tokens after the final norm, class token first."""
         self.check_input(x)
-        x, _ = self.patch_embed.apply(params["patch_embed"], state["patch_embed"], x)
-        cls_token = jnp.broadcast_to(params["cls_token"].astype(x.dtype), (x.shape[0], 1, x.shape[-1]))
-        x = jnp.concatenate([cls_token, x], axis=1) + params["pos_embed"].astype(x.dtype)
+        x = self.embed(params, state, x)
         for i, block in enumerate(self.blocks):
             x, _ = block.apply(params["blocks"][str(i)], state["blocks"][str(i)], x)
         x, _ = self.norm.apply(params["norm"], state["norm"], x)
         return x, state
+
+    def feature_info(self) -> list[FeatureInfo]:
+        """timm's ``feature_info``: the output of every block, at the patch size's stride."""
+        return [FeatureInfo(self.num_features, self.patch_embed.patch_size[0], f"blocks.{i}")
+                for i in range(len(self.blocks))]
+
+    def forward_intermediates(self, params, state, x, indices, *, train=False):
+        """The outputs of the blocks at ``indices`` (``features_only``), as timm's
+        ``forward_intermediates`` with ``norm=False``: the patch tokens only (class token dropped)
+        as maps (N, gh, gw, D), computing no block past the last one asked for."""
+        x = self.embed(params, state, x)
+        maps = {}
+        for i, block in enumerate(self.blocks[: max(indices) + 1]):
+            x, _ = block.apply(params["blocks"][str(i)], state["blocks"][str(i)], x)
+            maps[i] = x
+        n, (gh, gw) = x.shape[0], self.patch_embed.grid_size
+        return [maps[i][:, self.num_prefix_tokens:].reshape(n, gh, gw, -1) for i in indices], state
 
     def forward_head(self, params, x, *, pre_logits=False):
         """Pool (N, T, D) tokens to (N, D), apply ``fc_norm``, then the classifier → (N, num_classes)."""
