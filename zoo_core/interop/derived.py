@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo_core.interop.state_dict import stored_shape, transformed_shape
+
 Thunk = Callable[[], np.ndarray]
 
 
@@ -35,9 +37,30 @@ class DerivedStateDict(Mapping):
     def __contains__(self, key: object) -> bool:
         return key in self._entries
 
+    def shape(self, key: str) -> tuple[int, ...]:
+        """The entry's shape: from its source's header where the entry can tell (``take``), else by
+        computing it."""
+        entry = self._entries[key]
+        shape_of = getattr(entry, "shape", None)
+        return tuple(shape_of()) if callable(shape_of) else tuple(np.shape(entry()))
+
 
 def take(state_dict: Mapping[str, Any], key: str, transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Thunk:
-    """A thunk reading ``state_dict[key]`` as a numpy array, passed through ``transform`` if given."""
-    if transform is None:
-        return lambda: np.asarray(state_dict[key])
-    return lambda: transform(np.asarray(state_dict[key]))
+    """A thunk reading ``state_dict[key]`` as a numpy array, passed through ``transform`` if given;
+    its ``shape()`` comes from the source's shape without reading the tensor."""
+    return _Take(state_dict, key, transform)
+
+
+class _Take:
+    def __init__(self, state_dict: Mapping[str, Any], key: str, transform):
+        self.state_dict, self.key, self.transform = state_dict, key, transform
+
+    def __call__(self) -> np.ndarray:
+        a = np.asarray(self.state_dict[self.key])
+        return a if self.transform is None else self.transform(a)
+
+    def shape(self) -> tuple[int, ...]:
+        shape = stored_shape(self.state_dict, self.key)
+        if self.transform is None:
+            return shape
+        return transformed_shape(self.transform, shape, lambda: self.state_dict[self.key])

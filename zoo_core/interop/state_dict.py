@@ -113,7 +113,7 @@ def apply_state_dict(
         writers[path] = key
         raw_shape = stored_shape(state_dict, key)
         try:
-            shape = _transformed_shape(transform, raw_shape, lambda key=key: state_dict[key])
+            shape = transformed_shape(transform, raw_shape, lambda key=key: state_dict[key])
         except Exception as e:  # noqa: BLE001 - every transform fault goes into the one report
             errors.append(f"key {key!r} {raw_shape}: transform {getattr(transform, '__name__', transform)} failed: {e}")
             continue
@@ -171,7 +171,7 @@ def stored_shape(state_dict: Mapping[str, Any], key: str) -> tuple[int, ...]:
     return tuple(np.shape(state_dict[key]))
 
 
-def _transformed_shape(transform: Transform, shape: tuple[int, ...], read: Callable[[], Any]) -> tuple[int, ...]:
+def transformed_shape(transform: Transform, shape: tuple[int, ...], read: Callable[[], Any]) -> tuple[int, ...]:
     """The shape ``transform`` gives an array of ``shape``, found on a zero-stride stand-in (no
     tensor is read or allocated); a transform that refuses the read-only stand-in gets the value."""
     if transform is identity:

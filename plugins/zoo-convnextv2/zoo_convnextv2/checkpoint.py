@@ -33,6 +33,11 @@ class WithIdentityHeadNorm(Mapping):
     def __len__(self) -> int:
         return len(self._base) + len(self._extra)
 
+    def shape(self, key) -> tuple[int, ...]:
+        from zoo_core.interop.state_dict import stored_shape
+
+        return self._extra[key].shape if key in self._extra else stored_shape(self._base, key)
+
 
 def complete_fcmae_checkpoint(variant, state_dict: Mapping) -> Mapping | None:
     """``state_dict`` with the identity ``head.norm`` added, for an FCMAE encoder file without it;
