@@ -41,7 +41,7 @@ def list_variants(pattern: str | Sequence[str] = "*", *, family: str | None = No
 
 
 def create_model(name: str, *, in_chans: int = 3, num_classes: int | None = None, features_only: bool = False,
-                 out_indices=None, **family_kwargs: Any):
+                 out_indices=None, dtype: Any = None, **family_kwargs: Any):
     """The architecture of ``name`` with random initialisation (``timm.create_model(name)``).
 
     ``num_classes=None`` gives the released head size, ``0`` a model whose ``apply`` returns
@@ -49,7 +49,16 @@ def create_model(name: str, *, in_chans: int = 3, num_classes: int | None = None
     feature maps at ``out_indices`` (timm's semantics: 0-based, negative from the end; default
     all), with ``feature_info()``. ``family_kwargs`` go to the family's builder (``img_size`` for
     ViT, ...). Returns a ``Model``; ``model.init(key)`` makes ``(params, state)``.
+    ``dtype`` (``jnp.bfloat16``, ``"bfloat16"``, ``"float16"``) is the compute dtype: params stay
+    float32, each call casts them and the input to ``dtype`` and returns float32 outputs
+    (``zoo_core.precision``; errors against timm in docs/precision.md).
     """
+    if dtype is not None:
+        from zoo_core.precision import with_compute_dtype
+
+        model = create_model(name, in_chans=in_chans, num_classes=num_classes, features_only=features_only,
+                             out_indices=out_indices, **family_kwargs)
+        return with_compute_dtype(model, get_variant(name).name, dtype)
     from zoo_core.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
@@ -87,6 +96,7 @@ def create_pretrained(
     check_finite: bool = False,
     features_only: bool = False,
     out_indices=None,
+    dtype: Any = None,
     **family_kwargs: Any,
 ):
     """The model of ``name`` and a loader for its released weights (``pretrained=True`` in timm).
@@ -103,6 +113,7 @@ def create_pretrained(
     timm's by the families' ``zoo_transform_checkpoint`` hooks — and, with ``num_classes=None``,
     takes the head size from the file. Weights load as stored, NaN and Inf included; ``check_finite=True``
     raises a ``WeightsError`` naming every key that holds one.
+    ``dtype`` is the compute dtype as in ``create_model``; the loaded params stay float32.
     """
     variant = get_variant(name)
     family = get_registry().families[variant.family]
@@ -114,7 +125,7 @@ def create_pretrained(
                    prefix=tuple(prefix), local_files_only=local_files_only, checkpoint_path=checkpoint_path)
     call_hook("zoo_before_load", variant=variant, options=options)
     model = create_model(variant.name, in_chans=in_chans, num_classes=0 if features_only else num_classes,
-                         features_only=features_only, out_indices=out_indices, **family_kwargs)
+                         features_only=features_only, out_indices=out_indices, dtype=dtype, **family_kwargs)
     head_released = head_classes
     fresh_head = model.num_classes not in (0, head_released)
     if fresh_head:
