@@ -32,12 +32,15 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Ar
     """``softmax(q kᵀ / √d + bias) v`` per head, in timm's head-major layout.
 
     ``q``: (N, heads, Tq, d), ``k`` and ``v``: (N, heads, Tk, d), ``bias``: broadcastable to
-    (N, heads, Tq, Tk). Returns (N, heads, Tq, d). The softmax runs in float32. (Head-major
-    batched matmuls are the fastest layout for XLA on CPU, ahead of token-major einsums and of
+    (N, heads, Tq, Tk). Returns (N, heads, Tq, d). The logits are accumulated and returned by
+    the q·kᵀ matmul in at least float32, and the softmax runs in float32, so bfloat16 inputs
+    only round the attention weights once, before the second matmul. (Head-major batched
+    matmuls are the fastest layout for XLA on CPU, ahead of token-major einsums and of
     ``jax.nn.dot_product_attention``, which computes the same values.)
     """
     scale = jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
-    logits = (q * scale) @ jnp.swapaxes(k, -1, -2)
+    logits = jnp.matmul(q * scale, jnp.swapaxes(k, -1, -2),
+                        preferred_element_type=jnp.promote_types(q.dtype, jnp.float32))
     if bias is not None:
         logits = logits + bias.astype(logits.dtype)
     weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)

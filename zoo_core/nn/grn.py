@@ -36,9 +36,11 @@ def spatial_l2_norm(x: jax.Array) -> jax.Array:
 
 def grn(x: jax.Array, scale: jax.Array, bias: jax.Array, eps: float = 1e-6) -> jax.Array:
     """``x + bias + scale · (x · n)`` on (N, H, W, C), where ``n = g / (mean_C(g) + eps)`` and
-    ``g`` is each channel's L2 norm over the image (``spatial_l2_norm``)."""
-    g = spatial_l2_norm(x)
-    n = g / (jnp.mean(g, axis=-1, keepdims=True) + eps)
+    ``g`` is each channel's L2 norm over the image (``spatial_l2_norm``). The statistics ``g`` and
+    ``n`` are computed in at least float32 (a bfloat16 or float16 ``x`` is upcast for them; float16
+    would overflow in the sum of squares) and the result has ``x``'s dtype."""
+    g = spatial_l2_norm(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
+    n = (g / (jnp.mean(g, axis=-1, keepdims=True) + eps)).astype(x.dtype)
     return x + (bias.astype(x.dtype) + scale.astype(x.dtype) * (x * n))
 
 

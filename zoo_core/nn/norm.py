@@ -25,6 +25,8 @@ class BatchNorm(Module):
     Eval uses the running statistics in ``state``. ``train=True`` normalizes with the batch's
     biased variance and returns running statistics updated as PyTorch does:
     ``new = (1 - momentum) * old + momentum * batch`` with the *unbiased* batch variance.
+    A bfloat16 / float16 ``x`` is normalized in float32 (statistics, scale and shift: ``x · scale
+    + shift`` cancels when the mean is large) and the result has ``x``'s dtype.
     """
 
     num_features: int
@@ -38,9 +40,10 @@ class BatchNorm(Module):
         return params, {"mean": jnp.zeros((c,)), "var": jnp.ones((c,))}
 
     def apply(self, params, state, x, *, train=False):
+        xc = x.astype(jnp.promote_types(x.dtype, jnp.float32))  # one wide copy: one cotangent path
         if train:
             axes = tuple(range(x.ndim - 1))
-            xf = x.astype(jnp.float32)
+            xf = xc.astype(jnp.float32)
             mean = jnp.mean(xf, axis=axes)
             var = jnp.mean(jnp.square(xf - mean), axis=axes)
             n = x.size // x.shape[-1]
@@ -59,7 +62,7 @@ class BatchNorm(Module):
             shift = params["bias"] - mean * scale
         else:
             scale, shift = inv, -mean * inv
-        return x * scale.astype(x.dtype) + shift.astype(x.dtype), new_state
+        return (xc * scale.astype(xc.dtype) + shift.astype(xc.dtype)).astype(x.dtype), new_state
 
 
 @attrs.frozen
