@@ -146,19 +146,8 @@ def apply_state_dict(
                                          f"{getattr(transform, '__name__', transform)}, model {_shape(leaves[path])}")
         return convert(array, leaves[path])
 
-    # Two tensors in flight: reading one (the file, GIL released) overlaps laying out the other.
-    from concurrent.futures import ThreadPoolExecutor
-
-    values = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = []
-        for item in planned:
-            pending.append((item[1], pool.submit(load_one, *item)))
-            if len(pending) >= 2:
-                path, future = pending.pop(0)
-                values[path] = future.result()
-        for path, future in pending:
-            values[path] = future.result()
+    # In this thread: JAX's configuration (``jax.enable_x64``, the default device) is thread-local.
+    values = {path: load_one(key, path, transform) for key, path, transform in planned}
     return set_paths(tree, values)
 
 
