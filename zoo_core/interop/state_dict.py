@@ -137,17 +137,28 @@ def apply_state_dict(
         raise StateDictMismatchError(head + "\n  " + "\n  ".join(errors))
     if convert is None:
         convert = _to_device
-    # Second pass: one tensor at a time (read, transform, convert, drop), so loading holds the
-    # model once plus the tensor in flight, never a second full copy.
-    def load_one(key: str, path: Path, transform: Transform):
+    # Second pass: one tensor at a time, so loading holds the model once plus two tensors in
+    # flight, never a second full copy. A helper thread reads (and lays out, in numpy) the next
+    # tensor while this one converts the current: file reads release the GIL. ``convert`` stays in
+    # the calling thread, where JAX's thread-local configuration (``jax.enable_x64``, the default
+    # device) is the caller's.
+    def read_one(key: str, path: Path, transform: Transform) -> np.ndarray:
         array = transform(np.asarray(state_dict[key]))
         if tuple(array.shape) != _shape(leaves[path]):  # a transform whose shape depends on values
             raise StateDictMismatchError(f"{source}: {key!r} became {tuple(array.shape)} through "
                                          f"{getattr(transform, '__name__', transform)}, model {_shape(leaves[path])}")
-        return convert(array, leaves[path])
+        return array
 
-    # In this thread: JAX's configuration (``jax.enable_x64``, the default device) is thread-local.
-    values = {path: load_one(key, path, transform) for key, path, transform in planned}
+    from concurrent.futures import ThreadPoolExecutor
+
+    values = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-read") as reader:
+        upcoming = reader.submit(read_one, *planned[0]) if planned else None
+        for i, (_, path, _) in enumerate(planned):
+            array = upcoming.result()
+            upcoming = reader.submit(read_one, *planned[i + 1]) if i + 1 < len(planned) else None
+            values[path] = convert(array, leaves[path])
+            del array
     return set_paths(tree, values)
 
 

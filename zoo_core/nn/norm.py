@@ -84,12 +84,23 @@ class GroupNorm(Module):
         return ({"scale": jnp.ones((c,)), "bias": jnp.zeros((c,))} if self.affine else {}), {}
 
     def apply(self, params, state, x, *, train=False):
-        shape = x.shape
-        g = self.num_groups
-        xg = x.reshape(shape[0], -1, g, shape[-1] // g).astype(jnp.float32)
-        mean = jnp.mean(xg, axis=(1, 3), keepdims=True)
-        var = jnp.mean(jnp.square(xg - mean), axis=(1, 3), keepdims=True)
-        y = ((xg - mean) * jax.lax.rsqrt(var + self.eps)).reshape(shape).astype(x.dtype)
+        # Two passes (mean, then the mean square of x - mean), each reducing over the spatial
+        # axis with the channels minor, then over each group's channels on the small (N, C)
+        # result: NHWC keeps the channel axis vectorized, where reducing (N, HW, G, C/G) over axes
+        # 1 and 3 runs 2-4x slower on XLA CPU (C/G is 2 for 64 channels in 32 groups).
+        shape, g = x.shape, self.num_groups
+        n, c = shape[0], shape[-1]
+        xf = x.reshape(n, -1, c).astype(jnp.promote_types(x.dtype, jnp.float32))  # float64 stays float64
+
+        def per_channel(group_stat):  # (N, G) -> (N, 1, C)
+            return jnp.repeat(group_stat, c // g, axis=-1)[:, None, :]
+
+        def group_mean(per_channel_mean):  # (N, C) -> (N, G)
+            return per_channel_mean.reshape(n, g, c // g).mean(axis=-1)
+
+        centered = xf - per_channel(group_mean(jnp.mean(xf, axis=1)))
+        inv = per_channel(jax.lax.rsqrt(group_mean(jnp.mean(jnp.square(centered), axis=1)) + self.eps))
+        y = (centered * inv).reshape(shape).astype(x.dtype)
         if self.affine:
             y = y * params["scale"].astype(y.dtype) + params["bias"].astype(y.dtype)
         return y, state

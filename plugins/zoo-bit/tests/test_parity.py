@@ -96,8 +96,6 @@ def test_train_mode_step_matches_timm():
     print(check_timm_parity("resnetv2_50x1_bit.goog_in21k_ft_in1k", img_size=(64, 48), batch=2, train_step=True))
 
 
-@pytest.mark.xfail(strict=True, reason="zoo_core.nn.GroupNorm computes its statistics in float32 even for "
-                   "float64 input; computed in float64 the error is 2e-13 (zoo_core/nn/norm.py)")
 def test_bit_is_exact_in_float64():
     """resnetv2_50x1_bit with float64 weights, input and arithmetic matches timm to 1e-9."""
     print(check_timm_parity_float64("resnetv2_50x1_bit.goog_in21k", img_size=(64, 56)))
