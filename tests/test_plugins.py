@@ -157,3 +157,15 @@ def test_importing_zoo_core_and_listing_does_not_import_jax():
             "main(['list', '--license']); main(['info', 'tinynet_s']); print('jax' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_zoo_list_imports_neither_jax_nor_the_hub_client_nor_numpy():
+    """`zoo list` reads plain variant tables: no family may pull JAX, huggingface_hub or numpy in
+    at entry-point load (that costs half a second at every listing)."""
+    import subprocess
+
+    code = ("import sys, io, contextlib; from zoo_core.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()): main(['list', '--license'])\n"
+            "print([m for m in ('jax', 'huggingface_hub', 'safetensors', 'numpy') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

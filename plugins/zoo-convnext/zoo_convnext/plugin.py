@@ -3,7 +3,6 @@ checkpoint layout, no JAX import."""
 
 import zoo_core
 
-from zoo_convnext.checkpoint import from_facebook
 from zoo_convnext.variants import FAMILY
 
 
@@ -18,4 +17,6 @@ def zoo_transform_checkpoint(variant, state_dict, path):
     timm's keys (see ``checkpoint.py``); ``None`` for timm's own layout and other families."""
     if variant.family != "convnext":
         return None
+    from zoo_convnext.checkpoint import from_facebook  # deferred: `zoo list` stays light
+
     return from_facebook(state_dict)

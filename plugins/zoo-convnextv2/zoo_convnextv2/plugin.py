@@ -3,8 +3,6 @@ checkpoint layout and the FCMAE checkpoint fix-up, no JAX import."""
 
 import zoo_core
 
-from zoo_convnext.checkpoint import from_facebook
-from zoo_convnextv2.checkpoint import complete_fcmae_checkpoint
 from zoo_convnextv2.variants import FAMILY
 
 
@@ -20,7 +18,9 @@ def zoo_transform_checkpoint(variant, state_dict, path):
     ``None`` for a complete timm-layout file and for other families."""
     if variant.family != "convnextv2":
         return None
-    from zoo_convnextv2.model import ARCHS  # loading imports JAX anyway; listing variants does not
+    from zoo_convnext.checkpoint import from_facebook  # deferred: loading imports JAX anyway;
+    from zoo_convnextv2.checkpoint import complete_fcmae_checkpoint  # listing variants does not
+    from zoo_convnextv2.model import ARCHS
 
     renamed = from_facebook(state_dict, conv_mlp=ARCHS[variant.arch].conv_mlp)
     completed = complete_fcmae_checkpoint(variant, state_dict if renamed is None else renamed)

@@ -3,7 +3,6 @@ layout, no JAX import."""
 
 import zoo_core
 
-from zoo_vit.checkpoint import from_big_vision
 from zoo_vit.variants import FAMILY
 
 
@@ -19,4 +18,6 @@ def zoo_transform_checkpoint(variant, state_dict, path):
     ``None`` for timm's own layout and other families."""
     if variant.family != "vit":
         return None
+    from zoo_vit.checkpoint import from_big_vision  # deferred: `zoo list` stays light
+
     return from_big_vision(state_dict)
