@@ -47,3 +47,18 @@ def random_state_dict(name: str, *, seed: int = 0, dtype=np.float32, **model_kwa
             value = 0.1 * rng.standard_normal(shape)
         out[key] = value.astype(dtype)
     return out
+
+
+def check_checkpoint_transform(hook, variant, timm_layout: dict, foreign: dict, *, foreign_path: str) -> dict:
+    """Assert what a ``zoo_transform_checkpoint`` hook owes: ``None`` for a file already in timm's
+    layout; for ``foreign``, a new mapping holding exactly ``timm_layout``'s keys and values, with
+    ``foreign`` left as it was. Returns the converted mapping."""
+    assert hook(variant=variant, state_dict=timm_layout, path="model.safetensors") is None
+    before = {k: np.array(v, copy=True) for k, v in foreign.items()}
+    converted = hook(variant=variant, state_dict=foreign, path=foreign_path)
+    assert converted is not None and converted is not foreign
+    assert foreign.keys() == before.keys() and all(np.array_equal(foreign[k], before[k]) for k in before)
+    assert set(converted) == set(timm_layout)
+    for key, value in timm_layout.items():
+        np.testing.assert_array_equal(converted[key], value, err_msg=key)
+    return converted

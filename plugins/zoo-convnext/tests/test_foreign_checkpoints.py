@@ -2,11 +2,10 @@
 ``create_pretrained(checkpoint_path=...)``: the transform hook's answer without torch, and outputs
 against timm loading the same file through its own ``checkpoint_filter_fn``."""
 
-import numpy as np
 import pytest
 
 import zoo_core
-from zoo_core.testing.checkpoints import random_state_dict
+from zoo_core.testing.checkpoints import check_checkpoint_transform, random_state_dict
 
 from zoo_convnext.checkpoint import to_facebook
 from zoo_convnext.plugin import zoo_transform_checkpoint
@@ -17,17 +16,9 @@ NAME = "convnext_tiny.fb_in1k"
 def test_transform_renames_a_facebook_dict_into_a_new_one_and_passes_on_timms():
     """timm's layout: None. Facebook's: a new mapping in timm's keys with the same arrays; the
     given dict is left as it was."""
-    variant = zoo_core.get_variant(NAME)
     timm_layout = random_state_dict(NAME)
-    assert zoo_transform_checkpoint(variant=variant, state_dict=timm_layout, path="x.safetensors") is None
-    foreign = to_facebook(timm_layout)
-    before = {k: v.copy() for k, v in foreign.items()}
-    converted = zoo_transform_checkpoint(variant=variant, state_dict=foreign, path="x.pth")
-    assert converted is not None and converted is not foreign
-    assert foreign.keys() == before.keys() and all(np.array_equal(foreign[k], before[k]) for k in before)
-    assert set(converted) == set(timm_layout)
-    for key, value in timm_layout.items():
-        np.testing.assert_array_equal(converted[key], value, err_msg=key)
+    check_checkpoint_transform(zoo_transform_checkpoint, zoo_core.get_variant(NAME), timm_layout,
+                               to_facebook(timm_layout), foreign_path="x.pth")
 
 
 def test_transform_leaves_other_families_alone():

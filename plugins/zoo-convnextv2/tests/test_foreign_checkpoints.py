@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import zoo_core
-from zoo_core.testing.checkpoints import random_state_dict
+from zoo_core.testing.checkpoints import check_checkpoint_transform, random_state_dict
 
 from zoo_convnext.checkpoint import to_facebook
 from zoo_convnextv2.plugin import zoo_transform_checkpoint
@@ -20,18 +20,11 @@ def test_transform_reshapes_a_facebook_dict_into_a_new_one_and_passes_on_timms(n
     """timm's layout: None. Facebook's (GRN (1, 1, 1, C), Linear pwconv): a new mapping with timm's
     keys and shapes ((C,) GRN; (out, in, 1, 1) MLP for atto, (out, in) for tiny) and the same
     values; the given dict is left as it was."""
-    variant = zoo_core.get_variant(name)
     timm_layout = random_state_dict(name)
-    assert zoo_transform_checkpoint(variant=variant, state_dict=timm_layout, path="x.safetensors") is None
     foreign = to_facebook(timm_layout)
     assert foreign["stages.0.0.grn.gamma"].shape[:3] == (1, 1, 1) and foreign["stages.0.0.pwconv1.weight"].ndim == 2
-    before = {k: v.copy() for k, v in foreign.items()}
-    converted = zoo_transform_checkpoint(variant=variant, state_dict=foreign, path="x.pth")
-    assert converted is not None and converted is not foreign
-    assert foreign.keys() == before.keys() and all(np.array_equal(foreign[k], before[k]) for k in before)
-    assert set(converted) == set(timm_layout)
-    for key, value in timm_layout.items():
-        np.testing.assert_array_equal(converted[key], value, err_msg=key)
+    check_checkpoint_transform(zoo_transform_checkpoint, zoo_core.get_variant(name), timm_layout, foreign,
+                               foreign_path="x.pth")
 
 
 def test_facebook_fcmae_encoder_without_final_norm_gets_the_identity_norm():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo_core
-from zoo_core.testing.checkpoints import random_state_dict
+from zoo_core.testing.checkpoints import check_checkpoint_transform, random_state_dict
 
 from zoo_vit.plugin import zoo_transform_checkpoint
 
@@ -62,19 +62,12 @@ def test_transform_turns_a_google_dict_into_a_new_one_and_passes_on_timms(prefix
     """timm's layout: None. Google's (each layout and prefix): a new mapping in timm's keys and
     PyTorch layouts (q/k/v fused) with the same values; the given dict is left as it was, and the
     optimizer state beside ``opt/target/`` is dropped."""
-    variant = zoo_core.get_variant(NAME)
     timm_layout = random_state_dict(NAME)
-    assert zoo_transform_checkpoint(variant=variant, state_dict=timm_layout, path="x.safetensors") is None
     foreign = to_google_npz(timm_layout, num_heads=NUM_HEADS, prefix=prefix, big_vision=big_vision)
     if prefix == "opt/target/":
         foreign["opt/state/step"] = np.array(10)  # a Flax optimizer's state beside its target
-    before = {k: v.copy() for k, v in foreign.items()}
-    converted = zoo_transform_checkpoint(variant=variant, state_dict=foreign, path="x.npz")
-    assert converted is not None and converted is not foreign
-    assert foreign.keys() == before.keys() and all(np.array_equal(foreign[k], before[k]) for k in before)
-    assert set(converted) == set(timm_layout)
-    for key, value in timm_layout.items():
-        np.testing.assert_array_equal(converted[key], value, err_msg=key)
+    check_checkpoint_transform(zoo_transform_checkpoint, zoo_core.get_variant(NAME), timm_layout, foreign,
+                               foreign_path="x.npz")
 
 
 def test_unknown_keys_under_the_prefix_are_reported_by_the_loader(tmp_path):
