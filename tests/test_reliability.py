@@ -148,24 +148,55 @@ def test_a_download_killed_with_sigkill_is_completed_by_a_rerun(hub, hf_cache):
     assert open(r.stdout.strip(), "rb").read() == data
 
 
-def test_read_only_cache_loads_a_present_file_and_names_the_directory_when_absent(hub, hf_cache, monkeypatch):
-    if os.geteuid() == 0:
-        pytest.skip("root ignores file permissions")
+READ_ONLY_CHECK = f"""
+import zoo_core
+from zoo_core import DownloadError
+zoo_core.create_pretrained({NAME!r})[1]()
+print("present: loaded")
+try:
+    zoo_core.create_pretrained("tinynet_m")[1]()
+except DownloadError as e:
+    print("absent:", e)
+"""
+
+
+def _make_read_only(tree: str, *, writable: bool = False) -> None:
+    for root, dirs, files in os.walk(tree):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755 if writable else 0o555)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644 if writable else 0o444)
+    os.chmod(tree, 0o755 if writable else 0o555)
+
+
+def test_read_only_cache_loads_a_present_file_and_names_the_directory_when_absent(hub, tmp_path_factory):
+    """A cache the user cannot write: the cached variant loads; an uncached one fails naming the
+    directory and HF_HUB_CACHE. Root (as in CI) ignores file permissions, so there the cache is
+    also bind-mounted read-only in a mount namespace of the child's own."""
+    cache = str(tmp_path_factory.mktemp("read-only-cache"))
+    home = str(tmp_path_factory.mktemp("home"))
     hub.add_file(REPO, FILE, tinynet_bytes())
-    zoo_core.create_pretrained(NAME)[1]()
-    for root, dirs, files in os.walk(hf_cache):
-        for name in dirs + files:
-            os.chmod(os.path.join(root, name), 0o555)
-    os.chmod(hf_cache, 0o555)
+    hub.add_file("zoo-test/tinynet_m.zoo_in1k", FILE, tinynet_bytes(widths=(12, 24), num_classes=5))
+    env = {"HF_HUB_CACHE": cache, "HF_HOME": home, "HOME": home, "ZOO_COMPILATION_CACHE": "0"}
+    filled = _python(f"import zoo_core; zoo_core.create_pretrained({NAME!r})[1]()", env=env)
+    assert filled.returncode == 0, filled.stderr[-2000:]
+    _make_read_only(cache)
     try:
-        zoo_core.create_pretrained(NAME)[1]()
-        with pytest.raises(DownloadError, match="HF_HUB_CACHE"):
-            zoo_core.create_pretrained("tinynet_m")[1]()
+        if os.geteuid() == 0:  # root ignores permissions but not a read-only mount
+            command = ["unshare", "-m", "sh", "-c",
+                       'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && exec "$1" -c "$2"',
+                       cache, sys.executable, READ_ONLY_CHECK]
+            probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+            if probe.returncode:
+                pytest.skip(f"root, and no mount namespace for a read-only mount: {probe.stderr[-200:]!r}")
+            r = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+        else:
+            r = _python(READ_ONLY_CHECK, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "present: loaded" in r.stdout
+        assert f"cache directory {cache}" in r.stdout and "HF_HUB_CACHE" in r.stdout, r.stdout
     finally:
-        for root, dirs, files in os.walk(hf_cache):
-            for name in dirs:
-                os.chmod(os.path.join(root, name), 0o755)
-        os.chmod(hf_cache, 0o755)
+        _make_read_only(cache, writable=True)
 
 
 def test_read_only_cache_with_the_file_absent_names_directory_and_variable(hub, monkeypatch, hf_cache):

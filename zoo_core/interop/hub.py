@@ -81,10 +81,10 @@ def hf_hub_download(
         raise DownloadError(f"{where}: file not found in the repository") from e
     except hf_errors.HfHubHTTPError as e:
         raise DownloadError(f"{where}: {_first_line(e)}") from e
-    except PermissionError as e:
-        raise DownloadError(f"{where}: cache directory {cache_dir} is not writable ({e.strerror}); "
-                            "set HF_HUB_CACHE to a writable directory") from e
     except OSError as e:
+        if isinstance(e, PermissionError) or e.errno == errno.EROFS:  # a read-only mount too
+            raise DownloadError(f"{where}: cache directory {cache_dir} is not writable ({e.strerror}); "
+                                "set HF_HUB_CACHE to a writable directory") from e
         if e.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)):
             raise DownloadError(f"{where}: no space left to write it under {cache_dir} ({e.strerror}); "
                                 f"it needs {_size_text(repo_id, filename, revision, token)}: free space or set "
