@@ -49,7 +49,7 @@ def parity(session: nox.Session) -> None:
     """Every ``@pytest.mark.parity`` test (zoo against timm on randomized weights) and every test
     that needs torch."""
     install_zoo(session, *TORCH, "timm")
-    session.run("pytest", *TEST_PATHS, "-m", "parity or torch", "-q", *session.posargs,
+    session.run("pytest", *TEST_PATHS, "-m", "parity or torch", "-q", "--durations=15", *session.posargs,
                 env={"JAX_PLATFORMS": "cpu"})
 
 

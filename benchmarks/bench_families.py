@@ -37,6 +37,7 @@ MODELS = (
     "convnext_tiny.fb_in1k",
     "convnextv2_tiny.fcmae_ft_in1k",
     "vit_small_patch16_224.augreg_in21k_ft_in1k",
+    "vit_base_patch16_224.augreg2_in21k_ft_in1k",
 )
 TORCH_DEVICE = "cuda" if torch.cuda.is_available() and jax.default_backend() == "gpu" else "cpu"
 
