@@ -32,6 +32,23 @@ def test_list_filters_by_family_and_license_and_emits_json(capsys):
     assert rows[0]["license"]["commercial"] == "no" and rows[0]["arch"] == "tinynet_s"
 
 
+def test_list_of_nothing_says_why_and_exits_like_grep(capsys, monkeypatch):
+    """A pattern matching nothing exits 1 (as grep); with no family installed at all, the hint
+    says what to install and the command still succeeds."""
+    code, out, err = run(capsys, "list", "no_such_arch*")
+    assert code == 1 and out == "" and "no variant matches" in err
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "")
+    from zoo_core import plugins
+
+    plugins.reset()
+    try:
+        code, out, err = run(capsys, "list", "--license")
+        assert code == 0 and "pip install zoo-resnet" in err
+    finally:
+        monkeypatch.delenv("ZOO_LOAD_PLUGINS")
+        plugins.reset()
+
+
 def test_info_shows_every_field_the_license_and_the_cache(capsys, hub):
     code, out, _ = run(capsys, "info", "tinynet_m")
     assert code == 0

@@ -53,9 +53,9 @@ def cmd_list(args) -> int:
         if not reg.variants:
             print("no model family is installed: pip install zoo-resnet (or zoo-bit, zoo-convnext, zoo-convnextv2, zoo-vit)",
                   file=sys.stderr)
-        else:
-            print("no variant matches", file=sys.stderr)
-        return 0 if reg.variants else 1
+            return 0  # nothing installed is not a failure of the command: the hint says what to do
+        print("no variant matches", file=sys.stderr)
+        return 1  # as grep: a pattern that matches nothing exits 1
     if args.license:
         headers = ["VARIANT", "CLASSES", "SIZE", "LICENSE", "COMMERCIAL"]
         rows = [[v.name, str(v.num_classes), str(v.input_size[-1]), v.license.id, v.license.commercial]
