@@ -212,6 +212,21 @@ def test_load_accepts_a_local_checkpoint_path(tmp_path):
     np.testing.assert_array_equal(params["fc"]["bias"], tinynet_state_dict(seed=3)["fc.bias"])
 
 
+def test_a_local_checkpoints_head_size_comes_from_the_header_without_reading_tensors(tmp_path, monkeypatch):
+    """``create_pretrained(checkpoint_path=...)`` sizes the head from the file's header: no tensor is
+    read until ``load`` (a 21k-class head is hundreds of MB)."""
+    from zoo_core.interop.safetensors_io import SafetensorsFile
+
+    sd = tinynet_state_dict(seed=3)
+    sd["fc.weight"], sd["fc.bias"] = np.zeros((7, sd["fc.weight"].shape[1]), np.float32), np.zeros(7, np.float32)
+    path = write_cached_file(tmp_path, "x/y", "model.safetensors", safetensors_bytes(sd))
+    reads = []
+    original = SafetensorsFile.__getitem__
+    monkeypatch.setattr(SafetensorsFile, "__getitem__", lambda self, key: reads.append(key) or original(self, key))
+    model, load = zoo_core.create_pretrained(NAME, checkpoint_path=path)
+    assert model.num_classes == 7 and reads == []
+
+
 def test_grad_flows_through_apply_and_train_mode_updates_batch_norm():
     model = zoo_core.create_model("tinynet_s")
     p, s = model.init(jax.random.key(0))

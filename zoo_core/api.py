@@ -185,15 +185,16 @@ class _LocalCheckpoint:
 
     def head_classes(self) -> int:
         from zoo_core.interop.safetensors_io import SafetensorsFile
+        from zoo_core.interop.state_dict import stored_shape
 
         raw = self.state_dict() if self._torch or self._npz else _Float32View(SafetensorsFile(self.path))
         converted = call_hook("zoo_transform_checkpoint", firstresult=True, variant=self.variant, state_dict=raw,
                               path=self.path)
-        keys = raw if converted is None else converted  # only the classifier's tensor is read
+        keys = raw if converted is None else converted
         for prefix in _classifier_prefixes(self.variant):
             for leaf in ("bias", "weight"):
-                if f"{prefix}{leaf}" in keys:
-                    return int(keys[f"{prefix}{leaf}"].shape[0])
+                if f"{prefix}{leaf}" in keys:  # its shape, from the header where the view can tell
+                    return int(stored_shape(keys, f"{prefix}{leaf}")[0])
         return 0 if keys and not any(k.startswith(_classifier_prefixes(self.variant)) for k in keys) \
             else self.variant.num_classes
 
