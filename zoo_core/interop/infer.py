@@ -17,12 +17,11 @@ from typing import Any
 import attrs
 import numpy as np
 
-from zoo_core.interop.state_dict import LEAF_TO_TORCH, tree_leaves_with_paths
+from zoo_core.interop.state_dict import IGNORED_SUFFIXES, LEAF_TO_TORCH, default_transform, tree_leaves_with_paths
 from zoo_core.interop.transforms import Transform, conv1x1_to_dense, conv_to_hwio, identity, linear_to_dense
 
 Path = tuple[str, ...]
 CANDIDATE_TRANSFORMS: tuple[Transform, ...] = (conv_to_hwio, linear_to_dense, conv1x1_to_dense, identity)
-IGNORED_SUFFIXES = (".num_batches_tracked",)
 
 
 def _fits(transform: Transform, theirs: tuple[int, ...], ours: tuple[int, ...]) -> bool:
@@ -101,8 +100,6 @@ class MappingProposal:
 
 
 def _default(path: Path, shapes: Mapping[Path, tuple[int, ...]]) -> Transform:
-    from zoo_core.interop.state_dict import default_transform
-
     return default_transform(path[-1], len(shapes.get(path, ())))
 
 
