@@ -110,3 +110,39 @@ def test_parity_fixture_round_trip(tmp_path):
     assert set(p.output) == {"logits"}
     write_parity(tmp_path / "q.safetensors", x, sd, np.zeros(3, np.float32))
     assert read_parity(tmp_path / "q.safetensors").output.shape == (3,)
+
+
+@pytest.mark.parametrize(("shape", "axes"), [
+    ((4, 3, 3, 5), (2, 3, 1, 0)),  # conv OIHW → HWIO
+    ((7, 5), (1, 0)),  # linear (out, in) → (in, out)
+    ((3, 4, 5), (0, 2, 1)),  # the leading axis stays first
+    ((6,), None),
+    ((), None),
+    ((0, 3), (1, 0)),
+    ((700, 600), (1, 0)),  # 1.7 MB: its own memory map, read in several blocks
+])
+@pytest.mark.parametrize("stored", [np.float32, ml_dtypes.bfloat16, np.float64])
+def test_read_permuted_equals_transposing_what_was_read(tmp_path, shape, axes, stored):
+    values = np.random.default_rng(0).standard_normal(shape).astype(stored)
+    save_safetensors(tmp_path / "m", {"pad": np.zeros(3, np.int8), "w": values})  # "w" starts unaligned
+    f = SafetensorsFile(tmp_path / "m")
+    for dtype in (None, np.float32, np.float64):
+        got = f.read_permuted("w", axes, dtype)
+        want = np.transpose(values, axes).astype(dtype or stored)
+        assert got.dtype == want.dtype and got.flags.c_contiguous and (got.size == 0 or got.ctypes.data % 64 == 0)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_read_permuted_into_a_new_layout_raises_when_the_file_shrinks(tmp_path):
+    save_safetensors(tmp_path / "m", {"w": np.ones((600, 700), np.float32)})
+    f = SafetensorsFile(tmp_path / "m")
+    with open(tmp_path / "m", "r+b") as fh:
+        fh.truncate(1 << 20)  # cut inside the second block
+    with pytest.raises(CheckpointFormatError, match=r"tensor 'w': file shrank while reading \(got \d+ of 1680000"):
+        f.read_permuted("w", (1, 0))
+
+
+def test_read_permuted_refuses_what_is_not_a_permutation(tmp_path):
+    save_safetensors(tmp_path / "m", {"w": np.ones((2, 3), np.float32)})
+    with pytest.raises(ValueError, match=r"'w'.*\(0, 0\) is not a permutation"):
+        SafetensorsFile(tmp_path / "m").read_permuted("w", (0, 0))

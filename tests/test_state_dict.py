@@ -142,3 +142,48 @@ def test_a_lazy_state_dict_that_does_not_fit_is_refused_before_any_tensor_is_rea
     with pytest.raises(StateDictMismatchError, match=r"fc\.weight.*\(6, 4\)"):
         apply_state_dict(make_tree(), sd, MAPPING)
     assert sd.reads == []
+
+
+def test_a_safetensors_file_is_read_straight_into_the_new_layout_with_the_same_result(tmp_path):
+    """Permutation transforms go through ``read_permuted`` (one copy); any other transform gets the
+    array as read. Both give what the in-memory dict gives, in the target's dtype."""
+    from zoo_core.interop import SafetensorsFile, compose, save_safetensors
+
+    double = compose(identity, lambda a: a * 2.0)
+    mapping = [*MAPPING[:2], ("fc.bias", ("params", "fc", "bias"), double), MAPPING[3]]
+    save_safetensors(tmp_path / "m.safetensors", make_state_dict())
+
+    class Spy(SafetensorsFile):
+        permuted: list = []
+        plain: list = []
+
+        def read_permuted(self, key, axes=None, dtype=None):
+            self.permuted.append((key, axes))
+            return super().read_permuted(key, axes, dtype)
+
+        def __getitem__(self, key):
+            self.plain.append(key)
+            return super().__getitem__(key)
+
+    f = Spy(tmp_path / "m.safetensors")
+    got = apply_state_dict(make_tree(), f, mapping)
+    assert sorted(f.permuted) == [("bn.running_mean", None), ("conv.weight", (2, 3, 1, 0)), ("fc.weight", (1, 0))]
+    assert f.plain == ["fc.bias"]
+    want = apply_state_dict(make_tree(), make_state_dict(), mapping)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_float64_tree_reads_a_float32_file_exactly():
+    from zoo_core.interop import SafetensorsFile, save_safetensors
+
+    with jax.enable_x64(True):
+        tree = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, jnp.float64), make_tree())
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            save_safetensors(f"{d}/m.safetensors", make_state_dict())
+            out = apply_state_dict(tree, SafetensorsFile(f"{d}/m.safetensors"), MAPPING)
+        assert out["params"]["conv"]["kernel"].dtype == jnp.float64
+        np.testing.assert_array_equal(out["params"]["conv"]["kernel"], make_state_dict()["conv.weight"].transpose(2, 3, 1, 0))

@@ -81,3 +81,15 @@ def test_adapt_input_conv_preserves_dtype_and_spatial_layout():
     out = adapt_input_conv(1)(k)
     assert out.dtype == np.float16 and out.shape == (7, 5, 1, 8)
     np.testing.assert_allclose(out[..., 0, :], k.astype(np.float32).sum(axis=2), rtol=1e-2)
+
+
+def test_pure_permutations_carry_their_axes_and_compose_into_one():
+    from zoo_core.interop.transforms import axis_reverse, compose, conv_to_hwio, identity, linear_to_dense, pyperm
+
+    a = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)
+    assert identity.axes is None and linear_to_dense.axes == (1, 0)
+    for transform in (conv_to_hwio, pyperm((1, 0, 3, 2)), compose(conv_to_hwio, pyperm((3, 1, 0, 2))),
+                      compose(pyperm((1, 2, 3, 0)), conv_to_hwio, pyperm((0, 1, 3, 2)))):
+        np.testing.assert_array_equal(np.transpose(a, transform.axes), transform(a))
+    assert not hasattr(axis_reverse, "axes")  # rank-dependent: applied to the array as read
+    assert not hasattr(compose(conv_to_hwio, lambda x: x * 2), "axes")

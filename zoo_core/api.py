@@ -221,7 +221,9 @@ def _base_trees(model, params, state, prefix, *, need_values: bool):
         return _get_at(params, prefix, "params"), _get_at(state, prefix, "state")
     if need_values:
         return jax.jit(model.init)(jax.random.key(0))
-    return jax.eval_shape(model.init, jax.random.key(0))
+    from zoo_core.nn import abstract_init
+
+    return abstract_init(model)
 
 
 def load_weights(model, variant: Variant, family: Family, source: str | Mapping[str, Any], params, state, *,
@@ -308,6 +310,15 @@ class _Float32View(Mapping):
 
     def shape(self, key):
         return self._f.shape(key)
+
+    def read_permuted(self, key, axes=None, dtype=None):
+        """The tensor read straight into the layout ``axes`` and ``dtype`` (float32 by default for
+        floating tensors): see ``SafetensorsFile.read_permuted``."""
+        from zoo_core.interop.safetensors_io import FLOAT_DTYPES
+
+        if dtype is None and self._f.dtype(key) in FLOAT_DTYPES:
+            dtype = "float32"
+        return self._f.read_permuted(key, axes, dtype)
 
 
 def _describe(path: str, variant: Variant) -> str:

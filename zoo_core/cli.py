@@ -194,11 +194,11 @@ def cmd_convert(args) -> int:
 
 
 def cmd_map(args) -> int:
-    import jax
 
     from zoo_core.api import create_model, get_variant, weights_file
     from zoo_core.interop.infer import infer_mapping
     from zoo_core.interop.safetensors_io import SafetensorsFile
+    from zoo_core.nn import abstract_init
 
     variant = get_variant(args.name)
     path = args.checkpoint or weights_file(variant)
@@ -210,7 +210,7 @@ def cmd_map(args) -> int:
         f = SafetensorsFile(path)
         shapes = {k: f.shape(k) for k in f}
     model = create_model(variant.name)
-    params, state = jax.eval_shape(model.init, jax.random.key(0))
+    params, state = abstract_init(model)
     hints = [tuple(h.split("=", 1)) for h in args.hint]
     proposal = infer_mapping(shapes, params, state, hints=hints)
     print(f"# {variant.name}: mapping proposed from {path}")

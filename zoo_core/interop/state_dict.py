@@ -7,6 +7,7 @@ A mapping is a list of ``(pytorch_key, path, transform)`` triples: ``pytorch_key
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -135,30 +136,50 @@ def apply_state_dict(
     if errors:
         head = f"{source} does not fit the model: {len(errors)} problem{'s' if len(errors) > 1 else ''}"
         raise StateDictMismatchError(head + "\n  " + "\n  ".join(errors))
+    owned_convert = convert is None
     if convert is None:
         convert = _to_device
-    # Second pass: one tensor at a time, so loading holds the model once plus two tensors in
-    # flight, never a second full copy. A helper thread reads (and lays out, in numpy) the next
-    # tensor while this one converts the current: file reads release the GIL. ``convert`` stays in
-    # the calling thread, where JAX's thread-local configuration (``jax.enable_x64``, the default
-    # device) is the caller's.
-    def read_one(key: str, path: Path, transform: Transform) -> np.ndarray:
+    # Second pass: one tensor at a time, never a second full copy of the model. Worker threads
+    # read the next tensors while this one hands the current to JAX; file reads and numpy copies
+    # release the GIL. Where the state dict can read a tensor straight into its new layout
+    # (``read_permuted``) and the transform is a pure permutation, that array is the only copy and
+    # JAX adopts it in place. ``convert`` stays in the calling thread, where JAX's thread-local
+    # configuration (``jax.enable_x64``, the default device) is the caller's.
+    read_permuted = getattr(state_dict, "read_permuted", None)
+
+    def read_one(key: str, path: Path, transform: Transform) -> tuple[np.ndarray, bool]:
+        axes = getattr(transform, "axes", False)
+        target_dtype = getattr(leaves[path], "dtype", None)
+        if read_permuted is not None and axes is not False and target_dtype is not None:
+            return read_permuted(key, axes, np.dtype(target_dtype)), True
         array = transform(np.asarray(state_dict[key]))
         if tuple(array.shape) != _shape(leaves[path]):  # a transform whose shape depends on values
             raise StateDictMismatchError(f"{source}: {key!r} became {tuple(array.shape)} through "
                                          f"{getattr(transform, '__name__', transform)}, model {_shape(leaves[path])}")
-        return array
+        return array, False
 
+    import os
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
+    workers = max(1, min(4, os.cpu_count() or 1))
     values = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-read") as reader:
-        upcoming = reader.submit(read_one, *planned[0]) if planned else None
-        for i, (_, path, _) in enumerate(planned):
-            array = upcoming.result()
-            upcoming = reader.submit(read_one, *planned[i + 1]) if i + 1 < len(planned) else None
-            values[path] = convert(array, leaves[path])
-            del array
+    # Largest first, so that no worker is left alone with a big classifier at the end.
+    todo = iter(sorted(planned, key=lambda item: -math.prod(_shape(leaves[item[1]]))))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zoo-read") as reader:
+        in_flight = deque((item[1], reader.submit(read_one, *item)) for _, item in zip(range(workers + 1), todo))
+        try:
+            while in_flight:
+                path, future = in_flight.popleft()
+                array, owned = future.result()
+                following = next(todo, None)
+                if following is not None:
+                    in_flight.append((following[1], reader.submit(read_one, *following)))
+                values[path] = _adopt(array, leaves[path]) if owned and owned_convert else convert(array, leaves[path])
+                del array
+        finally:
+            for _, future in in_flight:
+                future.cancel()
     return set_paths(tree, values)
 
 
@@ -190,6 +211,14 @@ def _to_device(array: np.ndarray, target: Any):
     if dtype is not None and array.dtype != dtype:
         array = array.astype(dtype)
     return jax.device_put(array)
+
+
+def _adopt(array: np.ndarray, target: Any):
+    """``_to_device`` for an array the loader made itself (aligned, of the target's dtype): on CPU
+    JAX uses its memory in place."""
+    import jax
+
+    return jax.device_put(array, may_alias=True)
 
 
 LEAF_TO_TORCH = {"kernel": "weight", "scale": "weight", "mean": "running_mean", "var": "running_var"}

@@ -2,6 +2,11 @@
 
 PyTorch stores conv kernels OIHW and linear weights (out, in); zoo keeps conv kernels HWIO and
 dense kernels (in, out) for NHWC inputs.
+
+A transform that only permutes axes carries the permutation as its ``axes`` attribute (``identity``
+has ``axes = None``); the loader then reads the tensor straight into its new layout
+(``SafetensorsFile.read_permuted``) instead of reading it and copying it again. Any other
+transform is applied to the array as read.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ def identity(a: np.ndarray) -> np.ndarray:
     return a
 
 
+identity.axes = None
+
+
 def axis_reverse(a: np.ndarray) -> np.ndarray:
     """Reverse every axis: (d1, ..., dn) → (dn, ..., d1)."""
     return np.transpose(a, tuple(range(a.ndim - 1, -1, -1)))
@@ -34,6 +42,7 @@ def pyperm(perm: Sequence[int]) -> Transform:
         return np.transpose(a, perm)
 
     transform.__name__ = f"pyperm{perm}"
+    transform.axes = perm
     return transform
 
 
@@ -44,11 +53,17 @@ def conv_to_hwio(a: np.ndarray) -> np.ndarray:
     return np.transpose(a, (2, 3, 1, 0))
 
 
+conv_to_hwio.axes = (2, 3, 1, 0)
+
+
 def linear_to_dense(a: np.ndarray) -> np.ndarray:
     """PyTorch linear weight (out, in) → (in, out)."""
     if a.ndim != 2:
         raise ValueError(f"linear_to_dense: expected a (out, in) weight of rank 2, got shape {a.shape}")
     return np.transpose(a)
+
+
+linear_to_dense.axes = (1, 0)
 
 
 def conv1x1_to_dense(a: np.ndarray) -> np.ndarray:
@@ -112,4 +127,10 @@ def compose(*transforms: Transform) -> Transform:
         return a
 
     transform.__name__ = " ∘ ".join(getattr(f, "__name__", repr(f)) for f in reversed(fns))
+    perms = [getattr(f, "axes", False) for f in fns]
+    if all(isinstance(p, tuple) for p in perms) and len({len(p) for p in perms}) == 1:
+        axes = perms[0]
+        for p in perms[1:]:  # transposing by q after p is transposing by p[q]
+            axes = tuple(axes[i] for i in p)
+        transform.axes = axes
     return transform

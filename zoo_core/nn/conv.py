@@ -13,7 +13,7 @@ import jax
 from jax import lax
 
 from zoo_core.nn import initializers as inits
-from zoo_core.nn.module import Module
+from zoo_core.nn.module import Module, split_keys
 
 Padding = int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]] | str
 
@@ -138,7 +138,7 @@ class Conv2d(Module):
         return (kh, kw, self.in_chans // self.groups, self.out_chans)
 
     def init(self, key):
-        k_kernel, k_bias = jax.random.split(key)
+        k_kernel, k_bias = split_keys(key, 2)
         params = {"kernel": self.kernel_init(k_kernel, self.kernel_shape)}
         if self.bias:
             fan_in = inits.fans(self.kernel_shape)[0]

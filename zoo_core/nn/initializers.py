@@ -6,6 +6,7 @@ follow ``torch.nn.init._calculate_fan_in_and_fan_out`` on the equivalent PyTorch
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections.abc import Callable, Sequence
 
@@ -13,6 +14,11 @@ import jax
 import jax.numpy as jnp
 
 Initializer = Callable[[jax.Array, Sequence[int]], jax.Array]
+
+# Set by ``zoo_core.nn.abstract_init``: the random initializers return zeros of the same shape and
+# dtype, because tracing the random-number graph is most of the time an init takes under
+# ``jax.eval_shape``, and only shapes are wanted there.
+SHAPES_ONLY = contextvars.ContextVar("zoo_shapes_only", default=False)
 
 
 def fans(shape: Sequence[int]) -> tuple[int, int]:
@@ -26,6 +32,8 @@ def fans(shape: Sequence[int]) -> tuple[int, int]:
 def kaiming_normal_fan_out(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
     """``nn.init.kaiming_normal_(w, mode='fan_out', nonlinearity='relu')``: std ``sqrt(2/fan_out)``."""
     _, fan_out = fans(shape)
+    if SHAPES_ONLY.get():
+        return jnp.zeros(shape, dtype)
     return jax.random.normal(key, shape, dtype) * math.sqrt(2.0 / fan_out)
 
 
@@ -33,6 +41,8 @@ def normal_init(std: float) -> Initializer:
     """``nn.init.normal_(w, 0, std)`` as an initializer."""
 
     def init(key, shape, dtype=jnp.float32):
+        if SHAPES_ONLY.get():
+            return jnp.zeros(shape, dtype)
         return jax.random.normal(key, shape, dtype) * std
 
     return init
@@ -42,6 +52,8 @@ def trunc_normal_init(std: float = 0.02, a: float = -2.0, b: float = 2.0) -> Ini
     """timm's ``trunc_normal_(w, std=std, a=a, b=b)``: cut at absolute values ``a`` and ``b``."""
 
     def init(key, shape, dtype=jnp.float32):
+        if SHAPES_ONLY.get():
+            return jnp.zeros(shape, dtype)
         return jax.random.truncated_normal(key, a / std, b / std, shape, dtype) * std
 
     return init
@@ -52,6 +64,8 @@ def torch_default(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> ja
     i.e. ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
     fan_in, _ = fans(shape)
     bound = 1.0 / math.sqrt(fan_in)
+    if SHAPES_ONLY.get():
+        return jnp.zeros(shape, dtype)
     return jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
@@ -60,6 +74,8 @@ def torch_default_bias(fan_in: int) -> Initializer:
 
     def init(key, shape, dtype=jnp.float32):
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        if SHAPES_ONLY.get():
+            return jnp.zeros(shape, dtype)
         return jax.random.uniform(key, shape, dtype, -bound, bound)
 
     return init

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import jax
 
 from zoo_core.nn import initializers as inits
-from zoo_core.nn.module import Module
+from zoo_core.nn.module import Module, split_keys
 
 
 @attrs.frozen
@@ -26,7 +25,7 @@ class Dense(Module):
     bias_init: Any = None
 
     def init(self, key):
-        k_kernel, k_bias = jax.random.split(key)
+        k_kernel, k_bias = split_keys(key, 2)
         params = {"kernel": self.kernel_init(k_kernel, (self.in_features, self.out_features))}
         if self.bias:
             bias_init = self.bias_init or inits.torch_default_bias(self.in_features)

@@ -17,13 +17,13 @@ _INVERSE_SHAPES = {
 def random_state_dict(name: str, *, seed: int = 0, dtype=np.float32, **model_kwargs) -> dict[str, np.ndarray]:
     """A state dict in timm's keys and layouts for ``name``, with seeded values of sensible scale
     (N(0, 1/fan_in) weights, unit norm scales, positive variances)."""
-    import jax
 
     from zoo_core.api import create_model, get_family, get_variant
+    from zoo_core.nn import abstract_init
 
     variant = get_variant(name)
     model = create_model(variant.name, **model_kwargs)
-    params, state = jax.eval_shape(model.init, jax.random.key(0))
+    params, state = abstract_init(model)
     mapping = get_family(variant.name).mapping()(variant, model, params, state)
     rng = np.random.default_rng(seed)
     out = {}

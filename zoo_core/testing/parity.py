@@ -304,6 +304,7 @@ def check_mapping_structure(name: str, **zoo_kwargs: Any) -> int:
 
     from zoo_core.api import create_model, get_family, get_variant
     from zoo_core.interop.state_dict import apply_state_dict
+    from zoo_core.nn import abstract_init
 
     variant = get_variant(name)
     with torch.device("meta"):
@@ -311,7 +312,7 @@ def check_mapping_structure(name: str, **zoo_kwargs: Any) -> int:
     shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
     del ref
     model = create_model(variant.name, **zoo_kwargs)
-    params, state = jax.eval_shape(model.init, jax.random.key(0))
+    params, state = abstract_init(model)
     mapping = get_family(variant.name).mapping()(variant, model, params, state)
 
     class _Empty(Mapping):
@@ -346,6 +347,7 @@ def check_timm_parity_float64(name: str, *, img_size: int | tuple[int, int], bat
 
     from zoo_core.api import create_model, get_family, get_variant
     from zoo_core.interop.state_dict import apply_state_dict
+    from zoo_core.nn import abstract_init
 
     variant = get_variant(name)
     report = ParityReport(f"{variant.name} float64 (img_size={img_size})")
@@ -364,7 +366,7 @@ def check_timm_parity_float64(name: str, *, img_size: int | tuple[int, int], bat
     del ref
     model = create_model(variant.name)
     with jax.enable_x64(True):
-        params, state = jax.eval_shape(model.init, jax.random.key(0))
+        params, state = abstract_init(model)
         mapping = get_family(variant.name).mapping()(variant, model, params, state)
         tree = apply_state_dict({"params": params, "state": state}, state_dict, mapping,
                                 source=f"timm {variant.name} state_dict (float64)",

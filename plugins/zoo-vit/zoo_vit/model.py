@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from zoo_core.features import FeatureInfo
 from zoo_core.models import Model
-from zoo_core.nn import Dense, Identity, LayerNorm, vit_layernorm
+from zoo_core.nn import Dense, Identity, LayerNorm, split_keys, vit_layernorm
 from zoo_core.nn import initializers as inits
 from zoo_core.nn.conv import pair
 from zoo_core.nn.transformer import PatchEmbed, VitBlock, patch_embed, vit_block
@@ -81,7 +81,7 @@ class VisionTransformer(Model):
     num_prefix_tokens = 1  # the class token
 
     def init(self, key):
-        k_children, k_cls, k_pos = jax.random.split(key, 3)
+        k_children, k_cls, k_pos = split_keys(key, 3)
         params, state = super().init(k_children)
         num_tokens = self.num_prefix_tokens + self.patch_embed.num_patches
         params["cls_token"] = inits.normal_init(1e-6)(k_cls, (1, 1, self.num_features))
