@@ -19,14 +19,17 @@ nox.options.reuse_existing_virtualenvs = False
 PLUGINS = sorted(glob.glob("plugins/zoo-*"))
 EXAMPLE_PLUGINS = sorted(glob.glob("examples/zoo-*"))
 TEST_PLUGINS = ["tests/plugins/zoo-tinynet"]
-TEST_PATHS = ["tests", *(f"{p}/tests" for p in PLUGINS + EXAMPLE_PLUGINS if os.path.isdir(f"{p}/tests"))]
+# Optional compiled kernels (a C++ compiler builds them at install); the families' tests and parity
+# run with them, the install_one sessions without them (the pure-JAX path).
+KERNELS = sorted(glob.glob("kernels/zoo-*"))
+TEST_PATHS = ["tests", *(f"{p}/tests" for p in PLUGINS + EXAMPLE_PLUGINS + KERNELS if os.path.isdir(f"{p}/tests"))]
 # torch and timm are test-only. These pins install from this project's machines' local wheels;
 # on another machine any recent release works: ZOO_TORCH="torch torchvision" nox -s parity.
 TORCH = os.environ.get("ZOO_TORCH", "torch==2.14.1 torchvision==0.29.1").split()
 
 
 def install_zoo(session: nox.Session, *extra: str) -> None:
-    session.install(".[test,image]", *PLUGINS, *EXAMPLE_PLUGINS, *TEST_PLUGINS, *extra)
+    session.install(".[test,image]", *PLUGINS, *EXAMPLE_PLUGINS, *TEST_PLUGINS, *KERNELS, *extra)
 
 
 @nox.session

@@ -14,11 +14,17 @@ blocks of 8 channels: each block's taps stay in L1, and the loop body stays one 
 surrounds the conv in a model. Its backward pass is its own (``_cpu_depthwise``): the
 input gradient is the same shifted sum with the flipped kernel, the kernel gradient an FFT
 cross-correlation. See ``benchmarks/bench_depthwise.py`` for the measurements behind these choices.
+
+Where the optional package ``zoo-cpu-kernels`` is installed, the CPU path (forward and input
+gradient) hands the float32, stride-1, multiplier-1 case — every depthwise conv of ConvNeXt — to
+its compiled kernel, an XLA FFI call 3–5× faster than the shifted sum. ``ZOO_CPU_KERNELS=0`` turns
+it off; every other case keeps the shifted sum.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +55,7 @@ def _resolve_pads(padding: Padding, in_hw, kernel_hw, stride, dilation) -> tuple
 
 
 def depthwise_conv2d(x: jax.Array, kernel: jax.Array, *, stride=(1, 1), padding: Padding = ((0, 0), (0, 0)),
-                     dilation=(1, 1), precision=None) -> jax.Array:
+                     dilation=(1, 1), precision=None, cpu_kernel: bool | None = None) -> jax.Array:
     """Depthwise conv: ``x`` (N, H, W, C), ``kernel`` (kh, kw, 1, C·m) → (N, H', W', C·m).
 
     Output channel ``c·m + r`` convolves input channel ``c`` with ``kernel[..., c·m + r]``
@@ -57,6 +63,10 @@ def depthwise_conv2d(x: jax.Array, kernel: jax.Array, *, stride=(1, 1), padding:
     ``padding`` is ``"SAME"``, ``"VALID"`` or ``((top, bottom), (left, right))`` (negative values
     crop, as in ``lax``). ``precision`` applies to the ``lax.conv`` path (GPU/TPU). On CPU the
     conv has a custom VJP: ``jax.grad``/``jax.vjp`` work, forward mode (``jax.jvp``) does not.
+
+    ``cpu_kernel``: on the CPU, use zoo-cpu-kernels' compiled kernel where it covers the case
+    (``None``, the default: when it is installed and ``ZOO_CPU_KERNELS`` is not ``0``, read when
+    the calling function is traced; ``False``: never, the pure-JAX shifted sum).
     """
     stride, dilation = _pair(stride), _pair(dilation)
     kh, kw, kernel_in, out_chans = kernel.shape
@@ -69,7 +79,8 @@ def depthwise_conv2d(x: jax.Array, kernel: jax.Array, *, stride=(1, 1), padding:
     out_hw = _output_hw(x.shape[1:3], (kh, kw), stride, pads, dilation)
     if kh * kw > MAX_SHIFTED_TAPS or min(out_hw) <= 0:
         return reference(x, kernel)
-    shifted = functools.partial(_cpu_depthwise, stride=stride, pads=pads, dilation=dilation)
+    compiled = (cpu_kernel is not False) and cpu_kernels() is not None
+    shifted = functools.partial(_cpu_depthwise, stride=stride, pads=pads, dilation=dilation, compiled=compiled)
     return lax.platform_dependent(x, kernel, cpu=shifted, default=reference)
 
 
@@ -83,6 +94,32 @@ def _lax_depthwise(x, kernel, *, stride, pads, dilation, precision):
         x, kernel.astype(x.dtype), window_strides=stride, padding=pads, rhs_dilation=dilation,
         dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=x.shape[-1], precision=precision,
     )
+
+
+@functools.cache
+def _import_cpu_kernels():
+    try:
+        import zoo_cpu_kernels
+    except ImportError:
+        return None
+    return zoo_cpu_kernels
+
+
+def cpu_kernels():
+    """The ``zoo_cpu_kernels`` module when it is installed and not turned off with
+    ``ZOO_CPU_KERNELS=0``, else ``None``."""
+    if os.environ.get("ZOO_CPU_KERNELS", "1") == "0":
+        return None
+    return _import_cpu_kernels()
+
+
+def _cpu_sum(x, kernel, *, stride, pads, dilation, compiled: bool):
+    """The CPU conv: the compiled kernel where allowed and it covers the case, else the shifted sum."""
+    kernels = _import_cpu_kernels() if compiled else None
+    if kernels is not None and kernels.supports(x.dtype, kernel.dtype, stride=stride, dilation=dilation, pads=pads,
+                                                multiplier=kernel.shape[-1] // x.shape[-1]):
+        return kernels.depthwise_conv2d(x, kernel, pads)
+    return _shifted_sum_depthwise(x, kernel, stride=stride, pads=pads, dilation=dilation)
 
 
 def _shifted_sum_depthwise(x, kernel, *, stride, pads, dilation):
@@ -129,27 +166,28 @@ def _shifted_sum_depthwise(x, kernel, *, stride, pads, dilation):
     return out.astype(x.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _cpu_depthwise(x, kernel, stride, pads, dilation):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _cpu_depthwise(x, kernel, stride, pads, dilation, compiled):
     """The shifted sum, with a backward pass built from the same fast pieces (what XLA derives
     from the sum itself is ~50× slower and takes seconds to compile)."""
-    return _shifted_sum_depthwise(x, kernel, stride=stride, pads=pads, dilation=dilation)
+    return _cpu_sum(x, kernel, stride=stride, pads=pads, dilation=dilation, compiled=compiled)
 
 
-def _cpu_depthwise_fwd(x, kernel, stride, pads, dilation):
-    return _cpu_depthwise(x, kernel, stride, pads, dilation), (x, kernel)
+def _cpu_depthwise_fwd(x, kernel, stride, pads, dilation, compiled):
+    return _cpu_depthwise(x, kernel, stride, pads, dilation, compiled), (x, kernel)
 
 
-def _cpu_depthwise_bwd(stride, pads, dilation, residuals, grad):
+def _cpu_depthwise_bwd(stride, pads, dilation, compiled, residuals, grad):
     x, kernel = residuals
-    return (_input_grad(grad, kernel, x.shape, stride=stride, pads=pads, dilation=dilation).astype(x.dtype),
+    return (_input_grad(grad, kernel, x.shape, stride=stride, pads=pads, dilation=dilation,
+                        compiled=compiled).astype(x.dtype),
             _kernel_grad(x, grad, kernel.shape, stride=stride, pads=pads, dilation=dilation).astype(kernel.dtype))
 
 
 _cpu_depthwise.defvjp(_cpu_depthwise_fwd, _cpu_depthwise_bwd)
 
 
-def _input_grad(grad, kernel, in_shape, *, stride, pads, dilation):
+def _input_grad(grad, kernel, in_shape, *, stride, pads, dilation, compiled=False):
     """∂L/∂x: the transposed conv, as a stride-1 shifted sum of the stride-dilated ``grad`` with the
     flipped kernel (padding as ``lax``'s conv transpose rule), summed over the channel multiplier."""
     n, h, w, chans = in_shape
@@ -163,7 +201,8 @@ def _input_grad(grad, kernel, in_shape, *, stride, pads, dilation):
         before = span - 1 - lo
         grad_pads.append((before, size + span - 1 - out - before))
     flipped = kernel[::-1, ::-1]
-    per_output = _shifted_sum_depthwise(dilated, flipped, stride=(1, 1), pads=tuple(grad_pads), dilation=dilation)
+    per_output = _cpu_sum(dilated, flipped, stride=(1, 1), pads=tuple(grad_pads), dilation=dilation,
+                          compiled=compiled)
     return per_output.reshape(n, h, w, chans, out_chans // chans).sum(-1)
 
 

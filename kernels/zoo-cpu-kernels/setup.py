@@ -1,0 +1,20 @@
+"""Builds the kernels as one shared library inside the package. It is loaded with ctypes and
+registered with XLA (``jax.ffi``), not imported as a Python module; XLA's FFI headers come from
+jaxlib, a build requirement."""
+
+import platform
+
+import jax
+from setuptools import Extension, setup
+
+flags = ["-O3", "-std=c++17", "-fvisibility=hidden", "-Wno-psabi", "-Wno-attributes"]
+if platform.machine().lower() in ("x86_64", "amd64"):
+    flags.append("-DZOO_TARGET_CLONES")
+
+setup(ext_modules=[Extension(
+    "zoo_cpu_kernels._kernels",
+    sources=["zoo_cpu_kernels/depthwise.cc"],
+    include_dirs=[jax.ffi.include_dir()],
+    extra_compile_args=flags,
+    language="c++",
+)])

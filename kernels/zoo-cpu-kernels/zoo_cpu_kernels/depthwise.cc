@@ -1,0 +1,155 @@
+// Depthwise 2-D convolution for XLA's CPU backend, as an XLA FFI handler.
+//
+// NHWC float32 input (N, H, W, C), kernel (KH, KW, C), stride 1, dilation 1, channel multiplier 1,
+// zero padding `pad_top` / `pad_left` (the bottom and right padding follow from the output shape).
+// Each task computes whole output rows. Within a row, channels go in vectors of 16 (then 8, then
+// one at a time) and output columns in groups of four, so every kernel tap loaded into a register
+// serves four outputs and every input vector up to KW of them; interior columns run without
+// bounds checks. Rows are spread over XLA's intra-op thread pool. Summation order per output:
+// kernel rows top to bottom, columns left to right, in float32 (as a direct convolution).
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+template <int V>
+struct Vec {
+  typedef float type __attribute__((vector_size(V * sizeof(float))));
+};
+
+template <int V>
+__attribute__((always_inline)) inline typename Vec<V>::type load(const float* p) {
+  typename Vec<V>::type v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+template <int V>
+__attribute__((always_inline)) inline void store(float* p, typename Vec<V>::type v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+struct Shape {
+  int64_t n, h, w, c, kh, kw, oh, ow, pad_top, pad_left;
+};
+
+// Output columns [ow0, ow0 + G) of row `oh`, channels [c0, c0 + V), all of whose taps lie inside the row.
+template <int V, int G>
+__attribute__((always_inline)) inline void columns(const Shape& s, const float* x_n, const float* k, float* y_row,
+                                                   int64_t oh, int64_t ow0, int64_t c0) {
+  typedef typename Vec<V>::type vec;
+  vec acc[G];
+  for (int g = 0; g < G; ++g) acc[g] = vec{};
+  const int64_t i_lo = std::max<int64_t>(0, s.pad_top - oh);
+  const int64_t i_hi = std::min<int64_t>(s.kh, s.h + s.pad_top - oh);
+  for (int64_t i = i_lo; i < i_hi; ++i) {
+    const float* row = x_n + ((oh + i - s.pad_top) * s.w + ow0 - s.pad_left) * s.c + c0;
+    const float* k_row = k + (i * s.kw) * s.c + c0;
+    for (int64_t j = 0; j < s.kw; ++j) {
+      const vec kv = load<V>(k_row + j * s.c);
+      for (int g = 0; g < G; ++g) acc[g] += load<V>(row + (j + g) * s.c) * kv;
+    }
+  }
+  for (int g = 0; g < G; ++g) store<V>(y_row + (ow0 + g) * s.c + c0, acc[g]);
+}
+
+// One output column near the left or right edge: the kernel columns that fall outside are skipped.
+template <int V>
+__attribute__((always_inline)) inline void edge_column(const Shape& s, const float* x_n, const float* k, float* y_row,
+                                                       int64_t oh, int64_t ow, int64_t c0) {
+  typedef typename Vec<V>::type vec;
+  vec acc = vec{};
+  const int64_t i_lo = std::max<int64_t>(0, s.pad_top - oh);
+  const int64_t i_hi = std::min<int64_t>(s.kh, s.h + s.pad_top - oh);
+  const int64_t j_lo = std::max<int64_t>(0, s.pad_left - ow);
+  const int64_t j_hi = std::min<int64_t>(s.kw, s.w + s.pad_left - ow);
+  for (int64_t i = i_lo; i < i_hi; ++i) {
+    const float* row = x_n + ((oh + i - s.pad_top) * s.w + ow - s.pad_left) * s.c + c0;
+    const float* k_row = k + (i * s.kw) * s.c + c0;
+    for (int64_t j = j_lo; j < j_hi; ++j) acc += load<V>(row + j * s.c) * load<V>(k_row + j * s.c);
+  }
+  store<V>(y_row + ow * s.c + c0, acc);
+}
+
+template <int V>
+__attribute__((always_inline)) inline void channel_block(const Shape& s, const float* x_n, const float* k, float* y_row, int64_t oh, int64_t c0) {
+  constexpr int G = 4;
+  // Columns whose every tap lies inside the row: ow - pad_left >= 0 and ow + G - 1 + kw - 1 - pad_left < w.
+  const int64_t safe_lo = std::min<int64_t>(s.ow, s.pad_left);
+  const int64_t safe_hi = std::max<int64_t>(safe_lo, std::min<int64_t>(s.ow, s.w + s.pad_left - s.kw + 1));
+  int64_t ow = 0;
+  for (; ow < safe_lo; ++ow) edge_column<V>(s, x_n, k, y_row, oh, ow, c0);
+  for (; ow + G <= safe_hi; ow += G) columns<V, G>(s, x_n, k, y_row, oh, ow, c0);
+  for (; ow < s.ow; ++ow) edge_column<V>(s, x_n, k, y_row, oh, ow, c0);
+}
+
+#ifdef ZOO_TARGET_CLONES
+// One copy of the loop per instruction set, picked when the library loads (x86-64 only).
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void rows(const Shape& s, const float* x, const float* k, float* y, int64_t first, int64_t last) {
+  for (int64_t r = first; r < last; ++r) {
+    const int64_t n = r / s.oh, oh = r % s.oh;
+    const float* x_n = x + n * s.h * s.w * s.c;
+    float* y_row = y + r * s.ow * s.c;
+    int64_t c0 = 0;
+    for (; c0 + 16 <= s.c; c0 += 16) channel_block<16>(s, x_n, k, y_row, oh, c0);
+    for (; c0 + 8 <= s.c; c0 += 8) channel_block<8>(s, x_n, k, y_row, oh, c0);
+    for (; c0 < s.c; ++c0) channel_block<1>(s, x_n, k, y_row, oh, c0);
+  }
+}
+
+ffi::Error Depthwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
+                     ffi::ResultBuffer<ffi::F32> y, int64_t pad_top, int64_t pad_left) {
+  const auto xd = x.dimensions();
+  const auto kd = kernel.dimensions();
+  const auto yd = y->dimensions();
+  if (xd.size() != 4 || kd.size() != 3 || yd.size() != 4 || kd[2] != xd[3] || yd[0] != xd[0] || yd[3] != xd[3]) {
+    return ffi::Error::InvalidArgument("zoo_depthwise: expected x (N, H, W, C), kernel (KH, KW, C), y (N, OH, OW, C)");
+  }
+  const Shape s{xd[0], xd[1], xd[2], xd[3], kd[0], kd[1], yd[1], yd[2], pad_top, pad_left};
+  const float* xp = x.typed_data();
+  const float* kp = kernel.typed_data();
+  float* yp = y->typed_data();
+  const int64_t total = s.n * s.oh;
+  const int64_t work = total * s.ow * s.c * s.kh * s.kw;
+  const int64_t threads = std::max<int64_t>(1, pool.num_threads());
+  // Below ~2 MFLOP a task hand-off costs more than it saves.
+  const int64_t tasks = work < (1 << 20) ? 1 : std::min<int64_t>(total, threads);
+  if (tasks == 1) {
+    rows(s, xp, kp, yp, 0, total);
+    return ffi::Error::Success();
+  }
+  std::atomic<int64_t> pending(tasks - 1);
+  for (int64_t t = 1; t < tasks; ++t) {
+    const int64_t first = total * t / tasks, last = total * (t + 1) / tasks;
+    pool.Schedule([&, first, last] {
+      rows(s, xp, kp, yp, first, last);
+      pending.fetch_sub(1, std::memory_order_release);
+    });
+  }
+  rows(s, xp, kp, yp, 0, total / tasks);
+  while (pending.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooDepthwiseConv2d(XLA_FFI_CallFrame* call_frame);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDepthwiseConv2d, Depthwise,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("pad_top")
+                                  .Attr<int64_t>("pad_left"));
