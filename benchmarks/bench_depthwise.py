@@ -27,6 +27,9 @@ KERNEL = 7
 
 
 def median_ms(fn, inner: int) -> float:
+    """The median of ``inner`` timed calls, after one untimed call: the other side's worker
+    threads may still be spinning from the previous round (both torch's OpenMP pool and XLA's)."""
+    fn()
     times = []
     for _ in range(inner):
         start = time.perf_counter()

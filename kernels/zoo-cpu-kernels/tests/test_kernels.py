@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from jax import lax
 
-import zoo_cpu_kernels
 from zoo_core.nn import depthwise_conv2d
+
+import zoo_cpu_kernels
 
 CASES = [  # (N, H, W, C), (kh, kw), ((top, bottom), (left, right))
     ((1, 9, 13, 40), (7, 7), ((3, 3), (3, 3))),  # C = 16 + 16 + 8
@@ -88,3 +89,29 @@ def test_supports_names_exactly_the_covered_case():
     assert not zoo_cpu_kernels.supports(np.float64, np.float32, **ok)
     assert not zoo_cpu_kernels.supports(np.float32, np.float32, **{**ok, "pads": ((-1, 3), (3, 3))})
     assert not zoo_cpu_kernels.supports(np.float32, np.float32, **{**ok, "multiplier": 2})
+
+
+def test_a_batch_sharded_over_devices_is_convolved_where_it_lies():
+    """Under jax.sharding each device convolves its own images: no all-gather of the batch."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import jax, numpy as np
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        import zoo_cpu_kernels
+        pads = ((3, 3), (3, 3))
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((8, 9, 9, 16), dtype=np.float32)
+        k = rng.standard_normal((7, 7, 1, 16), dtype=np.float32)
+        batch = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), P("b"))
+        f = jax.jit(lambda x, k: zoo_cpu_kernels.depthwise_conv2d(jax.lax.with_sharding_constraint(x, batch), k, pads))
+        hlo = f.lower(x, k).compile().as_text()
+        one = jax.jit(lambda x, k: zoo_cpu_kernels.depthwise_conv2d(x, k, pads))(x, k)
+        print(len(jax.devices()), "all-gather" in hlo, float(np.abs(np.asarray(f(x, k)) - np.asarray(one)).max()))
+    """)
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    devices, gathered, err = out.stdout.split()
+    assert (devices, gathered) == ("4", "False") and float(err) == 0.0

@@ -8,11 +8,17 @@ float32, stride 1, dilation 1, channel multiplier 1, non-negative padding. zoo-c
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.machinery
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax import lax
+from jax.experimental.custom_partitioning import custom_partitioning
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 TARGET = "zoo_depthwise_conv2d"
 
@@ -37,12 +43,65 @@ def supports(x_dtype, kernel_dtype, *, stride, dilation, pads, multiplier: int) 
             and tuple(dilation) == (1, 1) and multiplier == 1 and min(v for p in pads for v in p) >= 0)
 
 
-def depthwise_conv2d(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
-    """``x`` (N, H, W, C) float32, ``kernel`` (kh, kw, 1, C) float32, zero padding
-    ``((top, bottom), (left, right))`` → (N, H + top + bottom − kh + 1, W + left + right − kw + 1, C)."""
+def _call(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
     n, h, w, c = x.shape
     kh, kw = kernel.shape[:2]
     (top, bottom), (left, right) = pads
     out = jax.ShapeDtypeStruct((n, h + top + bottom - kh + 1, w + left + right - kw + 1, c), x.dtype)
     return jax.ffi.ffi_call(TARGET, out, vmap_method="sequential")(
         x, kernel.reshape(kh, kw, c), pad_top=np.int64(top), pad_left=np.int64(left))
+
+
+@functools.partial(custom_partitioning, static_argnums=(2,))
+def _partitioned(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
+    return _call(x, kernel, pads)
+
+
+def _batch_sharded(mesh, x_sharding):
+    spec = getattr(x_sharding, "spec", None)
+    return NamedSharding(mesh, P(spec[0] if spec else None))
+
+
+def _infer(pads, mesh, arg_shapes, result_shape):
+    return _batch_sharded(mesh, arg_shapes[0].sharding)
+
+
+def _partition(pads, mesh, arg_shapes, result_shape):
+    batch = _batch_sharded(mesh, arg_shapes[0].sharding)
+    return mesh, lambda x, kernel: _call(x, kernel, pads), batch, (batch, NamedSharding(mesh, P()))
+
+
+# Under jax.sharding the call splits along the batch (each device convolves its own images); every
+# other axis, and the kernel, stay whole. Without this XLA would gather the batch onto every device.
+_partitioned.def_partition(
+    partition=_partition, infer_sharding_from_operands=_infer, sharding_rule="n h w c, i j o c -> n p q c",
+    need_replication_factors=("h", "w", "c", "i", "j", "o", "p", "q"),
+)
+
+
+@functools.cache
+def _batchable(pads):
+    """The partitioned call for one padding, with a batching rule (``custom_partitioning`` has
+    none): a batch of inputs folds into N, a batch of kernels loops."""
+
+    @jax.custom_batching.custom_vmap
+    def conv(x, kernel):
+        return _partitioned(x, kernel, pads)
+
+    @conv.def_vmap
+    def _vmapped(axis_size, in_batched, x, kernel):
+        x_batched, kernel_batched = in_batched
+        if not kernel_batched:
+            y = conv(x.reshape(-1, *x.shape[2:]), kernel)
+            return y.reshape(axis_size, -1, *y.shape[1:]), True
+        if not x_batched:
+            x = jnp.broadcast_to(x, (axis_size, *x.shape))
+        return lax.map(lambda pair: conv(*pair), (x, kernel)), True
+
+    return conv
+
+
+def depthwise_conv2d(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
+    """``x`` (N, H, W, C) float32, ``kernel`` (kh, kw, 1, C) float32, zero padding
+    ``((top, bottom), (left, right))`` → (N, H + top + bottom − kh + 1, W + left + right − kw + 1, C)."""
+    return _batchable(tuple(tuple(int(v) for v in p) for p in pads))(x, kernel)
