@@ -21,7 +21,8 @@ import jax
 import numpy as np
 import torch
 
-from zoo_core.nn.depthwise import cpu_kernels, depthwise_conv2d
+from zoo_core.kernels import cpu_kernels
+from zoo_core.nn.depthwise import depthwise_conv2d
 
 KERNEL = 7
 

@@ -9,6 +9,7 @@ import pytest
 
 from zoo_core import CheckpointFormatError
 from zoo_core.interop import SafetensorsFile, load_safetensors_state_dict, read_parity, save_safetensors, write_parity
+from zoo_core.kernels import cpu_kernels
 
 
 def raw_file(path, header: dict, data: bytes, *, header_bytes: bytes | None = None):
@@ -120,9 +121,17 @@ def test_parity_fixture_round_trip(tmp_path):
     ((), None),
     ((0, 3), (1, 0)),
     ((700, 600), (1, 0)),  # 1.7 MB: its own memory map, read in several blocks
+    ((1100, 701), (1, 0)),  # 3.1 MB: several blocks of the compiled transpose, odd widths
+    ((13, 11, 1, 1), (2, 3, 1, 0)),  # a 1×1 conv: the compiled transpose's case too
+    ((1, 9), (1, 0)),
 ])
 @pytest.mark.parametrize("stored", [np.float32, ml_dtypes.bfloat16, np.float64])
-def test_read_permuted_equals_transposing_what_was_read(tmp_path, shape, axes, stored):
+@pytest.mark.parametrize("kernels", ["compiled transpose", "numpy"])
+def test_read_permuted_equals_transposing_what_was_read(tmp_path, monkeypatch, shape, axes, stored, kernels):
+    if kernels == "numpy":
+        monkeypatch.setenv("ZOO_CPU_KERNELS", "0")
+    elif cpu_kernels() is None:
+        pytest.skip("zoo-cpu-kernels is not installed")
     values = np.random.default_rng(0).standard_normal(shape).astype(stored)
     save_safetensors(tmp_path / "m", {"pad": np.zeros(3, np.int8), "w": values})  # "w" starts unaligned
     f = SafetensorsFile(tmp_path / "m")
@@ -131,6 +140,28 @@ def test_read_permuted_equals_transposing_what_was_read(tmp_path, shape, axes, s
         want = np.transpose(values, axes).astype(dtype or stored)
         assert got.dtype == want.dtype and got.flags.c_contiguous and (got.size == 0 or got.ctypes.data % 64 == 0)
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("shape", "axes", "stored", "dtype", "compiled"), [
+    ((7, 5), (1, 0), np.float32, np.float32, True),  # linear (out, in) → (in, out)
+    ((4, 6, 1, 1), (2, 3, 1, 0), np.float32, np.float32, True),  # 1×1 conv
+    ((4, 6, 3, 3), (2, 3, 1, 0), np.float32, np.float32, False),  # 3×3: not a 2-D transpose
+    ((7, 5), (1, 0), ml_dtypes.bfloat16, np.float32, False),  # a dtype conversion: numpy's copy
+    ((7, 5), (1, 0), np.float64, np.float64, False),  # 8-byte elements
+])
+def test_read_permuted_uses_the_compiled_transpose_for_2d_transposes_only(tmp_path, monkeypatch, shape, axes,
+                                                                           stored, dtype, compiled):
+    kernels = cpu_kernels()
+    if kernels is None:
+        pytest.skip("zoo-cpu-kernels is not installed")
+    calls = []
+    transpose_into = kernels.transpose_into
+    monkeypatch.setattr(kernels, "transpose_into", lambda src, dst: calls.append(src.shape) or transpose_into(src, dst))
+    values = np.random.default_rng(0).standard_normal(shape).astype(stored)
+    save_safetensors(tmp_path / "m", {"w": values})
+    got = SafetensorsFile(tmp_path / "m").read_permuted("w", axes, dtype)
+    np.testing.assert_array_equal(got, np.transpose(values, axes).astype(dtype))
+    assert bool(calls) == compiled
 
 
 def test_read_permuted_into_a_new_layout_raises_when_the_file_shrinks(tmp_path):

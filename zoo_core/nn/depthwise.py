@@ -24,11 +24,12 @@ it off; every other case keeps the shifted sum.
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from zoo_core.kernels import cpu_kernels, import_cpu_kernels
 
 #: Kernels with more taps than this go through ``lax.conv`` on every backend: the unrolled sum
 #: would grow the program (and its compile time) with the kernel area.
@@ -96,26 +97,9 @@ def _lax_depthwise(x, kernel, *, stride, pads, dilation, precision):
     )
 
 
-@functools.cache
-def _import_cpu_kernels():
-    try:
-        import zoo_cpu_kernels
-    except ImportError:
-        return None
-    return zoo_cpu_kernels
-
-
-def cpu_kernels():
-    """The ``zoo_cpu_kernels`` module when it is installed and not turned off with
-    ``ZOO_CPU_KERNELS=0``, else ``None``."""
-    if os.environ.get("ZOO_CPU_KERNELS", "1") == "0":
-        return None
-    return _import_cpu_kernels()
-
-
 def _cpu_sum(x, kernel, *, stride, pads, dilation, compiled: bool):
     """The CPU conv: the compiled kernel where allowed and it covers the case, else the shifted sum."""
-    kernels = _import_cpu_kernels() if compiled else None
+    kernels = import_cpu_kernels() if compiled else None
     if kernels is not None and kernels.supports(x.dtype, kernel.dtype, stride=stride, dilation=dilation, pads=pads,
                                                 multiplier=kernel.shape[-1] // x.shape[-1]):
         return kernels.depthwise_conv2d(x, kernel, pads)

@@ -115,3 +115,40 @@ def test_a_batch_sharded_over_devices_is_convolved_where_it_lies():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     devices, gathered, err = out.stdout.split()
     assert (devices, gathered) == ("4", "False") and float(err) == 0.0
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (8, 8), (13, 29), (64, 3), (3, 64), (340, 1536), (0, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_transpose_into_writes_the_transpose_into_a_column_slice(rows, cols, dtype):
+    src = np.random.default_rng(0).integers(-1000, 1000, (rows, cols)).astype(dtype)
+    dst = np.full((cols, rows + 11), -7, dtype)
+    zoo_cpu_kernels.transpose_into(src, dst[:, 4:4 + rows])
+    np.testing.assert_array_equal(dst[:, 4:4 + rows], src.T)
+    assert (dst[:, :4] == -7).all() and (dst[:, 4 + rows:] == -7).all()  # nothing outside the slice
+
+
+def test_transpose_into_reads_a_source_with_a_row_stride():
+    big = np.arange(20 * 30, dtype=np.float32).reshape(20, 30)
+    dst = np.empty((17, 20), np.float32)
+    zoo_cpu_kernels.transpose_into(big[:, 5:22], dst)
+    np.testing.assert_array_equal(dst, big[:, 5:22].T)
+
+
+@pytest.mark.parametrize(("src", "dst", "message"), [
+    (np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32), "not the transpose"),
+    (np.zeros((3, 4), np.float64), np.zeros((4, 3), np.float64), "4-byte dtype"),
+    (np.zeros((3, 4), np.float32), np.zeros((4, 3), np.int32), "4-byte dtype"),
+    (np.zeros((3, 8), np.float32)[:, ::2], np.zeros((4, 3), np.float32), "src's rows are not contiguous"),
+    (np.zeros((3, 4), np.float32), np.zeros((4, 6), np.float32)[:, ::2], "dst's rows are not contiguous"),
+    (np.zeros((3, 4), np.float32), np.zeros((4, 3), np.float32)[::-1], "row stride"),
+])
+def test_transpose_into_refuses_what_it_cannot_write(src, dst, message):
+    with pytest.raises(ValueError, match=message):
+        zoo_cpu_kernels.transpose_into(src, dst)
+
+
+def test_transpose_into_refuses_a_read_only_destination():
+    dst = np.zeros((4, 3), np.float32)
+    dst.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        zoo_cpu_kernels.transpose_into(np.zeros((3, 4), np.float32), dst)

@@ -3,6 +3,9 @@
 ``depthwise_conv2d(x, kernel, pads)`` is zoo's depthwise conv for the case the kernel covers:
 float32, stride 1, dilation 1, channel multiplier 1, non-negative padding. zoo-core calls it from
 ``zoo_core.nn.depthwise_conv2d`` on the CPU; other code should call that, not this.
+
+``transpose_into(src, dst)`` is the blocked 2-D transpose zoo's weight loader uses to write a
+PyTorch (out, in) weight in zoo's (in, out) layout (``SafetensorsFile.read_permuted``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,35 @@ def _library_path() -> Path:
 
 _lib = ctypes.CDLL(str(_library_path()))
 jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(_lib.ZooDepthwiseConv2d), platform="cpu")
+_lib.ZooTranspose32.argtypes = [ctypes.c_void_p, ctypes.c_void_p] + [ctypes.c_int64] * 4
+_lib.ZooTranspose32.restype = None
+
+
+def _row_stride(a: np.ndarray, name: str) -> int:
+    """``a``'s row stride in elements, where its rows are contiguous runs; else a ValueError."""
+    rows, cols = a.shape
+    if cols > 1 and a.strides[1] != a.itemsize:
+        raise ValueError(f"transpose_into: {name}'s rows are not contiguous (strides {a.strides})")
+    if rows > 1 and (a.strides[0] < 0 or a.strides[0] % a.itemsize):
+        raise ValueError(f"transpose_into: {name}'s row stride {a.strides[0]} is not a positive multiple of "
+                         f"its {a.itemsize}-byte elements")
+    return a.strides[0] // a.itemsize if rows > 1 else cols
+
+
+def transpose_into(src: np.ndarray, dst: np.ndarray) -> None:
+    """``dst[...] = src.T`` for 2-D arrays of one 4-byte dtype whose rows are contiguous (``dst``
+    may be a column slice of a larger array). Releases the GIL while it copies."""
+    src, dst = np.asanyarray(src), np.asanyarray(dst)
+    if src.ndim != 2 or dst.shape != src.shape[::-1]:
+        raise ValueError(f"transpose_into: dst {dst.shape} is not the transpose of src {src.shape}")
+    if src.dtype != dst.dtype or src.dtype.itemsize != 4:
+        raise ValueError(f"transpose_into: needs one 4-byte dtype on both sides, got {src.dtype} and {dst.dtype}")
+    if not dst.flags.writeable:
+        raise ValueError("transpose_into: dst is read-only")
+    if src.size == 0:  # nothing to write (and an empty array's strides say nothing)
+        return
+    ld_src, ld_dst = _row_stride(src, "src"), _row_stride(dst, "dst")
+    _lib.ZooTranspose32(src.ctypes.data, dst.ctypes.data, src.shape[0], src.shape[1], ld_src, ld_dst)
 
 
 def supports(x_dtype, kernel_dtype, *, stride, dilation, pads, multiplier: int) -> bool:

@@ -1,0 +1,27 @@
+"""The optional compiled CPU kernels (``zoo-cpu-kernels``, import ``zoo_cpu_kernels``): found when
+installed, turned off with ``ZOO_CPU_KERNELS=0``. zoo-core works the same without them, slower
+in two places: ConvNeXt's depthwise convs (``zoo_core.nn.depthwise_conv2d``) and the layout copy
+of (out, in) weights while loading (``SafetensorsFile.read_permuted``)."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+
+@functools.cache
+def import_cpu_kernels():
+    """The ``zoo_cpu_kernels`` module when it is installed (whatever ``ZOO_CPU_KERNELS`` says), else ``None``."""
+    try:
+        import zoo_cpu_kernels
+    except ImportError:
+        return None
+    return zoo_cpu_kernels
+
+
+def cpu_kernels():
+    """The ``zoo_cpu_kernels`` module when it is installed and not turned off with
+    ``ZOO_CPU_KERNELS=0``, else ``None``."""
+    if os.environ.get("ZOO_CPU_KERNELS", "1") == "0":
+        return None
+    return import_cpu_kernels()
