@@ -175,6 +175,27 @@ def test_a_safetensors_file_is_read_straight_into_the_new_layout_with_the_same_r
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_1x1_conv_head_is_read_into_the_dense_layout_and_adopted_without_a_copy(tmp_path):
+    """conv1x1_to_dense goes through ``read_permuted`` too; the squeezed view keeps the read
+    array's memory, which JAX uses in place on the CPU."""
+    from zoo_core.interop import SafetensorsFile, conv1x1_to_dense, save_safetensors
+
+    w = np.random.default_rng(0).standard_normal((300, 200, 1, 1)).astype(np.float32)
+    save_safetensors(tmp_path / "m.safetensors", {"head.weight": w})
+    made = []
+
+    class Spy(SafetensorsFile):
+        def read_permuted(self, key, axes=None, dtype=None):
+            made.append(super().read_permuted(key, axes, dtype))
+            return made[-1]
+
+    tree = {"head": {"kernel": jax.ShapeDtypeStruct((200, 300), jnp.float32)}}
+    out = apply_state_dict(tree, Spy(tmp_path / "m.safetensors"), [("head.weight", "head/kernel", conv1x1_to_dense)])
+    np.testing.assert_array_equal(out["head"]["kernel"], w[:, :, 0, 0].T)
+    assert len(made) == 1 and made[0].shape == (1, 1, 200, 300)
+    assert out["head"]["kernel"].unsafe_buffer_pointer() == made[0].ctypes.data
+
+
 def test_a_float64_tree_reads_a_float32_file_exactly():
     from zoo_core.interop import SafetensorsFile, save_safetensors
 

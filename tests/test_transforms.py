@@ -93,3 +93,13 @@ def test_pure_permutations_carry_their_axes_and_compose_into_one():
         np.testing.assert_array_equal(np.transpose(a, transform.axes), transform(a))
     assert not hasattr(axis_reverse, "axes")  # rank-dependent: applied to the array as read
     assert not hasattr(compose(conv_to_hwio, lambda x: x * 2), "axes")
+
+
+def test_conv1x1_to_dense_is_a_permutation_then_a_squeeze():
+    from zoo_core.interop.transforms import compose, conv1x1_to_dense, pyperm
+
+    w = np.random.default_rng(0).standard_normal((6, 5, 1, 1))
+    permuted = np.transpose(w, conv1x1_to_dense.axes)
+    np.testing.assert_array_equal(np.squeeze(permuted, conv1x1_to_dense.squeeze_axes), conv1x1_to_dense(w))
+    # a composition with it is applied to the array as read: its axes would not describe the result
+    assert not hasattr(compose(pyperm((0, 1, 3, 2)), conv1x1_to_dense), "axes")

@@ -36,21 +36,25 @@ ALIGNMENT = 64  # what XLA's CPU client needs to use a host buffer in place
 BLOCK_BYTES = 1 << 20  # a block read for a layout copy: fits L2, so the copy reads it from cache
 TRANSPOSE_BLOCK_BYTES = 2 << 20  # the same for the compiled transpose, fastest at 2 MiB (docs/performance.md)
 _scratch = threading.local()
+_PRIVATE = hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS")  # POSIX; Windows maps pagefile memory
 
 
 def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """An uninitialized C-contiguous array whose data starts on a 64-byte boundary, so that
     ``jax.device_put(a, may_alias=True)`` can adopt it on CPU instead of copying it.
 
-    From 1 MiB up it is its own anonymous memory map (page-aligned, unmapped when the array
-    goes). Not numpy's allocator: numpy asks for transparent huge pages above 4 MiB, and on the
-    virtual machines measured (docs/performance.md) faulting those in ran at 0.5–6 GB/s from one
-    run to the next, against a steady 2 GB/s (3.3 GB/s from two threads) for ordinary pages.
+    From 1 MiB up it is its own private anonymous memory map (page-aligned, unmapped when the
+    array goes). Not numpy's allocator: numpy asks for transparent huge pages above 4 MiB, and on
+    the virtual machines measured (docs/performance.md) faulting those in ran at 0.5–6 GB/s from
+    one run to the next, against a steady 2 GB/s (3.3 GB/s from two threads) for ordinary pages.
+    Private, not Python's default shared mapping: shared anonymous memory is shmem, slower to
+    fault in (BiT-152x2 loaded in a median 1.38 s against 1.20 s).
     """
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes >= 1 << 20:
-        return np.frombuffer(mmap.mmap(-1, nbytes), dtype).reshape(shape)
+        m = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS) if _PRIVATE else mmap.mmap(-1, nbytes)
+        return np.frombuffer(m, dtype).reshape(shape)
     raw = np.empty(nbytes + ALIGNMENT, np.uint8)
     start = -raw.ctypes.data % ALIGNMENT
     return raw[start:start + nbytes].view(dtype).reshape(shape)

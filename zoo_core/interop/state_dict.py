@@ -151,7 +151,9 @@ def apply_state_dict(
         axes = getattr(transform, "axes", False)
         target_dtype = getattr(leaves[path], "dtype", None)
         if read_permuted is not None and axes is not False and target_dtype is not None:
-            return read_permuted(key, axes, np.dtype(target_dtype)), True
+            array = read_permuted(key, axes, np.dtype(target_dtype))
+            squeeze = getattr(transform, "squeeze_axes", ())
+            return (np.squeeze(array, tuple(squeeze)) if squeeze else array), True  # a view: still adopted
         array = transform(np.asarray(state_dict[key]))
         if tuple(array.shape) != _shape(leaves[path]):  # a transform whose shape depends on values
             raise StateDictMismatchError(f"{source}: {key!r} became {tuple(array.shape)} through "
@@ -159,26 +161,35 @@ def apply_state_dict(
         return array, False
 
     import os
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     workers = max(1, min(4, os.cpu_count() or 1))
     values = {}
-    # Largest first, so that no worker is left alone with a big classifier at the end.
+    # Largest first, so that no worker is left alone with a big classifier at the end. Tensors are
+    # taken as they finish, not in order, so that one big tensor does not hold the other workers
+    # idle; at most ``workers + 1`` are read ahead of the one being handed over.
     todo = iter(sorted(planned, key=lambda item: -math.prod(_shape(leaves[item[1]]))))
+    in_flight: dict[Any, Path] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zoo-read") as reader:
-        in_flight = deque((item[1], reader.submit(read_one, *item)) for _, item in zip(range(workers + 1), todo))
+
+        def read_next() -> None:
+            item = next(todo, None)
+            if item is not None:
+                in_flight[reader.submit(read_one, *item)] = item[1]
+
         try:
+            for _ in range(workers + 1):
+                read_next()
             while in_flight:
-                path, future = in_flight.popleft()
-                array, owned = future.result()
-                following = next(todo, None)
-                if following is not None:
-                    in_flight.append((following[1], reader.submit(read_one, *following)))
-                values[path] = _adopt(array, leaves[path]) if owned and owned_convert else convert(array, leaves[path])
-                del array
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    path = in_flight.pop(future)
+                    array, owned = future.result()
+                    read_next()
+                    values[path] = _adopt(array, leaves[path]) if owned and owned_convert else convert(array, leaves[path])
+                    del array
         finally:
-            for _, future in in_flight:
+            for future in in_flight:
                 future.cancel()
     return set_paths(tree, values)
 

@@ -5,8 +5,9 @@ dense kernels (in, out) for NHWC inputs.
 
 A transform that only permutes axes carries the permutation as its ``axes`` attribute (``identity``
 has ``axes = None``); the loader then reads the tensor straight into its new layout
-(``SafetensorsFile.read_permuted``) instead of reading it and copying it again. Any other
-transform is applied to the array as read.
+(``SafetensorsFile.read_permuted``) instead of reading it and copying it again. One that then
+drops size-1 axes of the permuted array also carries those axes as ``squeeze_axes``
+(``conv1x1_to_dense``). Any other transform is applied to the array as read.
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ def conv1x1_to_dense(a: np.ndarray) -> np.ndarray:
     return np.transpose(a[:, :, 0, 0])
 
 
+conv1x1_to_dense.axes = (2, 3, 1, 0)  # (1, 1, I, O), then the two unit axes go
+conv1x1_to_dense.squeeze_axes = (0, 1)
+
+
 def adapt_input_conv(in_chans: int) -> Transform:
     """timm's ``adapt_input_conv`` on an HWIO stem kernel (kH, kW, I, O) → (kH, kW, in_chans, O).
 
@@ -128,7 +133,8 @@ def compose(*transforms: Transform) -> Transform:
 
     transform.__name__ = " ∘ ".join(getattr(f, "__name__", repr(f)) for f in reversed(fns))
     perms = [getattr(f, "axes", False) for f in fns]
-    if all(isinstance(p, tuple) for p in perms) and len({len(p) for p in perms}) == 1:
+    squeezes = any(getattr(f, "squeeze_axes", ()) for f in fns)
+    if not squeezes and all(isinstance(p, tuple) for p in perms) and len({len(p) for p in perms}) == 1:
         axes = perms[0]
         for p in perms[1:]:  # transposing by q after p is transposing by p[q]
             axes = tuple(axes[i] for i in p)

@@ -55,7 +55,7 @@ class GlobalResponseNorm(Module):
     eps: float = 1e-6
 
     def init(self, key):
-        return {"scale": jnp.zeros((self.dim,)), "bias": jnp.zeros((self.dim,))}, {}
+        return {"scale": inits.filled((self.dim,), 0.0), "bias": inits.filled((self.dim,), 0.0)}, {}
 
     def apply(self, params, state, x, *, train=False):
         return grn(x, params["scale"], params["bias"], self.eps), state

@@ -15,10 +15,20 @@ import jax.numpy as jnp
 
 Initializer = Callable[[jax.Array, Sequence[int]], jax.Array]
 
-# Set by ``zoo_core.nn.abstract_init``: the random initializers return zeros of the same shape and
-# dtype, because tracing the random-number graph is most of the time an init takes under
-# ``jax.eval_shape``, and only shapes are wanted there.
+# Set by ``zoo_core.nn.abstract_init``, which wants shapes and dtypes only. ``STRUCT``: every
+# initializer (and ``filled``) returns a ``jax.ShapeDtypeStruct`` and no JAX operation runs at all;
+# any other true value (inside ``jax.eval_shape``): the random initializers return zeros of the
+# same shape and dtype, because tracing the random-number graph is most of the time an init takes.
 SHAPES_ONLY = contextvars.ContextVar("zoo_shapes_only", default=False)
+STRUCT = "struct"
+
+
+def filled(shape: Sequence[int], value: float, dtype=jnp.float32) -> jax.Array:
+    """``jnp.full(shape, value, dtype)``: a parameter's fixed starting value (a norm's ones and
+    zeros, a LayerScale's constant). Inside ``abstract_init``, only its shape and dtype."""
+    if SHAPES_ONLY.get() == STRUCT:
+        return jax.ShapeDtypeStruct(tuple(int(n) for n in shape), jax.dtypes.canonicalize_dtype(dtype))
+    return jnp.full(shape, value, dtype)
 
 
 def fans(shape: Sequence[int]) -> tuple[int, int]:
@@ -33,7 +43,7 @@ def kaiming_normal_fan_out(key: jax.Array, shape: Sequence[int], dtype=jnp.float
     """``nn.init.kaiming_normal_(w, mode='fan_out', nonlinearity='relu')``: std ``sqrt(2/fan_out)``."""
     _, fan_out = fans(shape)
     if SHAPES_ONLY.get():
-        return jnp.zeros(shape, dtype)
+        return filled(shape, 0.0, dtype)
     return jax.random.normal(key, shape, dtype) * math.sqrt(2.0 / fan_out)
 
 
@@ -42,7 +52,7 @@ def normal_init(std: float) -> Initializer:
 
     def init(key, shape, dtype=jnp.float32):
         if SHAPES_ONLY.get():
-            return jnp.zeros(shape, dtype)
+            return filled(shape, 0.0, dtype)
         return jax.random.normal(key, shape, dtype) * std
 
     return init
@@ -53,7 +63,7 @@ def trunc_normal_init(std: float = 0.02, a: float = -2.0, b: float = 2.0) -> Ini
 
     def init(key, shape, dtype=jnp.float32):
         if SHAPES_ONLY.get():
-            return jnp.zeros(shape, dtype)
+            return filled(shape, 0.0, dtype)
         return jax.random.truncated_normal(key, a / std, b / std, shape, dtype) * std
 
     return init
@@ -65,7 +75,7 @@ def torch_default(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> ja
     fan_in, _ = fans(shape)
     bound = 1.0 / math.sqrt(fan_in)
     if SHAPES_ONLY.get():
-        return jnp.zeros(shape, dtype)
+        return filled(shape, 0.0, dtype)
     return jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
@@ -75,22 +85,22 @@ def torch_default_bias(fan_in: int) -> Initializer:
     def init(key, shape, dtype=jnp.float32):
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         if SHAPES_ONLY.get():
-            return jnp.zeros(shape, dtype)
+            return filled(shape, 0.0, dtype)
         return jax.random.uniform(key, shape, dtype, -bound, bound)
 
     return init
 
 
 def zeros(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
-    return jnp.zeros(shape, dtype)
+    return filled(shape, 0.0, dtype)
 
 
 def ones(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
-    return jnp.ones(shape, dtype)
+    return filled(shape, 1.0, dtype)
 
 
 def constant(value: float) -> Initializer:
     def init(key, shape, dtype=jnp.float32):
-        return jnp.full(shape, value, dtype)
+        return filled(shape, value, dtype)
 
     return init

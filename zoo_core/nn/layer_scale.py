@@ -13,6 +13,7 @@ from __future__ import annotations
 import attrs
 import jax.numpy as jnp
 
+from zoo_core.nn.initializers import filled
 from zoo_core.nn.module import Module
 
 
@@ -24,7 +25,7 @@ class LayerScale(Module):
     init_values: float = 1e-6
 
     def init(self, key):
-        return {"gamma": jnp.full((self.dim,), self.init_values, jnp.float32)}, {}
+        return {"gamma": filled((self.dim,), self.init_values, jnp.float32)}, {}
 
     def apply(self, params, state, x, *, train=False):
         return x * params["gamma"].astype(x.dtype), state

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 import jax
 
-from zoo_core.nn.initializers import SHAPES_ONLY
+from zoo_core.nn.initializers import SHAPES_ONLY, STRUCT
 
 Params = dict[str, Any]
 State = dict[str, Any]
@@ -31,15 +31,42 @@ def split_keys(key: jax.Array, n: int):
     return [key] * n if SHAPES_ONLY.get() else jax.random.split(key, n)
 
 
+class _NoKey:
+    """The key ``abstract_init`` passes first: zoo's initializers ignore it there, and anything
+    that tries to draw from it (``jax.random`` in a family's own ``init``) fails at once."""
+
+    def __repr__(self):
+        return "<no PRNG key: zoo_core.nn.abstract_init>"
+
+
+def _as_struct(leaf: Any) -> jax.ShapeDtypeStruct:
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        return leaf
+    if isinstance(leaf, jax.Array):  # a small array made eagerly (``jnp.zeros_like`` of a placeholder)
+        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype)
+    raise TypeError(f"abstract_init: {type(leaf).__name__} is not an array")
+
+
 def abstract_init(module: Module) -> tuple[Params, State]:
     """``jax.eval_shape(module.init, key)``: ``(params, state)`` as ``jax.ShapeDtypeStruct``
     trees, with no array computed.
 
-    zoo's initializers skip their random-number graphs while it traces (shapes and dtypes do not
-    depend on values), which makes it several times faster than tracing ``init`` as it is: for
-    convnext_large 0.07 s instead of 0.3 s in a fresh process. Families that draw with
-    ``jax.random`` themselves get the same trees, just without the speed-up.
+    First without JAX: zoo's initializers and ``initializers.filled`` return
+    ``jax.ShapeDtypeStruct`` placeholders, so a model built from them gives its trees in a few
+    milliseconds (BiT-152x2: 0.01 s against 0.13 s traced). A model whose ``init`` does more than
+    that (draws with ``jax.random`` itself, computes on a parameter) is traced under
+    ``jax.eval_shape`` instead, with the random initializers returning zeros (shapes and dtypes do
+    not depend on values), which still skips their random-number graphs.
     """
+    token = SHAPES_ONLY.set(STRUCT)
+    try:
+        trees = jax.tree_util.tree_map(_as_struct, module.init(_NoKey()))
+    except Exception:  # noqa: BLE001 - anything the placeholders cannot do: trace it instead
+        trees = None
+    finally:
+        SHAPES_ONLY.reset(token)
+    if trees is not None:
+        return trees
     token = SHAPES_ONLY.set(True)
     try:
         return jax.eval_shape(lambda: module.init(jax.random.key(0)))

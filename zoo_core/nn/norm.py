@@ -15,6 +15,7 @@ import attrs
 import jax
 import jax.numpy as jnp
 
+from zoo_core.nn.initializers import filled
 from zoo_core.nn.module import Module
 
 
@@ -36,8 +37,8 @@ class BatchNorm(Module):
 
     def init(self, key):
         c = self.num_features
-        params = {"scale": jnp.ones((c,)), "bias": jnp.zeros((c,))} if self.affine else {}
-        return params, {"mean": jnp.zeros((c,)), "var": jnp.ones((c,))}
+        params = {"scale": filled((c,), 1.0), "bias": filled((c,), 0.0)} if self.affine else {}
+        return params, {"mean": filled((c,), 0.0), "var": filled((c,), 1.0)}
 
     def apply(self, params, state, x, *, train=False):
         xc = x.astype(jnp.promote_types(x.dtype, jnp.float32))  # one wide copy: one cotangent path
@@ -81,7 +82,7 @@ class GroupNorm(Module):
 
     def init(self, key):
         c = self.num_channels
-        return ({"scale": jnp.ones((c,)), "bias": jnp.zeros((c,))} if self.affine else {}), {}
+        return ({"scale": filled((c,), 1.0), "bias": filled((c,), 0.0)} if self.affine else {}), {}
 
     def apply(self, params, state, x, *, train=False):
         # Two passes (mean, then the mean square of x - mean), each reducing over the spatial
@@ -118,9 +119,9 @@ class LayerNorm(Module):
     def init(self, key):
         if not self.affine:
             return {}, {}
-        params = {"scale": jnp.ones((self.dim,))}
+        params = {"scale": filled((self.dim,), 1.0)}
         if self.bias:
-            params["bias"] = jnp.zeros((self.dim,))
+            params["bias"] = filled((self.dim,), 0.0)
         return params, {}
 
     def apply(self, params, state, x, *, train=False):

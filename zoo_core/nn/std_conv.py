@@ -65,7 +65,7 @@ class StdConv2d(Module):
     def init(self, key):
         params = {"kernel": self.kernel_init(key, self.kernel_shape)}
         if self.bias:
-            params["bias"] = jnp.zeros((self.out_chans,))
+            params["bias"] = inits.filled((self.out_chans,), 0.0)
         return params, {}
 
     def apply(self, params, state, x, *, train=False):

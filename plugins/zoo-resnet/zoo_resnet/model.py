@@ -20,7 +20,6 @@ classifier. Trees mirror timm's module names: ``conv1``, ``bn1``, ``layer1``…`
 from __future__ import annotations
 
 import attrs
-import jax.numpy as jnp
 
 from zoo_core import nn
 from zoo_core.features import FeatureInfo
@@ -62,7 +61,8 @@ def conv_bn(module: nn.Module, i: int, params, state, x, train: bool):
 
 def zero_last_bn(params, name: str):
     """timm's ``zero_init_last``: the last BatchNorm of each residual branch starts with weight 0."""
-    params[name] = dict(params[name], scale=jnp.zeros_like(params[name]["scale"]))
+    scale = params[name]["scale"]
+    params[name] = dict(params[name], scale=nn.initializers.filled(scale.shape, 0.0, scale.dtype))
     return params
 
 
