@@ -10,8 +10,9 @@ read of the same file into memory (page cache warm for both; the bound is 1.3× 
 file's size, 1 MiB at a time (the fastest of the plain ways we measured; ``f.read()`` of the
 whole file is slower). A scan of the file through one reused 64 MiB buffer, which keeps nothing,
 is shown beside it: it measures the page cache alone, without the page faults that holding the
-bytes costs. Each figure is the best of ``--repeat`` fresh processes (the worst, for memory),
-because these shared machines are noisy from one second to the next.
+bytes costs. Each time is the best of ``--repeat`` rounds (memory: the worst), each round a
+fresh process for the read and one for the load, a second apart; the ratios are the median of
+the rounds' own ratios, because these shared machines are noisy from one second to the next.
 
 Start-up: resnet50.a1_in1k from a local file, in two fresh processes sharing a new persistent
 compilation cache: wall time from the interpreter's start to the first logits (the bound for the
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,7 +113,8 @@ def _child(code: str, *args: str) -> dict:
 
 def loading_rows(models, directory: str, repeat: int) -> None:
     print("| model | parameter MB | scan of the file (nothing kept) | read of the file into memory | "
-          "create + load() | load / read (≤ 1.5) | load / scan | peak RSS added | RSS / parameter bytes (≤ 1.3) |")
+          "create + load() | load / read (≤ 1.5): median of rounds (best / best) | load / scan | peak RSS added | "
+          "RSS / parameter bytes (≤ 1.3) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in models:
         path = make_weights(name, directory)
@@ -126,9 +129,13 @@ def loading_rows(models, directory: str, repeat: int) -> None:
         scan_s = min(x["scan_s"] for x in reads)
         read_s = min(x["read_s"] for x in reads)
         load_s = min(x["load_s"] for x in loads)
+        # Each ratio is taken within a round (a read and a load a second apart), then the median
+        # of the rounds: steadier than best against best when the machine's speed drifts.
+        ratio = statistics.median(b["load_s"] / a["read_s"] for a, b in zip(reads, loads))
+        ratio_scan = statistics.median(b["load_s"] / a["scan_s"] for a, b in zip(reads, loads))
         added, nbytes = max(x["added"] for x in loads), loads[0]["nbytes"]
         print(f"| {name} | {nbytes / 1e6:.0f} | {scan_s:.2f} s | {read_s:.2f} s | {load_s:.2f} s | "
-              f"{load_s / read_s:.2f} | {load_s / scan_s:.2f} | {added / 1e6:.0f} MB | {added / nbytes:.2f} |",
+              f"{ratio:.2f} ({load_s / read_s:.2f}) | {ratio_scan:.2f} | {added / 1e6:.0f} MB | {added / nbytes:.2f} |",
               flush=True)
 
 
@@ -160,7 +167,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(LOAD_MODELS))
     parser.add_argument("--skip-startup", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3, help="fresh processes per model (best time, worst memory)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="rounds per model, each a fresh read process and a fresh load process")
     args = parser.parse_args()
     np.random.seed(0)
     with tempfile.TemporaryDirectory() as directory:
