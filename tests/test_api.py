@@ -239,3 +239,17 @@ def test_grad_flows_through_apply_and_train_mode_updates_batch_norm():
     grads, new_s = jax.grad(loss, has_aux=True)(p)
     assert float(jnp.abs(grads["stem"]["conv"]["kernel"]).sum()) > 0
     assert not np.allclose(new_s["stem"]["bn"]["mean"], s["stem"]["bn"]["mean"])
+
+
+def test_the_mapping_sees_the_trees_eval_shape_would_give():
+    """load_weights hands the family's mapping abstract trees made without tracing; they equal
+    ``jax.eval_shape``'s for arrays, numpy arrays, placeholders and Python scalars."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from zoo_core.api import _abstract
+
+    tree = {"a": jnp.zeros((2, 3)), "b": np.ones(4, np.float64), "c": jax.ShapeDtypeStruct((5,), jnp.int32),
+            "d": 1.5, "e": {"f": np.zeros((), np.int8)}}
+    assert _abstract(tree) == jax.eval_shape(lambda: tree)
