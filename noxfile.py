@@ -50,9 +50,19 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def parity(session: nox.Session) -> None:
     """Every ``@pytest.mark.parity`` test (zoo against timm on randomized weights) and every test
-    that needs torch."""
+    that needs torch, but the ``largest`` variants' parity (``parity_largest``)."""
     install_zoo(session, *TORCH, "timm")
-    session.run("pytest", *TEST_PATHS, "-m", "parity or torch", "-q", "--durations=15", *session.posargs,
+    session.run("pytest", *TEST_PATHS, "-m", "(parity or torch) and not largest", "-q", "--durations=15",
+                *session.posargs, env={"JAX_PLATFORMS": "cpu"})
+
+
+@nox.session(default=False)
+def parity_largest(session: nox.Session) -> None:
+    """Parity of the largest variants (BiT-101x3 and 152x4, ConvNeXt-V2-huge, ViT-huge): 40–105 s
+    and up to ~10 GB each, so not in CI. The same code as their smaller siblings, with the
+    variant's own widths and depths; run it when a family's architecture or mapping changes."""
+    install_zoo(session, *TORCH, "timm")
+    session.run("pytest", *TEST_PATHS, "-m", "largest", "-q", "--durations=15", *session.posargs,
                 env={"JAX_PLATFORMS": "cpu"})
 
 

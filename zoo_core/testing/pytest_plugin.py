@@ -13,6 +13,7 @@ import pytest
 def pytest_configure(config):
     config.addinivalue_line("markers", "parity: compares against timm (needs torch and timm)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "largest: parity of a family's largest variants (opt-in)")
 
 
 @pytest.fixture

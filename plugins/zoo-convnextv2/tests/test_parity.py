@@ -62,7 +62,7 @@ def test_mapping_consumes_timms_state_dict(name):
     ("convnextv2_tiny", (64, 64), 1),
     ("convnextv2_base", (64, 64), 1),
     ("convnextv2_large", (64, 64), 1),
-    ("convnextv2_huge", (64, 64), 1),
+    pytest.param("convnextv2_huge", (64, 64), 1, marks=pytest.mark.largest),  # 660M parameters: 41 s
 ])
 def test_logits_and_pre_logits_match_timm(arch, img_size, batch):
     """Features, pre-logits and logits on randomized weights (GRN gamma/beta non-zero), rtol/atol 1e-4."""

@@ -46,7 +46,7 @@ ARCHITECTURES = [
     ("vit_large_patch32_384.orig_in21k_ft_in1k", None, 1),
     ("vit_large_patch16_224.augreg_in21k_ft_in1k", 112, 1),
     ("vit_large_patch16_384.augreg_in21k_ft_in1k", 128, 1),
-    pytest.param("vit_huge_patch14_224.orig_in21k", 56, 1, marks=pytest.mark.slow),
+    pytest.param("vit_huge_patch14_224.orig_in21k", 56, 1, marks=pytest.mark.largest),  # 630M parameters: 38 s
     ("vit_base_patch16_224_miil.in21k_ft_in1k", None, 2),
     ("vit_small_patch14_dinov2.lvd142m", None, 1),
     ("vit_base_patch14_dinov2.lvd142m", 126, 1),
