@@ -248,7 +248,7 @@ def test_the_mapping_sees_the_trees_eval_shape_would_give():
     import jax.numpy as jnp
     import numpy as np
 
-    from zoo_core.api import _abstract
+    from zoo_core.nn.module import shape_structs as _abstract
 
     tree = {"a": jnp.zeros((2, 3)), "b": np.ones(4, np.float64), "c": jax.ShapeDtypeStruct((5,), jnp.int32),
             "d": 1.5, "e": {"f": np.zeros((), np.int8)}}

@@ -39,12 +39,19 @@ class _NoKey:
         return "<no PRNG key: zoo_core.nn.abstract_init>"
 
 
-def _as_struct(leaf: Any) -> jax.ShapeDtypeStruct:
-    if isinstance(leaf, jax.ShapeDtypeStruct):
-        return leaf
-    if isinstance(leaf, jax.Array):  # a small array made eagerly (``jnp.zeros_like`` of a placeholder)
-        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype)
-    raise TypeError(f"abstract_init: {type(leaf).__name__} is not an array")
+def shape_structs(tree: Any) -> Any:
+    """``jax.eval_shape(lambda: tree)`` without tracing: each array (JAX or numpy) or
+    ``ShapeDtypeStruct`` leaf as a ``ShapeDtypeStruct``; any other leaf through ``eval_shape``."""
+    import numpy as np
+
+    def leaf(x):
+        if isinstance(x, jax.ShapeDtypeStruct):
+            return x
+        if isinstance(x, (jax.Array, np.ndarray)):
+            return jax.ShapeDtypeStruct(x.shape, jax.dtypes.canonicalize_dtype(x.dtype))
+        return jax.eval_shape(lambda: x)
+
+    return jax.tree_util.tree_map(leaf, tree)
 
 
 def abstract_init(module: Module) -> tuple[Params, State]:
@@ -60,7 +67,7 @@ def abstract_init(module: Module) -> tuple[Params, State]:
     """
     token = SHAPES_ONLY.set(STRUCT)
     try:
-        trees = jax.tree_util.tree_map(_as_struct, module.init(_NoKey()))
+        trees = shape_structs(module.init(_NoKey()))
     except Exception:  # noqa: BLE001 - anything the placeholders cannot do: trace it instead
         trees = None
     finally:
