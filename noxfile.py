@@ -66,33 +66,33 @@ def parity_largest(session: nox.Session) -> None:
                 env={"JAX_PLATFORMS": "cpu"})
 
 
-# one small variant per family, for the single-plugin install check
-INSTALL_CHECKS = {
-    "resnet": "resnet18.a1_in1k",
-    "bit": "resnetv2_50x1_bit.goog_in21k_ft_in1k",
-    "convnext": "convnext_tiny.fb_in1k",
-    "convnextv2": "convnextv2_atto.fcmae_ft_in1k",
-    "vit": "vit_tiny_patch16_224.augreg_in21k_ft_in1k",
-}
-
-
-def _plugin_dependencies(family: str) -> list[str]:
-    """The in-repo families that ``plugins/zoo-<family>`` depends on (zoo-convnextv2 builds on
-    zoo-convnext's architecture), read from its pyproject.toml, transitively."""
+def _pyproject(plugin: str) -> dict:
     try:
         import tomllib
     except ImportError:  # Python 3.10: nox itself depends on tomli there
         import tomli as tomllib
 
-    with open(f"plugins/zoo-{family}/pyproject.toml", "rb") as f:
-        requires = tomllib.load(f)["project"].get("dependencies", [])
+    with open(f"{plugin}/pyproject.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+# Each in-repo family names its own small variant for the single-install check, in its pyproject's
+# [tool.zoo] install-check; a family without one gets no install_one session.
+INSTALL_CHECKS = {p.removeprefix("plugins/zoo-"): check for p in PLUGINS
+                  if (check := _pyproject(p).get("tool", {}).get("zoo", {}).get("install-check"))}
+
+
+def _plugin_dependencies(family: str) -> list[str]:
+    """The in-repo families that ``plugins/zoo-<family>`` depends on (zoo-convnextv2 builds on
+    zoo-convnext's architecture), read from its pyproject.toml, transitively."""
+    requires = _pyproject(f"plugins/zoo-{family}")["project"].get("dependencies", [])
     names = [re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0] for r in requires]
     deps = [n.removeprefix("zoo-") for n in names if n.startswith("zoo-") and n != "zoo-core"]
     return [d for dep in deps for d in (*_plugin_dependencies(dep), dep)]
 
 
 @nox.session
-@nox.parametrize("family", [f for f in INSTALL_CHECKS if os.path.isdir(f"plugins/zoo-{f}")])
+@nox.parametrize("family", list(INSTALL_CHECKS))
 def install_one(session: nox.Session, family: str) -> None:
     """Wheels of zoo-core and one family (plus the in-repo families it declares as dependencies),
     alone in a fresh environment: listed, downloaded, offline."""

@@ -127,7 +127,7 @@ def test_features_only_model_computes_in_bfloat16():
     assert [m.dtype for m in maps] == [jnp.float32, jnp.float32]
     assert [m.shape for m in maps] == [(2, 8, 8, 8), (2, 4, 4, 16)]
     assert "bf16" in jax.jit(model.apply).lower(params, state, X).as_text()
-    assert model.model is model.inner.model  # what load_weights maps against: the backbone
+    assert model.architecture is model.inner.model  # what load_weights maps against: the backbone
 
 
 def test_features_only_pretrained_loads_in_bfloat16(hub):

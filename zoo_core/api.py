@@ -7,8 +7,10 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from zoo_core.errors import WeightsError
-from zoo_core.plugins import call_hook, chain_after_load, get_registry
+import attrs
+
+from zoo_core.loading import hooks
+from zoo_core.plugins import chain_after_load as after_load, get_registry
 from zoo_core.registry import Family, Variant
 
 
@@ -78,10 +80,6 @@ def create_model(name: str, *, in_chans: int = 3, num_classes: int | None = None
     return family.build()(variant, in_chans=in_chans, num_classes=num_classes, **family_kwargs)
 
 
-def _classifier_prefixes(variant: Variant) -> tuple[str, ...]:
-    return tuple(f"{c.strip()}." for c in variant.classifier.split(",") if c.strip())
-
-
 def create_pretrained(
     name: str,
     *,
@@ -115,244 +113,72 @@ def create_pretrained(
     raises a ``WeightsError`` naming every key that holds one.
     ``dtype`` is the compute dtype as in ``create_model``; the loaded params stay float32.
     """
+    from zoo_core.loading import HubWeights, LocalFile
+
     variant = get_variant(name)
-    family = get_registry().families[variant.family]
-    local = _LocalCheckpoint(checkpoint_path, variant) if checkpoint_path is not None else None
-    head_classes = variant.num_classes if local is None else local.head_classes()
+    if checkpoint_path is not None:
+        source = LocalFile(checkpoint_path)
+        head_classes = source.open(variant).head_classes(variant)
+    else:
+        source = HubWeights(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+        head_classes = variant.num_classes
     if num_classes is None and head_classes != variant.num_classes:
         num_classes = head_classes  # a fine-tuned file's own head
     options = dict(in_chans=in_chans, num_classes=num_classes, revision=revision, cache_dir=cache_dir,
                    prefix=tuple(prefix), local_files_only=local_files_only, checkpoint_path=checkpoint_path)
-    call_hook("zoo_before_load", variant=variant, options=options)
+    hooks().zoo_before_load(variant=variant, options=options)
     model = create_model(variant.name, in_chans=in_chans, num_classes=0 if features_only else num_classes,
                          features_only=features_only, out_indices=out_indices, dtype=dtype, **family_kwargs)
-    head_released = head_classes
-    fresh_head = model.num_classes not in (0, head_released)
-    if fresh_head:
+    if model.num_classes not in (0, head_classes):
         warnings.warn(
-            f"{variant.name}: num_classes={model.num_classes} differs from the released head ({head_released}); "
+            f"{variant.name}: num_classes={model.num_classes} differs from the released head ({head_classes}); "
             "the released classifier is skipped and the new head keeps its initial values",
             HeadSkippedWarning,
             stacklevel=2,
         )
-    prefix = tuple(prefix)
+    loader = Loader(model, variant, source, tuple(prefix), in_chans=in_chans, head_classes=head_classes,
+                    check_finite=check_finite)
+    return model, loader
 
-    def load(params: Mapping[str, Any] | None = None, state: Mapping[str, Any] | None = None):
+
+@attrs.frozen
+class Loader:
+    """``create_pretrained``'s ``load``: ``load(params, state)`` returns new trees with the weights
+    of ``source`` written under ``prefix``; ``load()`` builds the trees from abstract shapes."""
+
+    model: Any
+    variant: Variant
+    source: Any
+    prefix: tuple[str, ...] = ()
+    in_chans: int = 3
+    head_classes: int = 0
+    check_finite: bool = False
+
+    def __call__(self, params: Mapping[str, Any] | None = None, state: Mapping[str, Any] | None = None):
+        from zoo_core.loading import base_trees, load_weights, nest, replace_at
+
         if (params is None) != (state is None):
             raise TypeError("load() takes both params and state, or neither")
-        if local is not None:
-            source = local.source()
-        else:
-            source = weights_file(variant, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-                                  token=token)
-        base_params, base_state = _base_trees(model, params, state, prefix, need_values=fresh_head)
-        new_params, new_state = load_weights(model, variant, family, source, base_params, base_state,
-                                             in_chans=in_chans, check_finite=check_finite, head_classes=head_classes)
-        new_params, new_state = chain_after_load(variant, new_params, new_state)
+        fresh_head = self.model.num_classes not in (0, self.head_classes)
+        base_params, base_state = base_trees(self.model, params, state, self.prefix, need_values=fresh_head)
+        new_params, new_state = load_weights(self.model, self.variant, get_family(self.variant.name),
+                                             self.source.open(self.variant), base_params, base_state,
+                                             in_chans=self.in_chans, check_finite=self.check_finite,
+                                             head_classes=self.head_classes)
+        new_params, new_state = after_load(self.variant, new_params, new_state)
         if params is None:
-            return _nest(prefix, new_params), _nest(prefix, new_state)
-        return _replace_at(params, prefix, new_params), _replace_at(state, prefix, new_state)
-
-    load.__doc__ = f"Load the released weights of {variant.name} into (params, state)."
-    return model, load
+            return nest(self.prefix, new_params), nest(self.prefix, new_state)
+        return replace_at(params, self.prefix, new_params), replace_at(state, self.prefix, new_state)
 
 
-class _LocalCheckpoint:
-    """A user's own weights file: safetensors, a PyTorch checkpoint read safely through
-    ``zoo_core.convert``, or a numpy ``.npz`` (``allow_pickle=False``); read once, and its head
-    size taken from the file's classifier in timm's keys (after ``zoo_transform_checkpoint``)."""
+def __getattr__(name: str):
+    """``weights_file`` and ``load_weights`` live in ``zoo_core.loading``; still reachable here."""
+    if name in ("weights_file", "load_weights"):
+        from zoo_core import loading
 
-    def __init__(self, path, variant: Variant):
-        from zoo_core.convert import is_torch_checkpoint
-
-        self.path = os.fspath(path)
-        self.variant = variant
-        self._torch = is_torch_checkpoint(self.path)
-        self._npz = self.path.endswith(".npz")
-        self._state_dict = None
-
-    def state_dict(self):
-        if self._state_dict is None and self._npz:
-            import numpy as np
-
-            with np.load(self.path, allow_pickle=False) as f:
-                self._state_dict = {k: f[k] for k in f.files}
-        elif self._state_dict is None:
-            from zoo_core.convert import load_torch_state_dict, to_numpy_state_dict
-
-            self._state_dict = to_numpy_state_dict(load_torch_state_dict(self.path))
-        return self._state_dict
-
-    def head_classes(self) -> int:
-        from zoo_core.interop.safetensors_io import SafetensorsFile
-        from zoo_core.interop.state_dict import stored_shape
-
-        raw = self.state_dict() if self._torch or self._npz else _Float32View(SafetensorsFile(self.path))
-        converted = call_hook("zoo_transform_checkpoint", firstresult=True, variant=self.variant, state_dict=raw,
-                              path=self.path)
-        keys = raw if converted is None else converted
-        for prefix in _classifier_prefixes(self.variant):
-            for leaf in ("bias", "weight"):
-                if f"{prefix}{leaf}" in keys:  # its shape, from the header where the view can tell
-                    return int(stored_shape(keys, f"{prefix}{leaf}")[0])
-        return 0 if keys and not any(k.startswith(_classifier_prefixes(self.variant)) for k in keys) \
-            else self.variant.num_classes
-
-    def source(self):
-        return (self.path, self.state_dict()) if self._torch or self._npz else self.path
+        return getattr(loading, name)
+    raise AttributeError(f"module 'zoo_core.api' has no attribute {name!r}")
 
 
-def weights_file(variant: Variant, *, revision: str = "main", cache_dir=None, local_files_only: bool = False,
-                 token=None) -> str:
-    """The local path of ``variant``'s weights, from the first plugin that answers (the Hub by default)."""
-    if not variant.pretrained:
-        raise WeightsError(f"{variant.name}: no released weights (the variant has no Hub repository)")
-    path = call_hook("zoo_weights_file", firstresult=True, variant=variant, revision=revision, cache_dir=cache_dir,
-                     local_files_only=local_files_only, token=token)
-    if path is None:
-        raise WeightsError(f"{variant.name}: no plugin could provide the weights file {variant.filename}")
-    return os.fspath(path)
-
-
-def _base_trees(model, params, state, prefix, *, need_values: bool):
-    import jax
-
-    if params is not None:
-        return _get_at(params, prefix, "params"), _get_at(state, prefix, "state")
-    if need_values:
-        return jax.jit(model.init)(jax.random.key(0))
-    from zoo_core.nn import abstract_init
-
-    return abstract_init(model)
-
-
-def load_weights(model, variant: Variant, family: Family, source: str | Mapping[str, Any], params, state, *,
-                 in_chans: int = 3, check_finite: bool = False, head_classes: int | None = None):
-    """Read ``source`` (a safetensors path, or a ``(label, state_dict)`` pair), transform it to
-    timm's keys, map it onto ``(params, state)`` (arrays or ``ShapeDtypeStruct`` trees) and return
-    the new trees. ``head_classes`` is the checkpoint's head size (default: the variant's)."""
-
-    from zoo_core.interop.safetensors_io import SafetensorsFile
-    from zoo_core.interop.state_dict import apply_state_dict
-    from zoo_core.interop.transforms import adapt_input_conv, compose
-    from zoo_core.nn.module import shape_structs
-
-    if isinstance(source, tuple):
-        label, state_dict = source
-        path = label
-    else:
-        path = source
-        label = _describe(path, variant)
-        state_dict = _Float32View(SafetensorsFile(path, label=label))
-    head_classes = variant.num_classes if head_classes is None else head_classes
-    converted = call_hook("zoo_transform_checkpoint", firstresult=True, variant=variant, state_dict=state_dict,
-                          path=path)
-    if converted is not None:
-        state_dict = converted
-    # the trees eval_shape would give, without its trace (0.04 s for ConvNeXt-L's 344 leaves)
-    abstract_params, abstract_state = shape_structs(params), shape_structs(state)
-    mapped_model = getattr(model, "model", model)  # a FeaturesModel loads as its backbone
-    mapping = family.mapping()(variant, mapped_model, abstract_params, abstract_state)
-    first_conv_key = f"{variant.first_conv}.weight"
-    heads = _classifier_prefixes(variant)
-    keep_head = model.num_classes not in (0, head_classes)
-    triples, kept, ignored = [], [], set()
-    for key, target, transform in mapping:
-        if keep_head and key.startswith(heads):
-            kept.append(target)
-            continue
-        if key == first_conv_key and in_chans != 3:
-            transform = compose(transform, adapt_input_conv(in_chans))
-        triples.append((key, target, transform))
-    if model.num_classes != head_classes:
-        ignored = {k for k in state_dict if k.startswith(heads)}
-    tree = apply_state_dict({"params": params, "state": state}, state_dict, triples, ignore_keys=ignored,
-                            keep_paths=kept, source=label)
-    if check_finite:
-        _check_finite(tree, triples, label)
-    return tree["params"], tree["state"]
-
-
-def _check_finite(tree, triples, label: str) -> None:
-    import jax.numpy as jnp
-
-    from zoo_core.interop.state_dict import get_path
-
-    bad = []
-    for key, path, _ in triples:
-        leaf = get_path(tree, tuple(path) if not isinstance(path, str) else tuple(path.split("/")))
-        nan, inf = int(jnp.isnan(leaf).sum()), int(jnp.isinf(leaf).sum())
-        if nan or inf:
-            bad.append(f"{key!r}: {nan} NaN, {inf} Inf of {leaf.size}")
-    if bad:
-        raise WeightsError(f"{label}: non-finite weights in {len(bad)} tensor(s): " + "; ".join(bad))
-
-
-class _Float32View(Mapping):
-    """A lazily-read state dict: floating tensors come back as float32 numpy arrays on access,
-    others (``num_batches_tracked``) as stored."""
-
-    def __init__(self, f):
-        self._f = f
-
-    def __getitem__(self, key):
-        from zoo_core.interop.safetensors_io import FLOAT_DTYPES
-
-        return self._f.read_float32(key) if self._f.dtype(key) in FLOAT_DTYPES else self._f[key]
-
-    def __iter__(self):
-        return iter(self._f)
-
-    def __len__(self):
-        return len(self._f)
-
-    def __contains__(self, key):
-        return key in self._f
-
-    def shape(self, key):
-        return self._f.shape(key)
-
-    def read_permuted(self, key, axes=None, dtype=None):
-        """The tensor read straight into the layout ``axes`` and ``dtype`` (float32 by default for
-        floating tensors): see ``SafetensorsFile.read_permuted``."""
-        from zoo_core.interop.safetensors_io import FLOAT_DTYPES
-
-        if dtype is None and self._f.dtype(key) in FLOAT_DTYPES:
-            dtype = "float32"
-        return self._f.read_permuted(key, axes, dtype)
-
-
-def _describe(path: str, variant: Variant) -> str:
-    parts = os.path.normpath(path).split(os.sep)
-    if "snapshots" in parts:
-        i = parts.index("snapshots")
-        return f"{variant.hf_hub_id}/{variant.filename} (commit {parts[i + 1][:12]}, {path})"
-    return path
-
-
-def _get_at(tree, prefix, what):
-    node = tree
-    for i, key in enumerate(prefix):
-        if not isinstance(node, Mapping) or key not in node:
-            raise KeyError(f"prefix {prefix!r}: {what} has no key {key!r} at depth {i}")
-        node = node[key]
-    return node
-
-
-def _nest(prefix, tree):
-    for key in reversed(prefix):
-        tree = {key: tree}
-    return tree
-
-
-def _replace_at(tree, prefix, value):
-    if not prefix:
-        return value
-    out = dict(tree)
-    out[prefix[0]] = _replace_at(tree[prefix[0]], prefix[1:], value)
-    return out
-
-
-__all__ = ["create_model", "create_pretrained", "default_num_classes", "get_family", "get_variant",
-           "list_variants", "weights_file", "load_weights", "HeadSkippedWarning"]
-
+__all__ = ["HeadSkippedWarning", "Loader", "create_model", "create_pretrained", "default_num_classes", "get_family",
+           "get_variant", "list_variants"]

@@ -62,30 +62,58 @@ def check_blob(snapshot: str | os.PathLike, *, parse: bool = True) -> str:
 
 
 def remove_cached(snapshot: str | os.PathLike) -> None:
-    """Delete a snapshot link and the blob behind it, so the next download starts clean."""
+    """Delete a snapshot link and the blob behind it, so the next download starts clean (nothing
+    for an entry without a snapshot: huggingface_hub downloads a missing blob again by itself)."""
+    if not snapshot:
+        return
     blob = Path(os.path.realpath(snapshot))
     for path in (Path(snapshot), blob):
         if path.is_symlink() or path.exists():
             path.unlink()
 
 
-def snapshots_of(variant: Variant, cache_dir: str | None = None) -> list[Path]:
-    """Every cached snapshot of ``variant``'s weights file, across revisions."""
+def _cache_scan(cache_dir: str | os.PathLike | None):
+    """huggingface_hub's own scan of the cache (``None`` where there is no cache yet)."""
+    from huggingface_hub import CacheNotFound, scan_cache_dir
+
     from zoo_core.interop.hub import hf_hub_cache_dir
 
-    if variant.hf_hub_id is None:
-        return []
-    folder = Path(cache_dir or hf_hub_cache_dir()) / f"models--{variant.hf_hub_id.replace('/', '--')}" / "snapshots"
-    if not folder.is_dir():
-        return []
-    return sorted(p / variant.filename for p in folder.iterdir() if (p / variant.filename).is_symlink()
-                  or (p / variant.filename).exists())
+    try:
+        return scan_cache_dir(cache_dir or hf_hub_cache_dir())
+    except CacheNotFound:
+        return None
 
 
-def verify(variants: list[Variant], cache_dir: str | None = None) -> list[CacheEntry]:
+def snapshots_of(variant: Variant, cache_dir: str | os.PathLike | None = None, *, scan=None) -> list[Path]:
+    """Every cached snapshot of ``variant``'s weights file, across revisions, as huggingface_hub's
+    ``scan_cache_dir`` reports them."""
+    scan = scan if scan is not None else _cache_scan(cache_dir)
+    if variant.hf_hub_id is None or scan is None:
+        return []
+    return sorted(f.file_path for repo in scan.repos if repo.repo_type == "model" and repo.repo_id == variant.hf_hub_id
+                  for rev in repo.revisions for f in rev.files if f.file_name == variant.filename)
+
+
+def _unreadable(variant: Variant, scan) -> list[str]:
+    """What huggingface_hub's scan could not read in ``variant``'s repository (a snapshot whose blob
+    is gone makes it skip the whole repository, with a warning naming the file)."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    if variant.hf_hub_id is None or scan is None:
+        return []
+    folder = repo_folder_name(repo_id=variant.hf_hub_id, repo_type="model")
+    return [str(w) for w in scan.warnings if f"{os.sep}{folder}{os.sep}" in str(w)]
+
+
+def verify(variants: list[Variant], cache_dir: str | os.PathLike | None = None) -> list[CacheEntry]:
+    """Check every cached snapshot of ``variants``' weights: sha256 against the blob's name, and
+    the safetensors structure; a repository huggingface_hub cannot read is reported as missing."""
+    scan = _cache_scan(cache_dir)
     out = []
     for v in variants:
-        for snap in snapshots_of(v, cache_dir):
+        for problem in _unreadable(v, scan):
+            out.append(CacheEntry(v.name, "", "", "missing", problem))
+        for snap in snapshots_of(v, cache_dir, scan=scan):
             problem = check_blob(snap)
             status = "ok" if not problem else ("missing" if "missing" in problem else "corrupt")
             out.append(CacheEntry(v.name, str(snap), os.path.realpath(snap), status, problem))

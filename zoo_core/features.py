@@ -56,6 +56,11 @@ class FeaturesModel(Module):
     out_indices: tuple[int, ...]
 
     @property
+    def architecture(self) -> Model:
+        """The backbone's architecture: the released weights load into it unchanged."""
+        return self.model.architecture
+
+    @property
     def in_chans(self) -> int:
         return self.model.in_chans
 

@@ -25,6 +25,13 @@ class Model(Module):
     num_classes: int
     num_features: int
 
+    @property
+    def architecture(self) -> Model:
+        """The family's own model that this one computes with, whose trees the family's weight
+        mapping describes: the model itself; a wrapper (``features_only``, a compute ``dtype``)
+        returns the architecture it wraps."""
+        return self
+
     def check_input(self, x: Any) -> None:
         """Raise ``InputError`` unless ``x`` is a float (N, H, W, in_chans) array."""
         shape = getattr(x, "shape", None)

@@ -91,10 +91,9 @@ class Precision(Model):
         return self.inner.num_features
 
     @property
-    def model(self) -> Model:
-        """The architecture the weight mapping is written against (``load_weights`` reads it):
-        the wrapped model, or the backbone of a wrapped features_only model."""
-        return getattr(self.inner, "model", self.inner)
+    def architecture(self) -> Model:
+        """The wrapped model's architecture (a wrapped features_only model's backbone)."""
+        return self.inner.architecture
 
     def init(self, key: jax.Array) -> tuple[Params, State]:
         """The inner model's ``(params, state)``, in their stored (float32) dtype."""

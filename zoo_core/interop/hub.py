@@ -105,6 +105,24 @@ def cached_file(repo_id: str, filename: str, *, revision: str = "main",
     return found if isinstance(found, str) and Path(found).exists() else None
 
 
+def cached_commit(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> str | None:
+    """The commit of the cached snapshot file ``path``, as huggingface_hub's ``scan_cache_dir``
+    reports it; ``None`` for a file that is not a snapshot of that cache. Scans the whole cache:
+    for messages, not for every load."""
+    from huggingface_hub import CacheNotFound, scan_cache_dir
+
+    try:
+        scan = scan_cache_dir(str(cache_dir) if cache_dir is not None else hf_hub_cache_dir())
+    except CacheNotFound:
+        return None
+    target = Path(os.path.abspath(path))
+    for repo in scan.repos:
+        for revision in repo.revisions:
+            if any(Path(os.path.abspath(f.file_path)) == target for f in revision.files):
+                return revision.commit_hash
+    return None
+
+
 def _size_text(repo_id: str, filename: str, revision: str, token) -> str:
     try:
         from huggingface_hub import get_hf_file_metadata, hf_hub_url

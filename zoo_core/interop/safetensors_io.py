@@ -272,6 +272,37 @@ class SafetensorsFile(Mapping[str, np.ndarray]):
         return self[key].astype(np.float32, copy=False)
 
 
+class Float32View(Mapping[str, np.ndarray]):
+    """A ``SafetensorsFile`` as the loader reads it: floating tensors come back as float32 numpy
+    arrays on access, others (``num_batches_tracked``) as stored; ``shape(key)`` answers from the
+    header and ``read_permuted`` reads straight into a new layout."""
+
+    def __init__(self, f: SafetensorsFile):
+        self._f = f
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._f.read_float32(key) if self._f.dtype(key) in FLOAT_DTYPES else self._f[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._f)
+
+    def __len__(self) -> int:
+        return len(self._f)
+
+    def __contains__(self, key) -> bool:
+        return key in self._f
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self._f.shape(key)
+
+    def read_permuted(self, key: str, axes: tuple[int, ...] | None = None, dtype=None) -> np.ndarray:
+        """The tensor read straight into the layout ``axes`` and ``dtype`` (float32 by default for
+        floating tensors): see ``SafetensorsFile.read_permuted``."""
+        if dtype is None and self._f.dtype(key) in FLOAT_DTYPES:
+            dtype = "float32"
+        return self._f.read_permuted(key, axes, dtype)
+
+
 def load_safetensors_state_dict(path: str | os.PathLike, *, dtype=np.float32, label: str | None = None
                                 ) -> dict[str, np.ndarray]:
     """Read a safetensors file into ``{key: np.ndarray}`` in PyTorch's logical layout.

@@ -149,12 +149,3 @@ class Identity(Module):
     def apply(self, params, state, x, *, train=False):
         return x, state
 
-
-@attrs.frozen
-class Activation(Module):
-    """A parameter-free elementwise function as a module (ReLU, GELU, …)."""
-
-    fn: Any
-
-    def apply(self, params, state, x, *, train=False):
-        return self.fn(x), state

@@ -49,11 +49,6 @@ def global_avg_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
     return jnp.mean(x, axis=(1, 2), keepdims=keepdims)
 
 
-def global_max_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
-    """(N, H, W, C) → (N, C): max over H and W."""
-    return jnp.max(x, axis=(1, 2), keepdims=keepdims)
-
-
 @attrs.frozen
 class MaxPool2d(Module):
     """``nn.MaxPool2d(kernel_size, stride, padding)`` as a module."""

@@ -43,7 +43,7 @@ def check_features_parity(name: str, cache_dir, *, out_indices: Sequence[int] | 
     kwargs = {} if out_indices is None else {"out_indices": out_indices}
     model, load = zoo_core.create_pretrained(name, features_only=True, local_files_only=True, **kwargs,
                                              **model_kwargs)
-    timm_indices = tuple(range(len(model.model.feature_info()))) if out_indices is None else out_indices
+    timm_indices = tuple(range(len(model.architecture.feature_info()))) if out_indices is None else out_indices
     theirs_model = timm.create_model(name, pretrained=True, features_only=True, out_indices=timm_indices,
                                      pretrained_cfg_overlay={"file": path}, **model_kwargs).eval()
     x = np.random.default_rng(seed).standard_normal((batch, 3, *img_size), dtype=np.float32)

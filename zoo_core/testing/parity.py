@@ -19,6 +19,7 @@ import attrs
 import numpy as np
 
 from zoo_core.testing.hf_cache import write_cached_file
+from zoo_core.testing.timm_table import check_mapping_structure  # noqa: F401 - its old home
 
 
 def _torch():
@@ -293,42 +294,6 @@ def check_checkpoint_file_parity(name: str, checkpoint_path, reference, *, img_s
                                  (to_nhwc(t_feats), to_numpy(t_pre), to_numpy(t_logits))):
         report.errors[key] = assert_close(ours, theirs, rtol=rtol, atol=atol, name=f"{name} {key}")
     return report
-
-
-def check_mapping_structure(name: str, **zoo_kwargs: Any) -> int:
-    """Check that ``name``'s mapping consumes exactly the keys and shapes of timm's ``state_dict()``
-    for that variant (timm built on the meta device: no memory, no weights). Returns the key count."""
-    import jax
-    import timm
-    import torch
-
-    from zoo_core.api import create_model, get_family, get_variant
-    from zoo_core.interop.state_dict import apply_state_dict
-    from zoo_core.nn import abstract_init
-
-    variant = get_variant(name)
-    with torch.device("meta"):
-        ref = timm.create_model(variant.name, pretrained=False)
-    shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
-    del ref
-    model = create_model(variant.name, **zoo_kwargs)
-    params, state = abstract_init(model)
-    mapping = get_family(variant.name).mapping()(variant, model, params, state)
-
-    class _Empty(Mapping):
-        def __getitem__(self, key):
-            return np.lib.stride_tricks.as_strided(np.zeros((), np.float32), shape=shapes[key],
-                                                   strides=(0,) * len(shapes[key]))
-
-        def __iter__(self):
-            return iter(shapes)
-
-        def __len__(self):
-            return len(shapes)
-
-    apply_state_dict({"params": params, "state": state}, _Empty(), mapping, source=f"timm {variant.name} state_dict",
-                     convert=lambda a, target: jax.ShapeDtypeStruct(a.shape, target.dtype))
-    return len(shapes)
 
 
 def check_timm_parity_float64(name: str, *, img_size: int | tuple[int, int], batch: int = 1, seed: int = 0,

@@ -7,7 +7,8 @@ torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
 import zoo_core  # noqa: E402
-from zoo_core.testing.parity import check_mapping_structure, check_timm_parity  # noqa: E402
+from zoo_core.testing.parity import check_timm_parity  # noqa: E402
+from zoo_core.testing.timm_table import check_mapping_structure, check_row, check_table  # noqa: E402
 
 pytestmark = pytest.mark.parity
 
@@ -19,31 +20,14 @@ TIMM_LICENSES = {"Apache-2.0": "apache-2.0", "DINOv3 License": "dinov3-license"}
 def test_table_lists_timms_fb_and_dinov3_tags_in_timms_order():
     """Every ``fb_*`` and ``dinov3_*`` tag timm registers for the five architectures is a row (and
     no other), in timm's order: the default is the first of them in timm's default_cfgs."""
-    from timm.models._registry import _model_default_cfgs
-
-    for arch in ARCHS:
-        timm_names = [f"{arch}.{tag}" for tag in _model_default_cfgs[arch].tags if tag.startswith(("fb_", "dinov3_"))]
-        assert zoo_core.list_variants(f"{arch}.*") == sorted(timm_names)
-        assert [v for v in VARIANTS if v.startswith(f"{arch}.")] == sorted(timm_names)
-        assert zoo_core.get_variant(arch).name == timm_names[0]
+    checked = check_table("convnext", ARCHS, select=lambda tag: tag.startswith(("fb_", "dinov3_")))
+    assert sorted(checked) == VARIANTS
 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_row_matches_timms_pretrained_cfg(name):
     """Head size, data config, Hub repository, stem/classifier names and license as timm states them."""
-    cfg = timm.models.get_pretrained_cfg(name).to_dict()
-    v = zoo_core.get_variant(name)
-    assert v.hf_hub_id == cfg["hf_hub_id"]
-    assert v.num_classes == cfg["num_classes"]
-    assert v.input_size == tuple(cfg["input_size"]) and v.pool_size == tuple(cfg["pool_size"])
-    assert v.test_input_size == (tuple(cfg["test_input_size"]) if cfg.get("test_input_size") else None)
-    assert (v.crop_pct, v.test_crop_pct, v.crop_mode) == (cfg["crop_pct"], cfg.get("test_crop_pct"), cfg["crop_mode"])
-    assert v.interpolation == cfg["interpolation"]
-    assert (v.mean, v.std) == (tuple(cfg["mean"]), tuple(cfg["std"]))
-    assert (v.first_conv, v.classifier) == (cfg["first_conv"], cfg["classifier"])
-    assert TIMM_LICENSES[v.license.id] == cfg.get("license")
-    with torch.device("meta"):
-        assert v.num_features == timm.create_model(name).num_features == zoo_core.create_model(name).num_features
+    check_row(name, TIMM_LICENSES)
 
 
 @pytest.mark.parametrize("name", VARIANTS)

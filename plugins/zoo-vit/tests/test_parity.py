@@ -13,12 +13,12 @@ import zoo_core  # noqa: E402
 from zoo_core.interop import save_safetensors  # noqa: E402
 from zoo_core.testing.parity import (  # noqa: E402
     assert_close,
-    check_mapping_structure,
     check_timm_parity,
     randomize_torch_module,
     state_dict_to_numpy,
     to_numpy,
 )
+from zoo_core.testing.timm_table import check_mapping_structure, check_row, check_table  # noqa: E402
 
 from zoo_vit.variants import ARCHS, VARIANTS  # noqa: E402
 
@@ -127,21 +127,9 @@ def test_pooling_options_match_timm(tmp_path, global_pool, fc_norm):
 
 
 def test_variant_table_matches_timm():
-    """Every pretrained tag of the table's architectures is listed, each with timm's head size,
-    input size, data config, hub repository and license, and each architecture with timm's model
-    args (built on the meta device)."""
-    expected = {n for arch in ARCHS for n in timm.list_pretrained(f"{arch}.*")}
-    assert {v.name for v in VARIANTS} == expected
-    licenses = {"apache-2.0": "Apache-2.0", "cc-by-nc-4.0": "CC-BY-NC-4.0", None: "unspecified"}
-    for v in VARIANTS:
-        cfg = timm.models.get_pretrained_cfg(v.name).to_dict()
-        assert (v.num_classes, v.input_size, v.crop_pct, v.interpolation, v.crop_mode) == (
-            cfg["num_classes"], tuple(cfg["input_size"]), cfg["crop_pct"], cfg["interpolation"], cfg["crop_mode"]
-        ), v.name
-        assert v.mean == tuple(cfg["mean"]) and v.std == tuple(cfg["std"]), v.name
-        assert v.test_input_size == cfg.get("test_input_size") and v.test_crop_pct == cfg.get("test_crop_pct")
-        assert (v.hf_hub_id, v.first_conv, v.classifier) == (cfg["hf_hub_id"], cfg["first_conv"], cfg["classifier"])
-        assert v.license.id == licenses[cfg.get("license")], v.name
+    """Every pretrained tag of the table's architectures is listed, in timm's order, the default tag
+    first; each architecture with timm's model args (built on the meta device)."""
+    assert len(check_table("vit", ARCHS)) == len(VARIANTS)
     for arch, kwargs in ARCHS.items():
         with torch.device("meta"):
             ref = timm.create_model(arch)
@@ -151,6 +139,12 @@ def test_variant_table_matches_timm():
         assert (block.attn.qkv.bias is not None) == kwargs.get("qkv_bias", True), arch
         assert block.mlp.fc1.out_features == 4 * kwargs["embed_dim"], arch
         assert getattr(block.ls1, "init_values", None) == kwargs.get("init_values"), arch
+
+
+@pytest.mark.parametrize("name", [v.name for v in VARIANTS])
+def test_row_matches_timms_pretrained_cfg(name):
+    """Head size, data config, Hub repository, stem/classifier names and license as timm states them."""
+    check_row(name, {"Apache-2.0": "apache-2.0", "CC-BY-NC-4.0": "cc-by-nc-4.0", "unspecified": None})
 
 
 @pytest.mark.parametrize("name,out_indices,img_size", [
