@@ -143,6 +143,42 @@ def _timm_forward(model, x, *, train: bool = False):
     return feats, pre, logits
 
 
+def _zoo_forward(model, params, state, x) -> tuple[Any, Any, Any]:
+    """Our (features, pre-logits, logits) for ``x`` (NHWC), jitted: timm's three outputs."""
+    import jax
+
+    @jax.jit
+    def forward(params, state, x):
+        feats, _ = model.forward_features(params, state, x)
+        return feats, model.forward_head(params, feats, pre_logits=True), model.forward_head(params, feats)
+
+    return forward(params, state, x)
+
+
+def _input_hw(variant, img_size) -> tuple[int, int]:
+    if img_size is None:
+        return tuple(variant.input_size[1:])
+    return (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+
+
+def _timm_reference(variant, cache: str, *, seed: int, in_chans: int, num_classes: int | None,
+                    timm_kwargs: Mapping[str, Any]):
+    """timm's model of ``variant`` with every weight randomized, saved as its released file into
+    ``cache``; rebuilt through timm's own ``pretrained=True`` path where ``in_chans``,
+    ``num_classes`` or ``timm_kwargs`` change it (adapt_input_conv, head reset)."""
+    import timm
+
+    ref = timm.create_model(variant.name, pretrained=False)
+    randomize_torch_module(ref, seed)
+    path = save_state_dict_to_hf_cache(ref.state_dict(), cache, variant.hf_hub_id, variant.filename)
+    nc = variant.num_classes if num_classes is None else num_classes
+    if in_chans == 3 and nc == variant.num_classes and not timm_kwargs:
+        return ref.eval()
+    del ref
+    return timm.create_model(variant.name, pretrained=True, pretrained_cfg_overlay={"file": path},
+                             in_chans=in_chans, num_classes=nc, **timm_kwargs).eval()
+
+
 def check_timm_parity(
     name: str,
     *,
@@ -168,74 +204,49 @@ def check_timm_parity(
     ``train_step=True`` also runs one forward in train mode and compares outputs and the updated
     normalization statistics.
     """
+    import contextlib
+
     import jax
-    import timm
     import torch
 
     from zoo_core.api import create_pretrained, get_family, get_variant
 
     variant = get_variant(name)
-    zoo_kwargs = dict(zoo_kwargs or {})
-    timm_kwargs = dict(timm_kwargs or {})
     report = ParityReport(f"{variant.name} (in_chans={in_chans}, num_classes={num_classes}, img_size={img_size})")
-    tmp = tempfile.TemporaryDirectory() if cache_dir is None else None
-    cache = cache_dir or tmp.name
-    try:
-        ref = timm.create_model(variant.name, pretrained=False)
-        randomize_torch_module(ref, seed)
-        path = save_state_dict_to_hf_cache(ref.state_dict(), cache, variant.hf_hub_id, variant.filename)
-        nc = variant.num_classes if num_classes is None else num_classes
-        if in_chans == 3 and nc == variant.num_classes and not timm_kwargs:
-            theirs = ref
-        else:
-            del ref
-            theirs = timm.create_model(variant.name, pretrained=True, pretrained_cfg_overlay={"file": path},
-                                       in_chans=in_chans, num_classes=nc, **timm_kwargs)
-        theirs.eval()
-        if img_size is None:
-            hw = tuple(variant.input_size[1:])
-        else:
-            hw = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((batch, in_chans, *hw), dtype=np.float32)
-        xt = torch.from_numpy(x)
-        x_nhwc = to_nhwc(x)
-        t_feats, t_pre, t_logits = _timm_forward(theirs, xt)
+    temporary = tempfile.TemporaryDirectory() if cache_dir is None else contextlib.nullcontext(cache_dir)
+    with temporary as cache:
+        theirs = _timm_reference(variant, cache, seed=seed, in_chans=in_chans, num_classes=num_classes,
+                                 timm_kwargs=dict(timm_kwargs or {}))
+        x = np.random.default_rng(seed).standard_normal((batch, in_chans, *_input_hw(variant, img_size)),
+                                                        dtype=np.float32)
+        expected = _timm_forward(theirs, torch.from_numpy(x))
         if not train_step:  # free timm's weights before ours are loaded: the largest models need it
-            theirs = ref = None
+            theirs = None
         model, load = create_pretrained(variant.name, in_chans=in_chans, num_classes=num_classes, cache_dir=cache,
-                                        local_files_only=True, **zoo_kwargs)
-        if model.num_classes not in (0, variant.num_classes):
-            params, state = model.init(jax.random.key(seed))
-            params, state = load(params, state)
-        else:
-            params, state = load()
-
-        @jax.jit
-        def ours_forward(params, state, x):
-            feats, _ = model.forward_features(params, state, x)
-            return feats, model.forward_head(params, feats, pre_logits=True), model.forward_head(params, feats)
-
-        feats, pre, logits = ours_forward(params, state, x_nhwc)
-        report.errors["features"] = assert_close(feats, to_nhwc(t_feats), rtol=rtol, atol=atol,
-                                                 name=f"{variant.name} features")
-        report.errors["pre_logits"] = assert_close(pre, to_numpy(t_pre), rtol=rtol, atol=atol,
-                                                   name=f"{variant.name} pre-logits")
-        if model.num_classes in (0, variant.num_classes):
-            report.errors["logits"] = assert_close(logits, to_numpy(t_logits), rtol=rtol, atol=atol,
-                                                   name=f"{variant.name} logits")
-            y, _ = jax.jit(model.apply)(params, state, x_nhwc)
-            report.errors["apply"] = assert_close(y, to_numpy(t_logits), rtol=rtol, atol=atol,
+                                        local_files_only=True, **dict(zoo_kwargs or {}))
+        fresh_head = model.num_classes not in (0, variant.num_classes)
+        params, state = load(*model.init(jax.random.key(seed))) if fresh_head else load()
+        _compare(report, variant.name, _zoo_forward(model, params, state, to_nhwc(x)), expected, rtol=rtol, atol=atol,
+                 logits=not fresh_head)
+        if not fresh_head:
+            y, _ = jax.jit(model.apply)(params, state, to_nhwc(x))
+            report.errors["apply"] = assert_close(y, to_numpy(expected[2]), rtol=rtol, atol=atol,
                                                   name=f"{variant.name} apply")
-        else:
-            assert logits.shape == tuple(t_logits.shape), (logits.shape, tuple(t_logits.shape))
         if train_step:
-            _check_train_step(report, variant, get_family(variant.name), model, params, state, theirs, xt, x_nhwc,
-                              rtol=rtol, atol=atol)
-        return report
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+            _check_train_step(report, variant, get_family(variant.name), model, params, state, theirs,
+                              torch.from_numpy(x), to_nhwc(x), rtol=rtol, atol=atol)
+    return report
+
+
+def _compare(report: ParityReport, name: str, ours, theirs, *, rtol: float, atol: float, logits: bool = True) -> None:
+    """Features, pre-logits and (unless a fresh head makes them random on both sides) logits of
+    ours against timm's (NCHW maps compared as NHWC); a fresh head's logits only by shape."""
+    for key, a, b in zip(("features", "pre_logits", "logits"), ours, theirs):
+        b = to_nhwc(b) if key == "features" else to_numpy(b)
+        if key == "logits" and not logits:
+            assert a.shape == b.shape, (name, a.shape, b.shape)
+            continue
+        report.errors[key] = assert_close(a, b, rtol=rtol, atol=atol, name=f"{name} {key}")
 
 
 def _check_train_step(report, variant, family, model, params, state, theirs, xt, x_nhwc, *, rtol, atol):
@@ -272,27 +283,17 @@ def check_checkpoint_file_parity(name: str, checkpoint_path, reference, *, img_s
     a timm model holding the same weights, on a seeded (batch, 3, H, W) input; raise
     ``AssertionError`` on a miss. ``zoo_kwargs`` go to ``create_pretrained`` (``img_size=...`` for a
     ViT built at another size than the file's)."""
-    import jax
     import torch
 
     from zoo_core.api import create_pretrained
 
     report = ParityReport(f"{name} from {checkpoint_path}")
-    hw = tuple(reference.pretrained_cfg["input_size"][1:]) if img_size is None else (
-        (img_size, img_size) if isinstance(img_size, int) else tuple(img_size))
+    hw = tuple(reference.pretrained_cfg["input_size"][1:]) if img_size is None else _input_hw(None, img_size)
     x = np.random.default_rng(seed).standard_normal((batch, 3, *hw), dtype=np.float32)
-    t_feats, t_pre, t_logits = _timm_forward(reference, torch.from_numpy(x))
+    expected = _timm_forward(reference, torch.from_numpy(x))
     model, load = create_pretrained(name, checkpoint_path=checkpoint_path, **dict(zoo_kwargs or {}))
     params, state = load()
-
-    @jax.jit
-    def ours_forward(params, state, x):
-        feats, _ = model.forward_features(params, state, x)
-        return feats, model.forward_head(params, feats, pre_logits=True), model.forward_head(params, feats)
-
-    for key, ours, theirs in zip(("features", "pre_logits", "logits"), ours_forward(params, state, to_nhwc(x)),
-                                 (to_nhwc(t_feats), to_numpy(t_pre), to_numpy(t_logits))):
-        report.errors[key] = assert_close(ours, theirs, rtol=rtol, atol=atol, name=f"{name} {key}")
+    _compare(report, name, _zoo_forward(model, params, state, to_nhwc(x)), expected, rtol=rtol, atol=atol)
     return report
 
 
@@ -319,14 +320,8 @@ def check_timm_parity_float64(name: str, *, img_size: int | tuple[int, int], bat
     ref = timm.create_model(variant.name, pretrained=False)
     randomize_torch_module(ref, seed)
     ref = ref.double().eval()
-    hw = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-    x = np.random.default_rng(seed).standard_normal((batch, 3, *hw))
-    with torch.no_grad():
-        t_feats = ref.forward_features(torch.from_numpy(x))
-        t_pre = ref.forward_head(t_feats, pre_logits=True).numpy()
-        t_logits = ref.forward_head(t_feats).numpy()
-    t_feats = t_feats.numpy()
-    t_feats = t_feats.transpose(0, 2, 3, 1) if t_feats.ndim == 4 else t_feats
+    x = np.random.default_rng(seed).standard_normal((batch, 3, *_input_hw(variant, img_size)))
+    expected = [t.numpy() for t in _timm_forward(ref, torch.from_numpy(x))]  # float64: not to_numpy's float32
     state_dict = {k: v.numpy() for k, v in ref.state_dict().items()}
     del ref
     model = create_model(variant.name)
@@ -336,14 +331,6 @@ def check_timm_parity_float64(name: str, *, img_size: int | tuple[int, int], bat
         tree = apply_state_dict({"params": params, "state": state}, state_dict, mapping,
                                 source=f"timm {variant.name} state_dict (float64)",
                                 convert=lambda a, target: jnp.asarray(a, jnp.float64))
-
-        @jax.jit
-        def ours_forward(params, state, x):
-            feats, _ = model.forward_features(params, state, x)
-            return feats, model.forward_head(params, feats, pre_logits=True), model.forward_head(params, feats)
-
-        feats, pre, logits = ours_forward(tree["params"], tree["state"], jnp.asarray(x.transpose(0, 2, 3, 1)))
-        for key, ours, theirs in (("features", feats, t_feats), ("pre_logits", pre, t_pre), ("logits", logits, t_logits)):
-            report.errors[key] = assert_close(np.asarray(ours), theirs, rtol=rtol, atol=atol,
-                                              name=f"{variant.name} float64 {key}")
+        ours = _zoo_forward(model, tree["params"], tree["state"], jnp.asarray(to_nhwc(x)))
+        _compare(report, f"{variant.name} float64", [np.asarray(a) for a in ours], expected, rtol=rtol, atol=atol)
     return report
