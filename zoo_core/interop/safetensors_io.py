@@ -107,6 +107,24 @@ class SafetensorsFile(Mapping[str, np.ndarray]):
         return CheckpointFormatError(f"{self.label}: {what}")
 
     def _parse(self):
+        """``(entries, data_start, metadata)``: every structural fault raises, naming the tensor."""
+        raw = self._read_header()
+        try:
+            header = json.loads(raw.decode("utf-8"), object_pairs_hook=self._no_duplicates)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise self._fail(f"header is not valid JSON ({e})") from e
+        except ValueError as e:
+            raise self._fail(str(e)) from e
+        if not isinstance(header, dict):
+            raise self._fail("header is not a JSON object")
+        metadata = header.pop("__metadata__", None) or {}
+        entries = {key: self._entry(key, info) for key, info in header.items()}
+        data_start = 8 + len(raw)
+        self._check_spans(entries, data_start)
+        return entries, data_start, metadata
+
+    def _read_header(self) -> bytes:
+        """The JSON header's bytes, after checking the file is not something else saved in its place."""
         with open(self.path, "rb") as f:
             prefix = f.read(4096)
             sniffed = _sniff(prefix)
@@ -122,51 +140,39 @@ class SafetensorsFile(Mapping[str, np.ndarray]):
             if 8 + n > self.size:
                 raise self._fail(f"truncated ({self.size} of at least {8 + n} bytes): cut inside the header")
             f.seek(8)
-            raw = f.read(n)
-        try:
-            header = json.loads(raw.decode("utf-8"), object_pairs_hook=self._no_duplicates)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise self._fail(f"header is not valid JSON ({e})") from e
-        except ValueError as e:
-            raise self._fail(str(e)) from e
-        if not isinstance(header, dict):
-            raise self._fail("header is not a JSON object")
-        metadata = header.pop("__metadata__", None) or {}
-        data_start = 8 + n
-        data_len = self.size - data_start
-        entries = {}
-        spans = []
-        for key, info in header.items():
-            if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
-                raise self._fail(f"tensor {key!r}: header entry lacks dtype, shape or data_offsets")
-            dtype_name = info["dtype"]
-            if dtype_name not in DTYPES:
-                raise self._fail(f"tensor {key!r}: unsupported dtype {dtype_name!r} (supported: {', '.join(DTYPES)})")
-            shape = info["shape"]
-            offsets = info["data_offsets"]
-            if (not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape)
-                    or not isinstance(offsets, list) or len(offsets) != 2
-                    or not all(isinstance(o, int) and o >= 0 for o in offsets)):
-                raise self._fail(f"tensor {key!r}: malformed shape {shape!r} or data_offsets {offsets!r}")
-            begin, end = offsets
-            nbytes = math.prod(shape) * DTYPES[dtype_name].itemsize
-            if end < begin or end - begin != nbytes:
-                raise self._fail(
-                    f"tensor {key!r}: data_offsets {offsets} hold {end - begin} bytes but {dtype_name}{shape} needs {nbytes}"
-                )
-            entries[key] = (dtype_name, tuple(shape), begin, end)
-            spans.append((begin, end, key))
-        spans.sort()
+            return f.read(n)
+
+    def _entry(self, key: str, info) -> tuple[str, tuple[int, ...], int, int]:
+        """``(dtype name, shape, begin, end)`` of one header entry, checked."""
+        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
+            raise self._fail(f"tensor {key!r}: header entry lacks dtype, shape or data_offsets")
+        dtype_name, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype_name not in DTYPES:
+            raise self._fail(f"tensor {key!r}: unsupported dtype {dtype_name!r} (supported: {', '.join(DTYPES)})")
+        if (not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape)
+                or not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and o >= 0 for o in offsets)):
+            raise self._fail(f"tensor {key!r}: malformed shape {shape!r} or data_offsets {offsets!r}")
+        begin, end = offsets
+        nbytes = math.prod(shape) * DTYPES[dtype_name].itemsize
+        if end < begin or end - begin != nbytes:
+            raise self._fail(
+                f"tensor {key!r}: data_offsets {offsets} hold {end - begin} bytes but {dtype_name}{shape} needs {nbytes}"
+            )
+        return dtype_name, tuple(shape), begin, end
+
+    def _check_spans(self, entries, data_start: int) -> None:
+        """No two tensors overlap, and the file holds every tensor's bytes."""
+        spans = sorted((begin, end, key) for key, (_, _, begin, end) in entries.items())
         for (b0, e0, k0), (b1, e1, k1) in zip(spans, spans[1:]):
             if b1 < e0:
                 raise self._fail(f"tensors {k0!r} and {k1!r} overlap (bytes {b0}-{e0} and {b1}-{e1})")
         needed = max((e for _, e, _ in spans), default=0)
-        if needed > data_len:
+        if needed > self.size - data_start:
             last = max(spans, key=lambda s: s[1])[2]
             raise self._fail(
                 f"truncated ({self.size} of {data_start + needed} bytes): tensor {last!r} and maybe others are cut off"
             )
-        return entries, data_start, metadata
 
     @staticmethod
     def _no_duplicates(pairs):
