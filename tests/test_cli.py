@@ -43,7 +43,7 @@ def test_list_of_nothing_says_why_and_exits_like_grep(capsys, monkeypatch):
     plugins.reset()
     try:
         code, out, err = run(capsys, "list", "--license")
-        assert code == 0 and "pip install zoo-resnet" in err
+        assert code == 0 and "no model family is installed" in err and "entry point in the group 'zoo'" in err
     finally:
         monkeypatch.delenv("ZOO_LOAD_PLUGINS")
         plugins.reset()
@@ -133,3 +133,68 @@ def test_predict_prints_top_k_with_probabilities_and_embed_saves_features(capsys
     assert code == 0 and out.splitlines()[0] == IMAGES[0] and "%" in out.splitlines()[1]
     code, out, _ = run(capsys, "embed", "tinynet_s", *IMAGES, "--out", str(tmp_path / "f.npy"))
     assert code == 0 and np.load(tmp_path / "f.npy").shape == (len(IMAGES), 16)
+
+
+BUILT_IN = ["list", "info", "plugins", "download", "predict", "embed", "convert", "map", "cache"]
+
+
+def test_the_built_in_commands_come_from_zoo_cores_own_register_commands_hook():
+    """``zoo --help`` lists every built-in command, and they are zoo-core's ``zoo_register_commands``:
+    without that implementation the parser has none."""
+    from zoo_core import plugins
+    from zoo_core.cli import build_parser
+
+    help_text = build_parser().format_help()
+    assert all(f"\n    {name} " in help_text for name in BUILT_IN)
+    impls = plugins.hooks().zoo_register_commands.get_hookimpls()
+    assert [i.plugin_name for i in impls if i.tryfirst] == ["zoo_core"]
+    plugins.get_plugin_manager().unregister(name="zoo_core")
+    assert not any(f"\n    {name} " in build_parser().format_help() for name in BUILT_IN)
+
+
+def test_a_plugin_sees_the_built_in_commands_and_cannot_replace_them(capsys):
+    """A plugin's hook runs after zoo-core's: it finds the built-ins in ``subparsers.choices``; one
+    that adds ``list`` again is reported broken and warned about, and ``zoo list`` still works."""
+    import types
+
+    import pytest
+
+    import zoo_core
+    from zoo_core import plugins
+
+    seen = []
+
+    def zoo_register_commands(subparsers):
+        seen.extend(subparsers.choices)
+        subparsers.add_parser("list")
+
+    mod = types.ModuleType("usurper")
+    mod.zoo_register_commands = zoo_core.hookimpl(zoo_register_commands)
+    plugins.register_plugin(mod, "usurper")
+    try:
+        with pytest.warns(plugins.PluginHookWarning, match="zoo_register_commands raised ArgumentError"):
+            code, out, _ = run(capsys, "list", "tinynet*")
+        assert code == 0 and "tinynet_s.zoo_in1k" in out and seen == BUILT_IN
+        assert "conflicting subparser: list" in {p.name: p for p in plugins.broken_plugins()}["usurper"].error
+    finally:
+        plugins.unregister_plugin("usurper")
+
+
+def test_a_plugin_refusing_to_add_its_commands_does_not_break_zoo(capsys):
+    import types
+
+    import zoo_core
+    from zoo_core import plugins
+
+    def zoo_register_commands(subparsers):
+        raise zoo_core.PluginError("the hello command needs a licence key")
+
+    mod = types.ModuleType("refuses")
+    mod.zoo_register_commands = zoo_core.hookimpl(zoo_register_commands)
+    plugins.register_plugin(mod, "refuses")
+    try:
+        code, out, err = run(capsys, "list", "tinynet*")
+        assert code == 0 and "tinynet_s.zoo_in1k" in out
+        assert "zoo: warning: a plugin failed to add its commands: the hello command needs a licence key" in err
+    finally:
+        plugins.unregister_plugin("refuses")

@@ -169,3 +169,121 @@ def test_zoo_list_imports_neither_jax_nor_the_hub_client_nor_numpy():
             "print([m for m in ('jax', 'huggingface_hub', 'safetensors', 'numpy') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_reset_forgets_manager_registry_load_report_and_hand_registered_plugins_in_one_call():
+    """After ``reset()`` the host is as a fresh process has it; the next use builds everything anew."""
+    plugins.register_plugin(_module("handmade"), "handmade")
+    manager, registry = plugins.get_plugin_manager(), plugins.get_registry()
+    assert "handmade" in {p.name for p in plugins.plugin_infos()}
+    plugins.reset()
+    assert plugins.plugin_host() == plugins.PluginHost()
+    assert plugins.get_plugin_manager() is not manager and plugins.get_registry() is not registry
+    assert "handmade" not in {p.name for p in plugins.plugin_infos()}
+
+
+@pytest.fixture
+def plugin():
+    """Register a module of hook implementations by hand; unregistered after the test."""
+    names = []
+
+    def register(name, plugin_object=None, **hooks):
+        names.append(name)
+        obj = plugin_object or _module(name, **{k: zoo_core.hookimpl(f) for k, f in hooks.items()})
+        plugins.register_plugin(obj, name)
+        return obj
+
+    yield register
+    for n in names:
+        plugins.unregister_plugin(n)
+
+
+def _weights_kwargs(name="tinynet_s"):
+    return dict(variant=zoo_core.get_variant(name), revision="main", cache_dir=None, local_files_only=True, token=None)
+
+
+def test_hooks_are_called_through_pluggy_with_the_specs_firstresult(plugin):
+    """``zoo_weights_file`` is ``firstresult`` in its spec: the call returns the first answer (the
+    last plugin registered answers first), not a list; ``zoo_before_load`` is not: a list."""
+    plugin("first", zoo_weights_file=lambda variant: f"/first/{variant.name}", zoo_before_load=lambda variant: 1)
+    plugin("second", zoo_weights_file=lambda variant: f"/second/{variant.name}", zoo_before_load=lambda: 2)
+    assert plugins.hooks().zoo_weights_file.spec.opts["firstresult"] is True
+    assert plugins.hooks().zoo_weights_file(**_weights_kwargs()) == "/second/tinynet_s.zoo_in1k"
+    variant = zoo_core.get_variant("tinynet_s")
+    assert plugins.hooks().zoo_before_load(variant=variant, options={}) == [2, 1]
+
+
+def test_a_third_party_hook_that_raises_is_skipped_recorded_and_the_next_one_answers(plugin):
+    """The raising implementation keeps its hookimpl options (``tryfirst`` puts it first although
+    it was registered first), its error goes to ``zoo plugins``, and the next plugin's answer wins."""
+    class Flaky:
+        @zoo_core.hookimpl(tryfirst=True)
+        def zoo_weights_file(self, variant, revision):
+            raise RuntimeError(f"mirror of {variant.name}@{revision} is down")
+
+    plugin("flaky", Flaky())
+    plugin("mirror", zoo_weights_file=lambda variant: "/mirror/w.safetensors")
+    [first, *_] = reversed(plugins.hooks().zoo_weights_file.get_hookimpls())
+    assert first.plugin_name == "flaky" and first.argnames == ("variant", "revision")
+    with pytest.warns(plugins.PluginHookWarning, match=r"zoo plugin flaky: zoo_weights_file raised RuntimeError: "
+                                                       r"mirror of tinynet_s.zoo_in1k@main is down"):
+        assert plugins.hooks().zoo_weights_file(**_weights_kwargs()) == "/mirror/w.safetensors"
+    infos = {p.name: p for p in plugins.broken_plugins()}
+    assert set(infos) == {"flaky"} and "RuntimeError: mirror of tinynet_s.zoo_in1k@main is down" in infos["flaky"].error
+
+
+def test_a_zoo_error_from_a_plugin_hook_propagates_and_marks_nothing_broken(plugin):
+    def refuse(variant, options):
+        raise zoo_core.PluginError(f"{variant.name}: refused by the license gate")
+
+    plugin("gate", zoo_before_load=refuse)
+    with pytest.raises(zoo_core.PluginError, match="tinynet_s.zoo_in1k: refused by the license gate"):
+        plugins.hooks().zoo_before_load(variant=zoo_core.get_variant("tinynet_s"), options={})
+    assert plugins.broken_plugins() == []
+
+
+def test_zoo_cores_own_hook_implementations_are_never_silenced(monkeypatch):
+    """zoo-core's Hub download raising a plain exception reaches the caller as it is."""
+    import zoo_core.interop.hub as hub
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in zoo-core")
+
+    monkeypatch.setattr(hub, "cached_file", broken)
+    with pytest.raises(RuntimeError, match="bug in zoo-core"):
+        plugins.hooks().zoo_weights_file(**_weights_kwargs())
+    assert plugins.broken_plugins() == []
+
+
+def test_after_load_is_a_chain_each_plugin_gets_the_previous_ones_trees(plugin):
+    """Plugins registered later run first: ``add`` then ``scale``; ``None`` keeps the trees; an
+    implementation may take a subset of the arguments; a raising one is skipped and recorded."""
+    plugin("scale", zoo_after_load=lambda params, state: ({"w": params["w"] * 10}, {**state, "scaled": True}))
+    plugin("keep", zoo_after_load=lambda variant: None)
+    plugin("crash", zoo_after_load=lambda state: state["missing"])
+    plugin("add", zoo_after_load=lambda variant, params, state: ({"w": params["w"] + 1}, state))
+    variant = zoo_core.get_variant("tinynet_s")
+    with pytest.warns(plugins.PluginHookWarning, match="zoo_after_load raised KeyError"):
+        assert plugins.after_load(variant, {"w": 1}, {}) == ({"w": 20}, {"scaled": True})
+    assert [p.name for p in plugins.broken_plugins()] == ["crash"]
+
+
+def test_a_wrapper_on_the_after_load_chain_is_refused_at_registration(plugin):
+    @zoo_core.hookimpl(wrapper=True)
+    def zoo_after_load(variant, params, state):
+        return (yield)
+
+    plugin("wrapper", _module("wrapper", zoo_after_load=zoo_after_load))
+    assert "zoo_after_load is a chain" in {p.name: p for p in plugins.broken_plugins()}["wrapper"].error
+    assert plugins.after_load(zoo_core.get_variant("tinynet_s"), {"w": 1}, {}) == ({"w": 1}, {})
+
+
+def test_a_third_party_wrapper_runs_around_the_other_implementations_as_pluggy_documents(plugin):
+    @zoo_core.hookimpl(wrapper=True)
+    def zoo_weights_file(variant):
+        path = yield
+        return f"{path}?checked-by-wrapper"
+
+    plugin("mirror", zoo_weights_file=lambda variant: f"/mirror/{variant.name}")
+    plugin("checker", _module("checker", zoo_weights_file=zoo_weights_file))
+    assert plugins.hooks().zoo_weights_file(**_weights_kwargs()) == "/mirror/tinynet_s.zoo_in1k?checked-by-wrapper"

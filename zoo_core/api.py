@@ -9,8 +9,7 @@ from typing import Any
 
 import attrs
 
-from zoo_core.loading import hooks
-from zoo_core.plugins import chain_after_load as after_load, get_registry
+from zoo_core.plugins import after_load, get_registry, hooks
 from zoo_core.registry import Family, Variant
 
 

@@ -1,5 +1,6 @@
-"""zoo-core's own hook implementations: the Hub as the default weights source, and the
-non-commercial license notice around ``create_pretrained``."""
+"""zoo-core's own hook implementations, registered as the plugin ``zoo_core``: the Hub as the
+default weights source, the non-commercial license notice around ``create_pretrained``, and the
+built-in CLI commands (added through ``zoo_register_commands`` like any plugin's)."""
 
 from __future__ import annotations
 
@@ -44,5 +45,18 @@ def zoo_before_load(variant, options):
             f"{variant.name}: the released weights are licensed {lic.id} ({lic.url or 'see zoo info'}), "
             "which does not allow commercial use. This notice is shown once per process.",
             NonCommercialWeightsWarning,
-            stacklevel=4,
+            stacklevel=5,  # past pluggy's three frames: the line that called the hook
         )
+
+
+@hookimpl(tryfirst=True)
+def zoo_register_commands(subparsers):
+    """The built-in commands: list, info, plugins, download, predict, embed, convert, map, cache.
+
+    Tried first, so every plugin's ``zoo_register_commands`` sees them in ``subparsers.choices``
+    (argparse refuses a second command of the same name: a plugin cannot replace one).
+    """
+    from zoo_core import commands_catalog, commands_weights  # deferred: their modules import the registry
+
+    commands_catalog.register(subparsers)
+    commands_weights.register(subparsers)

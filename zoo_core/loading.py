@@ -23,16 +23,10 @@ from typing import Any, Protocol
 import attrs
 
 from zoo_core.errors import WeightsError
-from zoo_core.plugins import get_plugin_manager
+from zoo_core.plugins import hooks
 from zoo_core.registry import Family, Variant
 
 Triple = tuple[str, Any, Any]
-
-
-def hooks():  # INTERIM until zoo_core.plugins.hooks lands
-    from zoo_core import plugins
-
-    return plugins.hooks() if hasattr(plugins, "hooks") else get_plugin_manager().hook
 
 
 @attrs.frozen

@@ -1,4 +1,4 @@
-"""The plugin manager: entry-point discovery, one plugin at a time, broken ones reported.
+"""The plugin host: entry-point discovery, one plugin at a time, hooks called through pluggy.
 
 Every entry point in the group ``zoo`` is loaded on its own. A plugin that fails to import, has a
 hook with a bad signature or a misspelled hook name, or raises inside ``zoo_families``, is
@@ -7,6 +7,17 @@ still loads.
 
 ``ZOO_LOAD_PLUGINS`` (comma-separated entry-point or distribution names) loads only those; set to
 an empty string it loads none. ``ZOO_DISABLE_PLUGINS`` skips the ones it names.
+
+Hooks are called through pluggy's relay, ``hooks().zoo_weights_file(variant=..., ...)``, with each
+spec's own options (``firstresult`` is declared once, in ``zoo_core.hookspecs``). A third-party
+plugin's hook is registered wrapped, so that an unexpected exception in it is recorded against the
+plugin (``zoo plugins`` shows it), warned about with ``PluginHookWarning`` and counted as a ``None``
+answer: pluggy then asks the next implementation. A ``ZooError`` propagates (a plugin refusing on
+purpose); zoo-core's own implementations are registered as they are and never silenced.
+
+All of this module's state is one ``PluginHost`` record (manager, registry, load report, plugins
+registered by hand), built on first use and cleared by ``reset()``; the module's functions delegate
+to the process's one host.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ import logging
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from importlib import metadata
 
 import attrs
@@ -22,26 +34,23 @@ import pluggy
 
 from zoo_core import hookspecs
 from zoo_core.errors import PluginError, RegistryConflictError
+from zoo_core.isolation import PluginHookWarning, isolated_plugin  # noqa: F401 - PluginHookWarning: public here
 from zoo_core.registry import Family, Registry
 
 log = logging.getLogger("zoo")
 ENTRY_POINT_GROUP = "zoo"
+CORE_PLUGIN = "zoo_core"  # the name zoo-core's own hook implementations are registered under
 
 
 @attrs.frozen
 class PluginInfo:
+    """What loading one plugin gave: its distribution, the families it registered, or its error."""
+
     name: str
     distribution: str | None
     version: str | None
     families: tuple[str, ...] = ()
     error: str | None = None
-
-
-_lock = threading.RLock()
-_pm: pluggy.PluginManager | None = None
-_registry: Registry | None = None
-_infos: dict[str, PluginInfo] = {}
-_extra: list[tuple[str, object]] = []
 
 
 def _names(var: str) -> set[str] | None:
@@ -52,80 +61,136 @@ def _names(var: str) -> set[str] | None:
 
 
 def _selected(ep: metadata.EntryPoint) -> bool:
-    dist = ep.dist.name if ep.dist is not None else None
-    names = {ep.name, *( [dist] if dist else [])}
+    """Whether ``ZOO_LOAD_PLUGINS`` / ``ZOO_DISABLE_PLUGINS`` let ``ep`` load (by its name or its distribution's)."""
+    names = {ep.name, *([ep.dist.name] if ep.dist is not None else [])}
     load = _names("ZOO_LOAD_PLUGINS")
     if load is not None and not names & load:
         return False
-    disable = _names("ZOO_DISABLE_PLUGINS") or set()
-    return not names & disable
+    return not names & (_names("ZOO_DISABLE_PLUGINS") or set())
 
 
 def _register_checked(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     """Register ``plugin``; if it declares a hook zoo does not define, unregister it and raise."""
     pm.register(plugin, name=name)
-    unknown = [impl.function.__name__ for hook in pm.hook.__dict__.values()
-               if isinstance(hook, pluggy.HookCaller) and not hook.has_spec()
-               for impl in hook.get_hookimpls() if impl.plugin is plugin]
+    unknown = sorted(hook.name for hook in pm.get_hookcallers(plugin) or () if not hook.has_spec())
     if unknown:
         pm.unregister(plugin)
         known = sorted(n for n in dir(hookspecs) if n.startswith("zoo_"))
         raise PluginError(f"unknown hook {', '.join(unknown)} (zoo's hooks: {', '.join(known)})")
 
 
-def _make_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("zoo")
-    pm.add_hookspecs(hookspecs)
-    from zoo_core import builtin_hooks
+def _families_of(result: object) -> list[Family]:
+    """``zoo_families``' answer as a list, or a ``PluginError`` naming what is not a ``Family``."""
+    families = [result] if isinstance(result, Family) else list(result or [])
+    for fam in families:
+        if not isinstance(fam, Family):
+            raise PluginError(f"zoo_families returned {type(fam).__name__}, expected zoo_core.Family")
+    return families
 
-    pm.register(builtin_hooks, name="zoo_core")
-    _infos.clear()
-    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        dist = ep.dist.name if ep.dist is not None else None
-        version = ep.dist.version if ep.dist is not None else None
-        if not _selected(ep) or pm.has_plugin(ep.name):
-            continue
+
+@attrs.define
+class PluginHost:
+    """Everything zoo knows about its plugins, in one record: the pluggy manager, the registry
+    built from the plugins' families, the load report (a ``PluginInfo`` per plugin) and the plugins
+    registered by hand. The manager and the registry are built on first use, once; ``reset`` forgets
+    them (and the hand-registered plugins unless ``keep_hand_registered``) in one call. Every
+    method holds the host's lock, so threads that race to first use build them once.
+    """
+
+    _hand_registered: list[tuple[str, object]] = attrs.Factory(list)
+    _manager: pluggy.PluginManager | None = None
+    _registry: Registry | None = None
+    _infos: dict[str, PluginInfo] = attrs.Factory(dict)
+    _lock: threading.RLock = attrs.field(factory=threading.RLock, repr=False, eq=False)
+
+    def manager(self) -> pluggy.PluginManager:
+        """The pluggy manager with zoo-core's hooks and every selected plugin registered."""
+        with self._lock:
+            if self._manager is None:
+                self._manager = self._build_manager()
+            return self._manager
+
+    def registry(self) -> Registry:
+        """The registry of every installed family."""
+        with self._lock:
+            if self._registry is None:
+                self._registry = self._build_registry(self.manager())
+            return self._registry
+
+    def infos(self) -> list[PluginInfo]:
+        """Every plugin zoo tried to load, with its families or its error, sorted by name."""
+        with self._lock:
+            self.registry()
+            return sorted(self._infos.values(), key=lambda p: p.name)
+
+    def register(self, plugin: object, name: str) -> None:
+        """Add ``plugin`` by hand; it stays across ``reset(keep_hand_registered=True)``."""
+        with self._lock:
+            self._hand_registered.append((name, plugin))
+            self.reset(keep_hand_registered=True)
+
+    def unregister(self, name: str) -> None:
+        """Remove the hand-registered plugin ``name``."""
+        with self._lock:
+            self._hand_registered = [(n, p) for n, p in self._hand_registered if n != name]
+            self.reset(keep_hand_registered=True)
+
+    def reset(self, *, keep_hand_registered: bool = False) -> None:
+        """Forget the manager, the registry and the load report; the next use discovers again."""
+        with self._lock:
+            self._manager, self._registry, self._infos = None, None, {}
+            if not keep_hand_registered:
+                self._hand_registered = []
+
+    def record_error(self, name: str, message: str) -> None:
+        """Mark plugin ``name`` broken with ``message`` in the load report (``zoo plugins``)."""
+        with self._lock:
+            info = self._infos.get(name, PluginInfo(name, None, None))
+            self._infos[name] = attrs.evolve(info, error=message)
+
+    def _build_manager(self) -> pluggy.PluginManager:
+        pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        pm.add_hookspecs(hookspecs)
+        from zoo_core import builtin_hooks
+
+        pm.register(builtin_hooks, name=CORE_PLUGIN)
+        self._infos = {}
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if _selected(ep) and not pm.has_plugin(ep.name):
+                dist = ep.dist
+                self._load(pm, ep.name, ep.load, dist.name if dist else None, dist.version if dist else None)
+        for name, plugin in self._hand_registered:
+            self._load(pm, name, lambda plugin=plugin: plugin, None, None)
+        return pm
+
+    def _load(self, pm: pluggy.PluginManager, name: str, load: Callable[[], object], distribution: str | None,
+              version: str | None) -> None:
+        """Load and register one plugin; any failure is its ``PluginInfo.error``, never the others'."""
         try:
-            plugin = ep.load()
-            _register_checked(pm, plugin, ep.name)
+            _register_checked(pm, isolated_plugin(pm, load(), name, self), name)
         except Exception as e:  # noqa: BLE001 - a broken plugin must not stop the others
-            _infos[ep.name] = PluginInfo(ep.name, dist, version, error=f"{type(e).__name__}: {e}")
-            log.warning("zoo: plugin %s (%s) failed to load: %s", ep.name, dist, e)
-            continue
-        _infos[ep.name] = PluginInfo(ep.name, dist, version)
-    for name, plugin in _extra:
-        try:
-            _register_checked(pm, plugin, name)
-            _infos[name] = PluginInfo(name, None, None)
-        except Exception as e:  # noqa: BLE001
-            _infos[name] = PluginInfo(name, None, None, error=f"{type(e).__name__}: {e}")
-    return pm
+            self._infos[name] = PluginInfo(name, distribution, version, error=f"{type(e).__name__}: {e}")
+            log.warning("zoo: plugin %s (%s) failed to load: %s", name, distribution or "registered by hand", e)
+            return
+        self._infos[name] = PluginInfo(name, distribution, version)
 
+    def _build_registry(self, pm: pluggy.PluginManager) -> Registry:
+        """Each plugin's ``zoo_families``, called on its own in registration order and attributed."""
+        registry = Registry()
+        for impl in reversed(pm.hook.zoo_families.get_hookimpls()):
+            try:
+                families = _families_of(impl.function())
+            except Exception as e:  # noqa: BLE001 - reported by `zoo plugins`, others still load
+                self.record_error(impl.plugin_name, f"zoo_families raised {type(e).__name__}: {e}")
+                log.warning("zoo: plugin %s failed in zoo_families: %s", impl.plugin_name, e)
+                continue
+            self._add_families(registry, impl.plugin_name, families)
+        return registry
 
-def get_plugin_manager() -> pluggy.PluginManager:
-    """The process's plugin manager, loading entry points on first use (idempotent)."""
-    global _pm
-    with _lock:
-        if _pm is None:
-            _pm = _make_manager()
-        return _pm
-
-
-def _build_registry(pm: pluggy.PluginManager) -> Registry:
-    registry = Registry()
-    for impl in reversed(pm.hook.zoo_families.get_hookimpls()):  # registration order
-        name = pm.get_name(impl.plugin) or "?"
-        info = _infos.get(name, PluginInfo(name, None, None))
-        try:
-            result = impl.function()
-            families = [result] if isinstance(result, Family) else list(result or [])
-            for fam in families:
-                if not isinstance(fam, Family):
-                    raise PluginError(f"zoo_families returned {type(fam).__name__}, expected zoo_core.Family")
-        except Exception as e:  # noqa: BLE001 - reported by `zoo plugins`, others still load
-            _infos[name] = attrs.evolve(info, error=f"zoo_families raised {type(e).__name__}: {e}")
-            log.warning("zoo: plugin %s failed in zoo_families: %s", name, e)
-            continue
+    def _add_families(self, registry: Registry, name: str, families: list[Family]) -> None:
+        """Add plugin ``name``'s families, stamped with its distribution; a clash is warned and
+        recorded against the plugin, and the plugin's other families still register."""
+        info = self._infos.get(name, PluginInfo(name, None, None))
         added = []
         for fam in families:
             fam = attrs.evolve(fam, distribution=fam.distribution or info.distribution or name,
@@ -134,117 +199,83 @@ def _build_registry(pm: pluggy.PluginManager) -> Registry:
             try:
                 registry.add(fam)
             except RegistryConflictError as e:
-                _infos[name] = attrs.evolve(info, error=str(e))
+                self.record_error(name, str(e))
                 warnings.warn(str(e), stacklevel=2)
                 continue
             clashes = [registry.conflicts[v] for v in registry.conflicts.keys() - before]
             if clashes:
-                info = _infos[name] = attrs.evolve(_infos.get(name, info), error="; ".join(clashes))
+                self.record_error(name, "; ".join(clashes))
                 warnings.warn(clashes[0] + (f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""),
                               stacklevel=2)
             added.append(fam.name)
-        if name in _infos:
-            _infos[name] = attrs.evolve(_infos[name], families=(*_infos[name].families, *added))
-    return registry
+        if name in self._infos:
+            self._infos[name] = attrs.evolve(self._infos[name], families=(*self._infos[name].families, *added))
+
+
+_HOST = PluginHost()
+
+
+def plugin_host() -> PluginHost:
+    """The process's one plugin host (its state is rebuilt after ``reset``)."""
+    return _HOST
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process's plugin manager, loading entry points on first use (idempotent)."""
+    return _HOST.manager()
+
+
+def hooks() -> pluggy.HookRelay:
+    """pluggy's hook relay: ``hooks().zoo_weights_file(variant=..., revision=..., ...)`` calls every
+    implementation with pluggy's semantics and the spec's options (``firstresult`` hooks return the
+    first non-``None`` answer, the others the list of answers)."""
+    return _HOST.manager().hook
+
+
+def after_load(variant, params, state):
+    """``zoo_after_load`` as a chain: each implementation, in pluggy's call order, gets the trees the
+    previous one returned (``None`` keeps them); returns the last ``(params, state)``.
+
+    pluggy hands every implementation the same arguments, so this one hook is folded here over the
+    implementations pluggy would call, in its order; isolation of third-party implementations is
+    the same as for any hook (they are registered wrapped).
+    """
+    for impl in reversed(hooks().zoo_after_load.get_hookimpls()):
+        given = {"variant": variant, "params": params, "state": state}
+        result = impl.function(*(given[a] for a in impl.argnames),
+                               **{k: given[k] for k in impl.kwargnames if k in given})
+        if result is not None:
+            params, state = result
+    return params, state
 
 
 def get_registry() -> Registry:
     """The registry of every installed family (built once per process)."""
-    global _registry
-    with _lock:
-        if _registry is None:
-            _registry = _build_registry(get_plugin_manager())
-        return _registry
+    return _HOST.registry()
 
 
 def plugin_infos() -> list[PluginInfo]:
     """Every plugin zoo tried to load, with its families or its error."""
-    get_registry()
-    return sorted(_infos.values(), key=lambda p: p.name)
+    return _HOST.infos()
 
 
 def broken_plugins() -> list[PluginInfo]:
+    """The plugins that failed to load or whose hooks raised."""
     return [p for p in plugin_infos() if p.error]
 
 
 def register_plugin(plugin: object, name: str | None = None) -> None:
-    """Register a plugin object by hand (tests, notebooks); it survives ``reset()``."""
-    name = name or getattr(plugin, "__name__", repr(plugin))
-    with _lock:
-        _extra.append((name, plugin))
-        reset(keep_extra=True)
+    """Register a plugin object by hand (tests, notebooks); it survives ``reset(keep_extra=True)``."""
+    _HOST.register(plugin, name or getattr(plugin, "__name__", repr(plugin)))
 
 
 def unregister_plugin(name: str) -> None:
-    with _lock:
-        _extra[:] = [(n, p) for n, p in _extra if n != name]
-        reset(keep_extra=True)
+    """Remove a plugin registered by hand with ``register_plugin``."""
+    _HOST.unregister(name)
 
 
 def reset(*, keep_extra: bool = False) -> None:
-    """Forget the loaded plugins and registry; the next use discovers them again."""
-    global _pm, _registry
-    with _lock:
-        _pm = None
-        _registry = None
-        _infos.clear()
-        if not keep_extra:
-            _extra.clear()
+    """Forget the loaded plugins, the registry and the load report (and the plugins registered by
+    hand, unless ``keep_extra``); the next use discovers them again."""
+    _HOST.reset(keep_hand_registered=keep_extra)
 
-
-class PluginHookWarning(UserWarning):
-    """A plugin's hook raised an unexpected exception; zoo went on without that plugin's answer."""
-
-
-_FAILED = object()
-
-
-def _call_impl(pm: pluggy.PluginManager, name: str, impl, kwargs):
-    """One implementation's answer, or ``_FAILED`` after recording a third-party plugin's crash."""
-    from zoo_core.errors import ZooError
-
-    plugin_name = pm.get_name(impl.plugin) or "?"
-    try:
-        return impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-    except ZooError:
-        raise
-    except Exception as e:
-        if plugin_name == "zoo_core":
-            raise
-        message = f"{name} raised {type(e).__name__}: {e}"
-        with _lock:
-            info = _infos.get(plugin_name, PluginInfo(plugin_name, None, None))
-            _infos[plugin_name] = attrs.evolve(info, error=message)
-        warnings.warn(f"zoo plugin {plugin_name}: {message}; ignoring its answer", PluginHookWarning, stacklevel=3)
-        return _FAILED
-
-
-def call_hook(name: str, *, firstresult: bool = False, **kwargs):
-    """Call hook ``name`` one implementation at a time, in pluggy's order.
-
-    A ``ZooError`` from any implementation propagates (a plugin refusing on purpose, a download
-    that failed). Any other exception from a third-party plugin is recorded against that plugin
-    (``zoo plugins`` shows it), warned about, and the next implementation is called; zoo-core's own
-    implementations are never silenced. With ``firstresult`` the first non-``None`` answer is
-    returned, else the list of answers.
-    """
-    pm = get_plugin_manager()
-    results = []
-    for impl in reversed(getattr(pm.hook, name).get_hookimpls()):
-        result = _call_impl(pm, name, impl, kwargs)
-        if result is None or result is _FAILED:
-            continue
-        if firstresult:
-            return result
-        results.append(result)
-    return None if firstresult else results
-
-
-def chain_after_load(variant, params, state):
-    """``zoo_after_load`` as a chain: each plugin gets the previous one's ``(params, state)``."""
-    pm = get_plugin_manager()
-    for impl in reversed(pm.hook.zoo_after_load.get_hookimpls()):
-        result = _call_impl(pm, "zoo_after_load", impl, {"variant": variant, "params": params, "state": state})
-        if result is not None and result is not _FAILED:
-            params, state = result
-    return params, state

@@ -1,0 +1,143 @@
+"""zoo-core's commands that read the registry only: ``zoo list``, ``zoo info``, ``zoo plugins``.
+
+None of them imports JAX, numpy or huggingface_hub at import time: ``zoo list`` reads plain variant
+tables (``zoo info`` asks the Hub's cache whether the weights are there, through a deferred import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from zoo_core.cli import table
+from zoo_core.plugins import get_registry, plugin_infos
+
+NO_FAMILY_HINT = ("no model family is installed: a family is a distribution with an entry point in the group "
+                  "'zoo' (`zoo plugins` lists what zoo found)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``list``, ``info`` and ``plugins`` to the ``zoo`` command line."""
+    p = subparsers.add_parser("list", help="list installed variants")
+    p.add_argument("pattern", nargs="?", help="fnmatch pattern on arch.tag or arch, e.g. 'convnext_*'")
+    p.add_argument("--family", help="only this family")
+    p.add_argument("--license", action="store_true", help="show each variant's weights license and commercial use")
+    p.add_argument("--license-id", help="only weights under this license id (fnmatch, e.g. 'cc-by-nc*')")
+    p.add_argument("--pretrained", action="store_true", help="only variants with released weights")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+    p = subparsers.add_parser("info", help="every field of one variant, its license and cache state")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = subparsers.add_parser("plugins", help="installed plugins, their families and errors")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+
+def cmd_list(args) -> int:
+    """The matching variants as a table (``--license``: license columns and the families' notes) or JSON."""
+    reg = get_registry()
+    names = reg.list(args.pattern or "*", family=args.family, license=args.license_id,
+                     pretrained=True if args.pretrained else None)
+    variants = [reg.variants[n] for n in names]
+    if args.json:
+        print(json.dumps([v.to_dict() for v in variants], indent=2))
+        return 0
+    if not variants:
+        if not reg.variants:
+            print(NO_FAMILY_HINT, file=sys.stderr)
+            return 0  # nothing installed is not a failure of the command: the hint says what to do
+        print("no variant matches", file=sys.stderr)
+        return 1  # as grep: a pattern that matches nothing exits 1
+    if args.license:
+        headers = ["VARIANT", "CLASSES", "SIZE", "LICENSE", "COMMERCIAL"]
+        rows = [[v.name, str(v.num_classes), str(v.input_size[-1]), v.license.id, v.license.commercial]
+                for v in variants]
+    else:
+        headers = ["VARIANT", "FAMILY", "CLASSES", "FEATURES", "SIZE"]
+        rows = [[v.name, v.family, str(v.num_classes), str(v.num_features), str(v.input_size[-1])] for v in variants]
+    print(table(rows, headers))
+    if args.license:
+        noted = {f.name: f.license_notes for f in reg.families.values() if f.license_notes}
+        for fam in sorted({v.family for v in variants} & noted.keys()):
+            for note in noted[fam]:
+                print(f"\nnote ({fam}): {note}")
+    return 0
+
+
+def _info_lines(v, fam, data: dict) -> list[str]:
+    """``zoo info``'s text: one line per field of variant ``v``, then its family's license notes."""
+    lic = v.license
+    lines = [
+        f"{v.name}  ({v.family} family, from {data['distribution']})",
+        f"  weights         {v.hf_hub_id}/{v.filename}" if v.hf_hub_id else "  weights         none released",
+        f"  cached          {data['cached_file'] or 'no'}",
+        f"  license         {lic.id}  commercial use: {lic.commercial}",
+    ]
+    if lic.url:
+        lines.append(f"  license url     {lic.url}")
+    if lic.note:
+        lines.append(f"  license note    {lic.note}")
+    lines += [
+        f"  num_classes     {v.num_classes}" + ("  (encoder only: no classifier)" if v.num_classes == 0 else ""),
+        f"  num_features    {v.num_features}",
+        f"  input_size      {v.input_size}" + (f"  (test: {v.test_input_size})" if v.test_input_size else ""),
+        f"  mean / std      {v.mean} / {v.std}",
+        f"  crop            {v.crop_pct} ({v.crop_mode})" + (f"  (test: {v.test_crop_pct})" if v.test_crop_pct else ""),
+        f"  interpolation   {v.interpolation}",
+        f"  first_conv      {v.first_conv}",
+        f"  classifier      {v.classifier}",
+    ]
+    if v.resolved_label_names:
+        lines.append(f"  labels          {v.resolved_label_names}")
+    if v.notes:
+        lines.append(f"  notes           {v.notes}")
+    return lines + [f"\nnote: {note}" for note in fam.license_notes]
+
+
+def cmd_info(args) -> int:
+    """Every field of one variant, its distribution, license and whether its weights are cached."""
+    reg = get_registry()
+    v = reg.get(args.name)
+    fam = reg.families[v.family]
+    from zoo_core.interop.hub import cached_file  # deferred: an unknown name fails without importing the Hub client
+
+    data = v.to_dict()
+    data["cached_file"] = cached_file(v.hf_hub_id, v.filename) if v.hf_hub_id else None
+    data["distribution"] = f"{fam.distribution} {fam.version or ''}".strip()
+    data["license_notes"] = list(fam.license_notes)
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print("\n".join(_info_lines(v, fam, data)))
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    """Every plugin zoo tried to load: distribution, families, variant count, and the error of a broken one."""
+    reg = get_registry()
+    infos = plugin_infos()
+
+    def variant_count(p) -> int:
+        return sum(len(reg.families[f].variants) for f in p.families if f in reg.families)
+
+    if args.json:
+        print(json.dumps([{"name": p.name, "distribution": p.distribution, "version": p.version,
+                           "families": list(p.families), "variants": variant_count(p), "error": p.error}
+                          for p in infos], indent=2))
+        return 0
+    if not infos:
+        print("no zoo plugin is installed: a plugin (a model family, say) is a distribution with an entry point "
+              "in the group 'zoo'")
+        return 0
+    rows = [[p.name, f"{p.distribution or '-'} {p.version or ''}".strip(), ",".join(p.families) or "-",
+             str(variant_count(p)), "ok" if not p.error else "BROKEN"] for p in infos]
+    print(table(rows, ["PLUGIN", "DISTRIBUTION", "FAMILIES", "VARIANTS", "STATUS"], shrink=1))
+    for p in infos:
+        if p.error:
+            print(f"\n{p.name} ({p.distribution or 'registered by hand'}) is broken: {p.error}")
+    return 0
