@@ -1,13 +1,23 @@
 """apply_state_dict validates the whole mapping first and reports every fault in one error;
-tree_mapping derives the mapping from timm-named trees."""
+tree_mapping derives the mapping from timm-named trees; to_state_dict writes trees back through it."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import zoo_core
 from zoo_core import StateDictMismatchError
-from zoo_core.interop import apply_state_dict, conv_to_hwio, identity, linear_to_dense, tree_mapping
+from zoo_core.interop import (
+    NotInvertibleError,
+    apply_state_dict,
+    conv_to_hwio,
+    identity,
+    linear_to_dense,
+    to_state_dict,
+    tree_mapping,
+)
+from zoo_core.nn import abstract_init
 
 
 def make_tree():
@@ -100,7 +110,7 @@ def test_tree_mapping_follows_the_leaf_name_convention_and_rules():
     params = {"stem": {"conv": {"kernel": jnp.zeros((3, 3, 3, 8))}, "norm": {"scale": jnp.zeros(8), "bias": jnp.zeros(8)}},
               "head": {"fc": {"kernel": jnp.zeros((8, 2))}}, "cls_token": jnp.zeros((1, 1, 8))}
     state = {"stem": {"bn": {"mean": jnp.zeros(8), "var": jnp.zeros(8)}}}
-    got = {key: (path, fn.__name__) for key, path, fn in tree_mapping(params, state, rules=[
+    got = {key: (path, str(fn)) for key, path, fn in tree_mapping(params, state, rules=[
         (r"head/fc/(kernel)", r"classifier.weight", None), (r"cls_token", None, None)])}
     assert got == {
         "stem.conv.weight": (("params", "stem", "conv", "kernel"), "conv_to_hwio"),
@@ -167,7 +177,7 @@ def test_a_safetensors_file_is_read_straight_into_the_new_layout_with_the_same_r
 
     f = Spy(tmp_path / "m.safetensors")
     got = apply_state_dict(make_tree(), f, mapping)
-    assert sorted(f.permuted) == [("bn.running_mean", None), ("conv.weight", (2, 3, 1, 0)), ("fc.weight", (1, 0))]
+    assert sorted(f.permuted) == [("bn.running_mean", (0,)), ("conv.weight", (2, 3, 1, 0)), ("fc.weight", (1, 0))]
     assert f.plain == ["fc.bias"]
     want = apply_state_dict(make_tree(), make_state_dict(), mapping)
     for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
@@ -208,3 +218,73 @@ def test_a_float64_tree_reads_a_float32_file_exactly():
             out = apply_state_dict(tree, SafetensorsFile(f"{d}/m.safetensors"), MAPPING)
         assert out["params"]["conv"]["kernel"].dtype == jnp.float64
         np.testing.assert_array_equal(out["params"]["conv"]["kernel"], make_state_dict()["conv.weight"].transpose(2, 3, 1, 0))
+
+
+def test_a_plain_function_transform_still_loads():
+    """A third-party family's transform written as a plain function (the old documented way)."""
+    mapping = [*MAPPING[:2], ("fc.bias", ("params", "fc", "bias"), lambda a: a * 2.0), MAPPING[3]]
+    out = apply_state_dict(make_tree(), make_state_dict(), mapping)
+    np.testing.assert_array_equal(out["params"]["fc"]["bias"], make_state_dict()["fc.bias"] * 2.0)
+    assert tree_mapping({"w": jnp.zeros(2)}, rules=[("w", "w", np.negative)])[0][2].fn is np.negative
+
+
+def test_to_state_dict_writes_timms_layout_and_loads_back_identically():
+    """Each leaf through its transform's inverse: OIHW convs, (out, in) linears, contiguous numpy
+    arrays in the mapping's order; loading the result gives the same trees."""
+    tree = apply_state_dict(make_tree(), make_state_dict(), MAPPING)
+    sd = to_state_dict(tree, MAPPING)
+    assert list(sd) == [k for k, _, _ in MAPPING]
+    for key, value in sd.items():
+        assert isinstance(value, np.ndarray) and value.flags.c_contiguous
+        np.testing.assert_array_equal(value, make_state_dict()[key])
+    assert to_state_dict((tree["params"], tree["state"]), MAPPING).keys() == sd.keys()
+    again = apply_state_dict(make_tree(), sd, MAPPING)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), again, tree))
+
+
+def test_to_state_dict_names_every_transform_without_inverse():
+    """A plain function (no inverse) or adapt_input_conv: one error naming key, path and transform each."""
+    from zoo_core.interop import adapt_input_conv, compose
+
+    def halve(a):
+        return a / 2
+
+    mapping = [("fc.bias", "params/fc/bias", halve), MAPPING[1],
+               ("conv.weight", ("params", "conv", "kernel"), compose(conv_to_hwio, adapt_input_conv(2)))]
+    with pytest.raises(NotInvertibleError, match="2 problems") as e:
+        to_state_dict(make_tree(), mapping)
+    assert "'fc.bias' ← params/fc/bias: halve has no inverse" in str(e.value)
+    assert "'conv.weight' ← params/conv/kernel: adapt_input_conv(2) has no inverse" in str(e.value)
+
+
+def test_to_state_dict_refuses_paths_that_are_not_leaves():
+    with pytest.raises(StateDictMismatchError, match=r"'x' ← params/nope: not a leaf.*\n.*'y' ← params/fc: not a leaf"):
+        to_state_dict(make_tree(), [("x", "params/nope", identity), ("y", "params/fc", identity)])
+
+
+ROUND_TRIPS = [  # one small variant per family, and a key whose exported shape shows timm's layout
+    ("tinynet_s", {}, "stem.conv.weight", None),
+    ("resnet18", {}, "conv1.weight", (64, 3, 7, 7)),
+    ("resnetv2_50x1_bit", {}, "head.fc.weight", (1000, 2048, 1, 1)),
+    ("convnext_tiny", {}, "stages.0.blocks.0.mlp.fc1.weight", (384, 96)),
+    ("convnextv2_atto", {}, "stages.0.blocks.0.mlp.fc1.weight", (160, 40, 1, 1)),
+    ("vit_tiny_patch16_224", {}, "blocks.0.attn.qkv.weight", (576, 192)),
+    # a ViT built for another size exports its own grid's pos_embed, as timm's model of that size holds
+    ("vit_tiny_patch16_224", {"img_size": 96}, "pos_embed", (1, 1 + 6 * 6, 192)),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,key,shape", ROUND_TRIPS, ids=[f"{n}{k or ''}" for n, k, _, _ in ROUND_TRIPS])
+def test_to_state_dict_round_trips_through_each_familys_mapping(name, kwargs, key, shape):
+    """Random trees written out through the family's own mapping and loaded back with it are the
+    same trees, exactly; the file holds timm's shapes."""
+    variant = zoo_core.get_variant(name)
+    model = zoo_core.create_model(name, **kwargs)
+    abstract = abstract_init(model)
+    rng = np.random.default_rng(0)
+    trees = jax.tree.map(lambda s: rng.standard_normal(s.shape).astype(s.dtype), abstract)
+    mapping = zoo_core.get_family(name).mapping()(variant, model, *abstract)
+    sd = to_state_dict(trees, mapping)
+    assert key in sd and (shape is None or sd[key].shape == shape)
+    loaded = apply_state_dict({"params": abstract[0], "state": abstract[1]}, sd, mapping)
+    assert jax.tree.all(jax.tree.map(np.array_equal, loaded, {"params": trees[0], "state": trees[1]}))

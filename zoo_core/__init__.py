@@ -16,6 +16,7 @@ from zoo_core.errors import (
     CheckpointFormatError,
     DownloadError,
     InputError,
+    NotInvertibleError,
     PluginError,
     RegistryConflictError,
     StateDictMismatchError,
@@ -29,7 +30,7 @@ from zoo_core.registry import Family, License, Variant
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointFormatError", "DownloadError", "Family", "HeadSkippedWarning", "InputError", "License",
+    "CheckpointFormatError", "DownloadError", "Family", "HeadSkippedWarning", "InputError", "License", "NotInvertibleError",
     "PluginError", "RegistryConflictError", "StateDictMismatchError", "UnknownVariantError", "Variant",
     "WeightsError", "ZooError", "create_model", "create_pretrained", "default_num_classes", "get_family",
     "get_variant", "hookimpl", "list_variants",

@@ -55,3 +55,8 @@ class InputError(ZooError, ValueError):
     """An input array has the wrong rank, dtype or channel count."""
 
     exit_code = 7
+
+
+class NotInvertibleError(ZooError, ValueError):
+    """A layout transform with no inverse (a stem adapted to other channels, a function given no
+    inverse) was asked to write a leaf back in the checkpoint's layout."""

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from zoo_core.interop.state_dict import stored_shape, transformed_shape
+from zoo_core.interop.transforms import Transform, as_transform
 
 Thunk = Callable[[], np.ndarray]
 
@@ -45,10 +46,12 @@ class DerivedStateDict(Mapping):
         return tuple(shape_of()) if callable(shape_of) else tuple(np.shape(entry()))
 
 
-def take(state_dict: Mapping[str, Any], key: str, transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Thunk:
-    """A thunk reading ``state_dict[key]`` as a numpy array, passed through ``transform`` if given;
-    its ``shape()`` comes from the source's shape without reading the tensor."""
-    return _Take(state_dict, key, transform)
+def take(state_dict: Mapping[str, Any], key: str,
+         transform: Transform | Callable[[np.ndarray], np.ndarray] | None = None) -> Thunk:
+    """A thunk reading ``state_dict[key]`` as a numpy array, passed through ``transform`` if given
+    (a ``Transform``, or a plain function wrapped by ``as_transform``); its ``shape()`` comes from
+    the source's shape without reading the tensor."""
+    return _Take(state_dict, key, None if transform is None else as_transform(transform))
 
 
 class _Take:

@@ -17,7 +17,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from zoo_core.interop.state_dict import IGNORED_SUFFIXES, LEAF_TO_TORCH, default_transform, tree_leaves_with_paths
+from zoo_core.interop.mapping import LEAF_TO_TORCH, default_transform
+from zoo_core.interop.state_dict import IGNORED_SUFFIXES, tree_leaves_with_paths
 from zoo_core.interop.transforms import Transform, conv1x1_to_dense, conv_to_hwio, identity, linear_to_dense
 
 Path = tuple[str, ...]
@@ -63,7 +64,7 @@ class MappingProposal:
         are generalized to ``(\\d+)`` groups and identical rules merged."""
         out: list[tuple[str, str, str]] = []
         for key, path, transform in self.triples:
-            if _convention_key(path) == key and transform is _default(path, self.leaf_shapes):
+            if _convention_key(path) == key and transform == _default(path, self.leaf_shapes):
                 continue
             parts, n = [], 0
             template = key
@@ -74,7 +75,7 @@ class MappingProposal:
                     template = re.sub(rf"(?<![\w\\]){part}(?!\w)", rf"\\{n}", template, count=1)
                 else:
                     parts.append(re.escape(part))
-            rule = ("/".join(parts), template, transform.__name__)
+            rule = ("/".join(parts), template, transform.name)
             if rule not in out:
                 out.append(rule)
         return out

@@ -1,21 +1,21 @@
-"""Applying a PyTorch state dict to our parameter trees, and deriving the mapping that does it.
+"""Applying a PyTorch state dict to our parameter trees (the mapping itself: ``zoo_core.interop.mapping``).
 
 A mapping is a list of ``(pytorch_key, path, transform)`` triples: ``pytorch_key`` as written by
 ``model.state_dict()``, ``path`` a tuple of keys into the tree (or a ``"a/b/c"`` string), and
-``transform`` a ``numpy -> numpy`` function applied before the shape check.
+``transform`` a layout ``Transform`` (``zoo_core.interop.transforms``) applied before the shape
+check; a plain ``numpy -> numpy`` function is taken too, as a ``Custom`` transform.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from zoo_core.errors import StateDictMismatchError
-from zoo_core.interop.transforms import Transform, conv_to_hwio, identity, linear_to_dense
+from zoo_core.interop.transforms import Transform, as_transform, identity
 
 Path = tuple[str, ...]
 Triple = tuple[str, Path, Transform]
@@ -70,7 +70,7 @@ def _fmt(path: Path) -> str:
 def apply_state_dict(
     tree: Mapping[str, Any],
     state_dict: Mapping[str, Any],
-    mapping: Iterable[tuple[str, str | Sequence[str], Transform]],
+    mapping: Iterable[tuple[str, str | Sequence[str], Transform | Callable[[np.ndarray], np.ndarray] | None]],
     *,
     ignore_keys: Iterable[str] = (),
     keep_paths: Iterable[str | Sequence[str]] = (),
@@ -84,23 +84,43 @@ def apply_state_dict(
     ``state_dict`` used (``*.num_batches_tracked`` and ``ignore_keys`` excepted) and every leaf of
     ``tree`` written (subtrees under ``keep_paths`` excepted). Otherwise one
     ``StateDictMismatchError`` lists every fault. ``tree`` and ``state_dict`` are never mutated.
+    A transform is a ``Transform`` record, a plain function of an array (wrapped by
+    ``as_transform``) or ``None`` (``identity``).
 
     Leaves of ``tree`` may be arrays or ``jax.ShapeDtypeStruct``; new leaves take the target
     leaf's dtype (``convert(array, target_leaf)`` overrides how the value is made, by default
     ``jnp.asarray(array, dtype=target.dtype)``).
     """
+    leaves = dict(tree_leaves_with_paths(tree))
+    steps = plan_reads(leaves, state_dict, mapping, ignore_keys=ignore_keys, keep_paths=keep_paths, source=source)
+    return set_paths(tree, read_planned(steps, leaves, state_dict, source=source, convert=convert))
+
+
+class ReadStep(NamedTuple):
+    """One tensor to read: ``state_dict[key]`` through ``transform`` into the leaf at ``path``.
+    ``axes``: the transform's permutation of the stored tensor, which a reader with
+    ``read_permuted`` applies while reading; ``None`` when it is not a pure permutation."""
+
+    key: str
+    path: Path
+    transform: Transform
+    axes: tuple[int, ...] | None
+
+
+def plan_reads(leaves: Mapping[Path, Any], state_dict: Mapping[str, Any], mapping, *, ignore_keys: Iterable[str] = (),
+               keep_paths: Iterable[str | Sequence[str]] = (), source: str = "state dict") -> list[ReadStep]:
+    """The steps that read ``mapping`` from ``state_dict`` into a tree of ``leaves`` (``{path:
+    leaf}``), checked on shapes alone: no tensor is read where the state dict answers shapes (a
+    safetensors file's header). Raises one ``StateDictMismatchError`` listing every fault (see
+    ``apply_state_dict``)."""
     ignore = set(ignore_keys)
     keep = [as_path(p) for p in keep_paths]
     errors: list[str] = []
-    planned: list[tuple[str, Path, Transform]] = []
+    steps: list[ReadStep] = []
     used: set[str] = set()
     writers: dict[Path, str] = {}
-    leaves = dict(tree_leaves_with_paths(tree))
-    # First pass: shapes only, so a file that does not fit is refused before a tensor is read
-    # (a lazy state dict, such as a safetensors file's, answers shapes from its header).
     for key, path, transform in mapping:
-        path = as_path(path)
-        transform = transform or identity
+        path, transform = as_path(path), as_transform(transform)
         if key not in state_dict:
             errors.append(f"missing key {key!r} (for {_fmt(path)})")
             continue
@@ -113,69 +133,61 @@ def apply_state_dict(
             continue
         writers[path] = key
         raw_shape = stored_shape(state_dict, key)
-        try:
-            shape = transformed_shape(transform, raw_shape, lambda key=key: state_dict[key])
-        except Exception as e:  # noqa: BLE001 - every transform fault goes into the one report
-            errors.append(f"key {key!r} {raw_shape}: transform {getattr(transform, '__name__', transform)} failed: {e}")
+        fault = _shape_fault(key, path, transform, raw_shape, _shape(leaves[path]), lambda key=key: state_dict[key])
+        if fault:
+            errors.append(fault)
             continue
-        want = _shape(leaves[path])
-        if shape != want:
-            name = getattr(transform, "__name__", "transform")
-            errors.append(
-                f"shape mismatch for {key!r} → {_fmt(path)}: checkpoint {raw_shape}"
-                f"{'' if transform is identity else f' ({name}: {shape})'}, model {want}"
-            )
-            continue
-        planned.append((key, path, transform))
-    for key in state_dict:
-        if key not in used and key not in ignore and not key.endswith(IGNORED_SUFFIXES):
-            errors.append(f"unused key {key!r} {stored_shape(state_dict, key)}")
-    for path in leaves:
-        if path not in writers and not any(path[: len(k)] == k for k in keep):
-            errors.append(f"{_fmt(path)} {_shape(leaves[path])} is not written by any key")
+        steps.append(ReadStep(key, path, transform, transform.permutation(len(raw_shape))))
+    errors += [f"unused key {key!r} {stored_shape(state_dict, key)}" for key in state_dict
+               if key not in used and key not in ignore and not key.endswith(IGNORED_SUFFIXES)]
+    errors += [f"{_fmt(path)} {_shape(leaf)} is not written by any key" for path, leaf in leaves.items()
+               if path not in writers and not any(path[: len(k)] == k for k in keep)]
     if errors:
         head = f"{source} does not fit the model: {len(errors)} problem{'s' if len(errors) > 1 else ''}"
         raise StateDictMismatchError(head + "\n  " + "\n  ".join(errors))
-    owned_convert = convert is None
-    if convert is None:
-        convert = _to_device
-    # Second pass: one tensor at a time, never a second full copy of the model. Worker threads
-    # read the next tensors while this one hands the current to JAX; file reads and numpy copies
-    # release the GIL. Where the state dict can read a tensor straight into its new layout
-    # (``read_permuted``) and the transform is a pure permutation, that array is the only copy and
-    # JAX adopts it in place. ``convert`` stays in the calling thread, where JAX's thread-local
-    # configuration (``jax.enable_x64``, the default device) is the caller's.
-    read_permuted = getattr(state_dict, "read_permuted", None)
+    return steps
 
-    def read_one(key: str, path: Path, transform: Transform) -> tuple[np.ndarray, bool]:
-        axes = getattr(transform, "axes", False)
-        target_dtype = getattr(leaves[path], "dtype", None)
-        if read_permuted is not None and axes is not False and target_dtype is not None:
-            array = read_permuted(key, axes, np.dtype(target_dtype))
-            squeeze = getattr(transform, "squeeze_axes", ())
-            return (np.squeeze(array, tuple(squeeze)) if squeeze else array), True  # a view: still adopted
-        array = transform(np.asarray(state_dict[key]))
-        if tuple(array.shape) != _shape(leaves[path]):  # a transform whose shape depends on values
-            raise StateDictMismatchError(f"{source}: {key!r} became {tuple(array.shape)} through "
-                                         f"{getattr(transform, '__name__', transform)}, model {_shape(leaves[path])}")
-        return array, False
 
+def _shape_fault(key: str, path: Path, transform: Transform, raw_shape: tuple[int, ...], want: tuple[int, ...],
+                 read: Callable[[], Any]) -> str | None:
+    """Why ``transform`` does not take the stored ``raw_shape`` to the leaf's ``want``, or ``None``."""
+    try:
+        shape = transformed_shape(transform, raw_shape, read)
+    except Exception as e:  # noqa: BLE001 - every transform fault goes into the one report
+        return f"key {key!r} {raw_shape}: transform {transform} failed: {e}"
+    if shape == want:
+        return None
+    through = "" if transform == identity else f" ({transform}: {shape})"
+    return f"shape mismatch for {key!r} → {_fmt(path)}: checkpoint {raw_shape}{through}, model {want}"
+
+
+def read_planned(steps: Sequence[ReadStep], leaves: Mapping[Path, Any], state_dict: Mapping[str, Any], *,
+                 source: str = "state dict", convert: Callable[[np.ndarray, Any], Any] | None = None
+                 ) -> dict[Path, Any]:
+    """``{path: new leaf}`` for every step, one tensor at a time: never a second full copy of the
+    model. Worker threads read the next tensors while this one hands the current to JAX; file
+    reads and numpy copies release the GIL. Where the state dict can read a tensor straight into
+    its new layout (``read_permuted``) and the step's transform is a pure permutation, that array
+    is the only copy and JAX adopts it in place. ``convert`` stays in the calling thread, where
+    JAX's thread-local configuration (``jax.enable_x64``, the default device) is the caller's."""
     import os
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
+    owned_convert = convert is None
+    convert = _to_device if convert is None else convert
     workers = max(1, min(4, os.cpu_count() or 1))
     values = {}
     # Largest first, so that no worker is left alone with a big classifier at the end. Tensors are
     # taken as they finish, not in order, so that one big tensor does not hold the other workers
     # idle; at most ``workers + 1`` are read ahead of the one being handed over.
-    todo = iter(sorted(planned, key=lambda item: -math.prod(_shape(leaves[item[1]]))))
+    todo = iter(sorted(steps, key=lambda step: -math.prod(_shape(leaves[step.path]))))
     in_flight: dict[Any, Path] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zoo-read") as reader:
 
         def read_next() -> None:
-            item = next(todo, None)
-            if item is not None:
-                in_flight[reader.submit(read_one, *item)] = item[1]
+            step = next(todo, None)
+            if step is not None:
+                in_flight[reader.submit(_read_step, step, state_dict, leaves[step.path], source)] = step.path
 
         try:
             for _ in range(workers + 1):
@@ -191,7 +203,23 @@ def apply_state_dict(
         finally:
             for future in in_flight:
                 future.cancel()
-    return set_paths(tree, values)
+    return values
+
+
+def _read_step(step: ReadStep, state_dict: Mapping[str, Any], target: Any, source: str) -> tuple[np.ndarray, bool]:
+    """The step's array in the leaf's layout, and whether the loader made it itself (aligned, of
+    the target's dtype: JAX may adopt it) rather than the transform."""
+    read_permuted = getattr(state_dict, "read_permuted", None)
+    target_dtype = getattr(target, "dtype", None)
+    if read_permuted is not None and step.axes is not None and target_dtype is not None:
+        array = read_permuted(step.key, step.axes, np.dtype(target_dtype))
+        squeeze = step.transform.squeeze_axes
+        return (np.squeeze(array, squeeze) if squeeze else array), True  # a view: still adopted
+    array = step.transform(np.asarray(state_dict[step.key]))
+    if tuple(array.shape) != _shape(target):  # a transform whose shape depends on values
+        raise StateDictMismatchError(f"{source}: {step.key!r} became {tuple(array.shape)} through "
+                                     f"{step.transform}, model {_shape(target)}")
+    return array, False
 
 
 def stored_shape(state_dict: Mapping[str, Any], key: str) -> tuple[int, ...]:
@@ -205,8 +233,10 @@ def stored_shape(state_dict: Mapping[str, Any], key: str) -> tuple[int, ...]:
 
 def transformed_shape(transform: Transform, shape: tuple[int, ...], read: Callable[[], Any]) -> tuple[int, ...]:
     """The shape ``transform`` gives an array of ``shape``, found on a zero-stride stand-in (no
-    tensor is read or allocated); a transform that refuses the read-only stand-in gets the value."""
-    if transform is identity:
+    tensor is read or allocated); a transform that refuses the read-only stand-in gets the value.
+    ``transform`` may be a plain function (``as_transform``)."""
+    transform = as_transform(transform)
+    if transform == identity:
         return shape
     stand_in = np.broadcast_to(np.zeros((), np.float32), shape)
     try:
@@ -230,50 +260,3 @@ def _adopt(array: np.ndarray, target: Any):
     import jax
 
     return jax.device_put(array, may_alias=True)
-
-
-LEAF_TO_TORCH = {"kernel": "weight", "scale": "weight", "mean": "running_mean", "var": "running_var"}
-
-
-def default_transform(leaf_name: str, ndim: int) -> Transform:
-    """The layout transform implied by a leaf: 4-D ``kernel`` → OIHW to HWIO, 2-D ``kernel`` →
-    (out, in) to (in, out), anything else unchanged."""
-    if leaf_name == "kernel" and ndim == 4:
-        return conv_to_hwio
-    if leaf_name == "kernel" and ndim == 2:
-        return linear_to_dense
-    return identity
-
-
-Rule = tuple[str, str | None, Transform | None]
-
-
-def tree_mapping(params: Mapping[str, Any], state: Mapping[str, Any] | None = None,
-                 rules: Sequence[Rule] = ()) -> list[Triple]:
-    """Derive the mapping for trees whose keys mirror timm's module names.
-
-    Each leaf at ``params/a/b/kernel`` maps from ``a.b.weight`` by the leaf-name convention
-    (``kernel``/``scale`` → ``weight``, ``mean`` → ``running_mean``, ``var`` → ``running_var``,
-    other names unchanged) with ``default_transform``. ``rules`` are ``(regex, replacement,
-    transform)`` tried first, in order, on the leaf's path without its root (``"a/b/kernel"``):
-    the first ``re.fullmatch`` wins; ``replacement`` is expanded with the match's groups
-    (``re.Match.expand``), ``None`` skips the leaf, and a ``None`` transform means the default.
-    """
-    compiled = [(re.compile(pattern), repl, transform) for pattern, repl, transform in rules]
-    triples: list[Triple] = []
-    roots = {"params": params, "state": state or {}}
-    for root, tree in roots.items():
-        for path, leaf in tree_leaves_with_paths(tree):
-            joined = "/".join(path)
-            ndim = len(leaf.shape)
-            for pattern, repl, transform in compiled:
-                m = pattern.fullmatch(joined)
-                if m:
-                    if repl is None:
-                        break
-                    triples.append((m.expand(repl), (root, *path), transform or default_transform(path[-1], ndim)))
-                    break
-            else:
-                key = ".".join((*path[:-1], LEAF_TO_TORCH.get(path[-1], path[-1])))
-                triples.append((key, (root, *path), default_transform(path[-1], ndim)))
-    return triples

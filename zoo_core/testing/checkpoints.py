@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-# the layout transforms' inverses on shapes: ours → PyTorch's
-_INVERSE_SHAPES = {
-    "identity": lambda s: s,
-    "conv_to_hwio": lambda s: (s[3], s[2], s[0], s[1]),
-    "linear_to_dense": lambda s: (s[1], s[0]),
-    "conv1x1_to_dense": lambda s: (s[1], s[0], 1, 1),
-}
-
 
 def random_state_dict(name: str, *, seed: int = 0, dtype=np.float32, **model_kwargs) -> dict[str, np.ndarray]:
     """A state dict in timm's keys and layouts for ``name``, with seeded values of sensible scale
     (N(0, 1/fan_in) weights, unit norm scales, positive variances)."""
 
     from zoo_core.api import create_model, get_family, get_variant
+    from zoo_core.interop.state_dict import transformed_shape
+    from zoo_core.interop.transforms import NotInvertibleError, as_transform
     from zoo_core.nn import abstract_init
 
     variant = get_variant(name)
@@ -32,10 +26,13 @@ def random_state_dict(name: str, *, seed: int = 0, dtype=np.float32, **model_kwa
         for k in path[1:]:
             leaf = leaf[k]
         ours = tuple(leaf.shape)
-        name_ = getattr(transform, "__name__", "")
-        shape = _INVERSE_SHAPES[name_](ours) if name_ in _INVERSE_SHAPES else ours
+        transform = as_transform(transform)
+        try:  # the checkpoint's shape: ours through the inverse, else (no inverse) ours as it is
+            shape = transformed_shape(transform.inverse(), ours, lambda ours=ours: np.zeros(ours, np.float32))
+        except NotInvertibleError:
+            shape = ours
         if transform(np.zeros(shape, np.float32)).shape != ours:
-            raise ValueError(f"{variant.name}: cannot infer the checkpoint shape of {key!r} through {name_}")
+            raise ValueError(f"{variant.name}: cannot infer the checkpoint shape of {key!r} through {transform}")
         leaf_name = path[-1]
         if leaf_name == "var":
             value = rng.uniform(0.5, 1.5, shape)
@@ -62,3 +59,13 @@ def check_checkpoint_transform(hook, variant, timm_layout: dict, foreign: dict, 
     for key, value in timm_layout.items():
         np.testing.assert_array_equal(converted[key], value, err_msg=key)
     return converted
+
+
+def timm_state_dict(name: str, model, params, state) -> dict[str, np.ndarray]:
+    """``(params, state)`` of ``model`` (variant ``name``) written back in timm's keys and layouts
+    through the family's own mapping (``zoo_core.interop.to_state_dict``)."""
+    import zoo_core
+    from zoo_core.interop.export import to_state_dict
+
+    variant = zoo_core.get_variant(name)
+    return to_state_dict((params, state), zoo_core.get_family(variant.name).mapping()(variant, model, params, state))
