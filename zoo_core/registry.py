@@ -135,7 +135,6 @@ class Family:
     builder: str | Callable
     weight_mapping: str | Callable
     license_notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    description: str = ""
     distribution: str | None = None
     version: str | None = None
     default_tags: Mapping[str, str] = attrs.field(factory=dict, converter=dict, hash=False)
@@ -220,7 +219,7 @@ class Registry:
         elif close:
             msg += f"; closest: {', '.join(close)}"
         elif not self.variants:
-            msg += "; no model family is installed (pip install zoo-resnet, zoo-convnext, ...)"
+            msg += "; no model family is installed (a family is a distribution with an entry point in the group 'zoo')"
         else:
             msg += "; `zoo list` shows every installed variant"
         return msg

@@ -71,5 +71,4 @@ FAMILY = Family(
     builder="zoo_mixer.model:build_model",
     weight_mapping="zoo_mixer.weights:weight_mapping",
     license_notes=LICENSE_NOTES,
-    description="timm's MLP-Mixer (Mixer-B/16, Mixer-L/16: Google and Alibaba MIIL weights)",
 )

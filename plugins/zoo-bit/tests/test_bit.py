@@ -12,6 +12,7 @@ import pytest
 import zoo_core
 from zoo_core import nn
 from zoo_core.interop import conv1x1_to_dense, conv_to_hwio, identity
+from zoo_core.testing.checkpoints import timm_state_dict
 from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
 
 from zoo_bit.model import FixedStem
@@ -171,21 +172,11 @@ def test_mapping_uses_timm_key_names():
     assert mapping["norm.bias"] == (("params", "norm", "bias"), identity)
 
 
-TO_TORCH = {conv_to_hwio: lambda a: a.transpose(3, 2, 0, 1), conv1x1_to_dense: lambda a: a.T[:, :, None, None],
-            identity: lambda a: a}
-
-
 def test_create_pretrained_loads_a_timm_layout_checkpoint_offline(bit50, tmp_path):
     """A checkpoint in timm's layout (1×1-conv head included), placed in an HF cache, loads back onto the same trees."""
     model, params, state = bit50
     variant = zoo_core.get_variant("resnetv2_50x1_bit.goog_in21k")
-    mapping = zoo_core.get_family(variant.name).mapping()(variant, model, params, state)
-    sd = {}
-    for key, path, transform in mapping:
-        leaf = {"params": params, "state": state}
-        for k in path:
-            leaf = leaf[k]
-        sd[key] = TO_TORCH[transform](np.asarray(leaf))
+    sd = timm_state_dict(variant.name, model, params, state)
     assert sd["head.fc.weight"].shape == (21843, 2048, 1, 1)
     write_cached_file(tmp_path, variant.hf_hub_id, "model.safetensors", safetensors_bytes(sd))
     _, load = zoo_core.create_pretrained(variant.name, cache_dir=tmp_path, local_files_only=True)

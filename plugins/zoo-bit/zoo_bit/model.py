@@ -33,25 +33,19 @@ from zoo_core.nn.se import se_make_divisible as make_divisible
 from zoo_core.nn.std_conv import StdConv2d, std_conv
 from zoo_core.registry import Variant
 
+from zoo_bit.variants import STAGE_CHANS
+
 
 @attrs.frozen
 class BiTConfig:
-    """``layers``: blocks per stage; ``width_factor``: the ``xN`` of the name, scaling every width."""
+    """One architecture, the typed view of a row of ``variants.ARCHS``. ``layers``: blocks per
+    stage; ``width_factor``: the ``xN`` of the name, scaling every width."""
 
     layers: tuple[int, int, int, int]
     width_factor: int
 
 
-ARCHS = {
-    "resnetv2_50x1_bit": BiTConfig((3, 4, 6, 3), 1),
-    "resnetv2_50x3_bit": BiTConfig((3, 4, 6, 3), 3),
-    "resnetv2_101x1_bit": BiTConfig((3, 4, 23, 3), 1),
-    "resnetv2_101x3_bit": BiTConfig((3, 4, 23, 3), 3),
-    "resnetv2_152x2_bit": BiTConfig((3, 8, 36, 3), 2),
-    "resnetv2_152x4_bit": BiTConfig((3, 8, 36, 3), 4),
-}
 STEM_CHANS = 64
-STAGE_CHANS = (256, 512, 1024, 2048)
 BOTTLE_RATIO = 0.25
 
 
@@ -220,8 +214,6 @@ class ResNetV2(Model):
         return self.head.apply(params["head"], {}, x)[0]
 
 
-def build_model(variant: Variant, *, in_chans: int, num_classes: int, **kwargs) -> ResNetV2:
-    """The BiT ResNetV2 of ``variant.arch`` (``resnetv2_50x1_bit`` … ``resnetv2_152x4_bit``)."""
-    if kwargs:
-        raise TypeError(f"{variant.name}: unexpected arguments {sorted(kwargs)}")
-    return ResNetV2.create(ARCHS[variant.arch], in_chans=in_chans, num_classes=num_classes)
+def build_model(variant: Variant, *, in_chans: int, num_classes: int) -> ResNetV2:
+    """The BiT ResNetV2 of ``variant.arch_kwargs`` (``resnetv2_50x1_bit`` … ``resnetv2_152x4_bit``)."""
+    return ResNetV2.create(BiTConfig(**variant.arch_kwargs), in_chans=in_chans, num_classes=num_classes)

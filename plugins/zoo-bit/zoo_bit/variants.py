@@ -9,6 +9,9 @@ architecture, so the first tag is the default (``resnetv2_50x1_bit`` →
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from zoo_core.registry import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, Family, License, Variant
 
 APACHE_2 = License(
@@ -17,10 +20,25 @@ APACHE_2 = License(
          "pretrained config states",
 )
 
-NUM_FEATURES = {
-    "resnetv2_50x1_bit": 2048, "resnetv2_50x3_bit": 6144, "resnetv2_101x1_bit": 2048,
-    "resnetv2_101x3_bit": 6144, "resnetv2_152x2_bit": 4096, "resnetv2_152x4_bit": 8192,
+# timm's registered model args (``resnetv2_*_bit`` functions in resnetv2.py), named as ``BiTConfig``'s
+# fields: blocks per stage and the ``xN`` width factor of the name.
+ARCHS = {
+    "resnetv2_50x1_bit": dict(layers=(3, 4, 6, 3), width_factor=1),
+    "resnetv2_50x3_bit": dict(layers=(3, 4, 6, 3), width_factor=3),
+    "resnetv2_101x1_bit": dict(layers=(3, 4, 23, 3), width_factor=1),
+    "resnetv2_101x3_bit": dict(layers=(3, 4, 23, 3), width_factor=3),
+    "resnetv2_152x2_bit": dict(layers=(3, 8, 36, 3), width_factor=2),
+    "resnetv2_152x4_bit": dict(layers=(3, 8, 36, 3), width_factor=4),
 }
+# timm's ResNetV2 stage widths at width factor 1, shared with model.py.
+STAGE_CHANS = (256, 512, 1024, 2048)
+
+
+def num_features(arch_kwargs: Mapping[str, Any]) -> int:
+    """The channels of the last stage: 2048 × the width factor (a multiple of 8 already, so timm's
+    ``make_divisible`` leaves it as is)."""
+    return STAGE_CHANS[-1] * arch_kwargs["width_factor"]
+
 
 NOTES = {
     "goog_in21k": "BiT-M: trained on ImageNet-21k (21843 classes, Google's label set)",
@@ -35,9 +53,10 @@ NOTES = {
 def _row(name: str, license: License, *, num_classes: int = 1000, pool_size=(7, 7), **cfg) -> Variant:
     """A variant with timm's ResNetV2 cfg defaults (224², Inception mean/std, ``stem.conv``, ``head.fc``)."""
     arch, tag = name.split(".")
-    return Variant(name, "bit", num_classes=num_classes, num_features=NUM_FEATURES[arch], license=license,
+    return Variant(name, "bit", num_classes=num_classes, num_features=num_features(ARCHS[arch]), license=license,
                    hf_hub_id=f"timm/{name}", pool_size=pool_size, mean=IMAGENET_INCEPTION_MEAN,
-                   std=IMAGENET_INCEPTION_STD, first_conv="stem.conv", classifier="head.fc", notes=NOTES[tag], **cfg)
+                   std=IMAGENET_INCEPTION_STD, first_conv="stem.conv", classifier="head.fc", arch_kwargs=ARCHS[arch],
+                   notes=NOTES[tag], **cfg)
 
 
 VARIANTS = (
@@ -83,5 +102,4 @@ FAMILY = Family(
     builder="zoo_bit.model:build_model",
     weight_mapping="zoo_bit.weights:weight_mapping",
     license_notes=LICENSE_NOTES,
-    description="Big Transfer (BiT): timm's pre-activation ResNetV2 with GroupNorm and weight-standardized convs",
 )

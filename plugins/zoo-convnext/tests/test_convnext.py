@@ -11,6 +11,7 @@ import pytest
 
 import zoo_core
 from zoo_core.interop import conv_to_hwio, identity, linear_to_dense
+from zoo_core.testing.checkpoints import timm_state_dict
 from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
 
 from zoo_convnext.model import ConvNeXt, ConvNeXtConfig
@@ -174,23 +175,13 @@ def test_mapping_uses_timm_key_names():
     assert mapping["head.fc.weight"] == (("params", "head", "fc", "kernel"), linear_to_dense)
 
 
-TO_TORCH = {conv_to_hwio: lambda a: a.transpose(3, 2, 0, 1), linear_to_dense: np.transpose, identity: lambda a: a}
-
-
 def test_create_pretrained_loads_a_timm_layout_checkpoint_offline(tmp_path):
     """A checkpoint in timm's layout (from our trees through the mapping), in an HF cache, loads back
     onto the same trees offline; no DINOv3 head is expected or loaded."""
     name = "convnext_tiny.dinov3_lvd1689m"
     model = zoo_core.create_model(name)
     params, state = jax.jit(model.init)(jax.random.key(1))
-    mapping = zoo_core.get_family(name).mapping()(zoo_core.get_variant(name), model, params, state)
-    trees = {"params": params, "state": state}
-    sd = {}
-    for key, path, transform in mapping:
-        leaf = trees
-        for k in path:
-            leaf = leaf[k]
-        sd[key] = TO_TORCH[transform](np.asarray(leaf))
+    sd = timm_state_dict(name, model, params, state)
     assert "head.fc.weight" not in sd and sd["stages.0.blocks.0.conv_dw.weight"].shape == (96, 1, 7, 7)
     write_cached_file(tmp_path, f"timm/{name}", "model.safetensors", safetensors_bytes(sd))
     _, load = zoo_core.create_pretrained(name, cache_dir=tmp_path, local_files_only=True)

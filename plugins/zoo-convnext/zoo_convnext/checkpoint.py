@@ -28,6 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from zoo_core.interop.derived import DerivedStateDict, take
+from zoo_core.interop.transforms import Reshape
 
 #: present in every original checkpoint (the stem's patchify conv), in no timm one
 FACEBOOK_MARKER = "downsample_layers.0.0.weight"
@@ -52,8 +53,7 @@ def timm_key(key: str) -> str:
     return f"head.{key}" if key.startswith("norm.") else key
 
 
-def _grn_vector(a: np.ndarray) -> np.ndarray:
-    return a.reshape(a.shape[-1])
+GRN_VECTOR = Reshape((-1,), source=(1, 1, 1, -1), name="grn_vector")  # Facebook's (1, 1, 1, C) GRN → timm's (C,)
 
 
 def _linear_to_conv1x1(a: np.ndarray) -> np.ndarray:
@@ -72,7 +72,7 @@ def from_facebook(state_dict: Mapping, *, conv_mlp: bool = False) -> DerivedStat
             continue
         new = timm_key(key)
         if ".grn." in new:
-            entries[new] = take(state_dict, key, _grn_vector)
+            entries[new] = take(state_dict, key, GRN_VECTOR)
         elif conv_mlp and _FC_WEIGHT.fullmatch(new):
             entries[new] = take(state_dict, key, _linear_to_conv1x1)
         else:

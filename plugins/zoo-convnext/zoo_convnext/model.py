@@ -45,7 +45,8 @@ KERNEL_INIT = nn.trunc_normal_init(0.02)  # timm's _init_weights: trunc_normal_(
 
 @attrs.frozen
 class ConvNeXtConfig:
-    """One ConvNeXt architecture, as timm's ``convnext_*`` / ``convnextv2_*`` entry points set it.
+    """One ConvNeXt architecture, as timm's ``convnext_*`` / ``convnextv2_*`` entry points set it: the
+    typed view of a row of ``ARCHS`` in zoo_convnext's or zoo_convnextv2's ``variants.py``.
 
     ``depths``/``dims``: blocks and channels per stage (``dims[-1]`` is ``num_features``);
     ``ls_init_value``: LayerScale init (``None``: no LayerScale, V2); ``use_grn``: GRN in the MLP
@@ -61,15 +62,6 @@ class ConvNeXtConfig:
     kernel_size: int = 7
     patch_size: int = 4
     mlp_ratio: int = 4
-
-
-ARCHS = {
-    "convnext_tiny": ConvNeXtConfig((3, 3, 9, 3), (96, 192, 384, 768)),
-    "convnext_small": ConvNeXtConfig((3, 3, 27, 3), (96, 192, 384, 768)),
-    "convnext_base": ConvNeXtConfig((3, 3, 27, 3), (128, 256, 512, 1024)),
-    "convnext_large": ConvNeXtConfig((3, 3, 27, 3), (192, 384, 768, 1536)),
-    "convnext_xlarge": ConvNeXtConfig((3, 3, 27, 3), (256, 512, 1024, 2048)),
-}
 
 
 def conv(in_chans: int, out_chans: int, kernel_size: int, *, stride: int = 1, padding: int = 0,
@@ -223,8 +215,7 @@ class ConvNeXt(Model):
         return self.head.forward(params["head"], x, pre_logits=pre_logits)
 
 
-def build_model(variant: Variant, *, in_chans: int, num_classes: int, **kwargs) -> ConvNeXt:
-    """The ConvNeXt of ``variant.arch`` (``convnext_tiny`` … ``convnext_xlarge``)."""
-    if kwargs:
-        raise TypeError(f"{variant.name}: unexpected arguments {sorted(kwargs)}")
-    return ConvNeXt.create(ARCHS[variant.arch], in_chans=in_chans, num_classes=num_classes)
+def build_model(variant: Variant, *, in_chans: int, num_classes: int) -> ConvNeXt:
+    """The ConvNeXt of ``variant.arch_kwargs`` (``convnext_tiny`` … ``convnext_xlarge``; zoo-convnextv2's
+    ``convnextv2_atto`` … ``convnextv2_huge`` too)."""
+    return ConvNeXt.create(ConvNeXtConfig(**variant.arch_kwargs), in_chans=in_chans, num_classes=num_classes)

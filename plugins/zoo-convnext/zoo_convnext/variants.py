@@ -11,6 +11,9 @@ here an architecture alone means its first Facebook AI tag (``convnext_tiny`` �
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from zoo_core.registry import Family, License, Variant
 
 APACHE_2 = License(
@@ -25,8 +28,21 @@ DINOV3 = License(
          "Read it before any use of these weights.",
 )
 
-NUM_FEATURES = {"convnext_tiny": 768, "convnext_small": 768, "convnext_base": 1024, "convnext_large": 1536,
-                "convnext_xlarge": 2048}
+# timm's registered model args (``convnext_*`` functions in convnext.py), named as ``ConvNeXtConfig``'s
+# fields: blocks and channels per stage; the rest are the config's v1 defaults.
+ARCHS = {
+    "convnext_tiny": dict(depths=(3, 3, 9, 3), dims=(96, 192, 384, 768)),
+    "convnext_small": dict(depths=(3, 3, 27, 3), dims=(96, 192, 384, 768)),
+    "convnext_base": dict(depths=(3, 3, 27, 3), dims=(128, 256, 512, 1024)),
+    "convnext_large": dict(depths=(3, 3, 27, 3), dims=(192, 384, 768, 1536)),
+    "convnext_xlarge": dict(depths=(3, 3, 27, 3), dims=(256, 512, 1024, 2048)),
+}
+
+
+def num_features(arch_kwargs: Mapping[str, Any]) -> int:
+    """The channels of the last stage, ``dims[-1]`` (ConvNeXt v1 and v2 alike)."""
+    return arch_kwargs["dims"][-1]
+
 
 NOTES = {
     "fb_in1k": "Facebook AI: trained on ImageNet-1k",
@@ -43,9 +59,9 @@ def _row(name: str, license: License, *, num_classes: int = 1000, **cfg) -> Vari
     """A variant with timm's ConvNeXt cfg defaults (224², pool 7×7, crop 0.875, bicubic, ImageNet
     mean/std, ``stem.0``, ``head.fc``)."""
     arch, tag = name.split(".")
-    return Variant(name, "convnext", num_classes=num_classes, num_features=NUM_FEATURES[arch], license=license,
+    return Variant(name, "convnext", num_classes=num_classes, num_features=num_features(ARCHS[arch]), license=license,
                    hf_hub_id=f"timm/{name}", pool_size=cfg.pop("pool_size", (7, 7)), first_conv="stem.0",
-                   classifier="head.fc", notes=NOTES[tag], **cfg)
+                   classifier="head.fc", arch_kwargs=ARCHS[arch], notes=NOTES[tag], **cfg)
 
 
 _FT_224 = dict(test_input_size=(3, 288, 288), test_crop_pct=1.0)
@@ -95,6 +111,4 @@ FAMILY = Family(
     builder="zoo_convnext.model:build_model",
     weight_mapping="zoo_convnext.weights:weight_mapping",
     license_notes=LICENSE_NOTES,
-    description="timm's ConvNeXt v1 tiny/small/base/large/xlarge: patchify stem, depthwise 7×7 blocks with "
-                "LayerNorm, MLP and LayerScale; Facebook AI and DINOv3 weights",
 )

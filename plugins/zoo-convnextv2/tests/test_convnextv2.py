@@ -12,10 +12,11 @@ import pytest
 
 import zoo_core
 from zoo_core.interop import conv1x1_to_dense, conv_to_hwio, identity, linear_to_dense
+from zoo_core.testing.checkpoints import timm_state_dict
 from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
 
-from zoo_convnext.model import ConvNeXt
-from zoo_convnextv2.model import ARCHS
+from zoo_convnext.model import ConvNeXt, ConvNeXtConfig
+from zoo_convnextv2.variants import ARCHS
 
 pytestmark = pytest.mark.filterwarnings("ignore::zoo_core.builtin_hooks.NonCommercialWeightsWarning")
 
@@ -66,7 +67,8 @@ def test_tree_has_grn_and_no_layer_scale():
     assert set(block) == {"conv_dw", "norm", "mlp"} and set(block["mlp"]) == {"fc1", "grn", "fc2"}
     assert block["mlp"]["grn"]["scale"].shape == block["mlp"]["grn"]["bias"].shape == (640,)
     assert model.num_features == 320
-    grn_params, _ = ConvNeXt.create(ARCHS["convnextv2_atto"]).stages[0].blocks[0].mlp.grn.init(jax.random.key(0))
+    first_block = ConvNeXt.create(ConvNeXtConfig(**ARCHS["convnextv2_atto"])).stages[0].blocks[0]
+    grn_params, _ = first_block.mlp.grn.init(jax.random.key(0))
     assert float(jnp.abs(grn_params["scale"]).max()) == 0.0
 
 
@@ -84,20 +86,8 @@ def test_mlp_weight_layout_follows_timms_conv_mlp(arch, fc_transform):
     assert "stages.0.blocks.0.gamma" not in mapping
 
 
-TO_TORCH = {conv_to_hwio: lambda a: a.transpose(3, 2, 0, 1), linear_to_dense: np.transpose,
-            conv1x1_to_dense: lambda a: a.T[:, :, None, None], identity: lambda a: a}
-
-
 def timm_layout_checkpoint(name, params, state):
-    model = zoo_core.create_model(name)
-    trees = {"params": params, "state": state}
-    sd = {}
-    for key, path, transform in zoo_core.get_family(name).mapping()(zoo_core.get_variant(name), model, params, state):
-        leaf = trees
-        for k in path:
-            leaf = leaf[k]
-        sd[key] = TO_TORCH[transform](np.asarray(leaf))
-    return sd
+    return timm_state_dict(name, zoo_core.create_model(name), params, state)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +138,8 @@ def test_encoder_shapes(atto_fcmae_trees):
 
 def test_grad_through_grn():
     """jax.grad reaches every parameter of a small V2 network (GRN, no LayerScale), finite."""
-    config = attrs.evolve(ARCHS["convnextv2_atto"], depths=(1, 1, 1, 1), dims=(8, 16, 24, 32), kernel_size=3)
+    config = attrs.evolve(ConvNeXtConfig(**ARCHS["convnextv2_atto"]), depths=(1, 1, 1, 1), dims=(8, 16, 24, 32),
+                          kernel_size=3)
     model = ConvNeXt.create(config, num_classes=0)
     abstract = jax.eval_shape(model.init, jax.random.key(0))
     rng = np.random.default_rng(0)

@@ -10,33 +10,12 @@ timm builds ConvNeXt V2 with its ConvNeXt class: the same stem, stages, blocks a
 GELU (``mlp/grn``) and no LayerScale. atto, femto, pico and nano are timm's own sizes, built with
 ``conv_mlp=True`` (1×1 convs in the MLP: on NHWC the same computation, only the checkpoint layout
 of ``mlp.fc1``/``fc2`` differs, see ``weights.py``). ``convnextv2_small`` has no released weights.
+The architectures are plain data (``ARCHS`` in ``variants.py``), so zoo-convnext's ``build_model``
+builds them as it is.
 """
 
 from __future__ import annotations
 
-from zoo_core.registry import Variant
+from zoo_convnext.model import build_model
 
-from zoo_convnext.model import ConvNeXt, ConvNeXtConfig
-
-
-def _v2(depths, dims, *, conv_mlp: bool = False) -> ConvNeXtConfig:
-    return ConvNeXtConfig(depths, dims, ls_init_value=None, use_grn=True, conv_mlp=conv_mlp)
-
-
-ARCHS = {
-    "convnextv2_atto": _v2((2, 2, 6, 2), (40, 80, 160, 320), conv_mlp=True),
-    "convnextv2_femto": _v2((2, 2, 6, 2), (48, 96, 192, 384), conv_mlp=True),
-    "convnextv2_pico": _v2((2, 2, 6, 2), (64, 128, 256, 512), conv_mlp=True),
-    "convnextv2_nano": _v2((2, 2, 8, 2), (80, 160, 320, 640), conv_mlp=True),
-    "convnextv2_tiny": _v2((3, 3, 9, 3), (96, 192, 384, 768)),
-    "convnextv2_base": _v2((3, 3, 27, 3), (128, 256, 512, 1024)),
-    "convnextv2_large": _v2((3, 3, 27, 3), (192, 384, 768, 1536)),
-    "convnextv2_huge": _v2((3, 3, 27, 3), (352, 704, 1408, 2816)),
-}
-
-
-def build_model(variant: Variant, *, in_chans: int, num_classes: int, **kwargs) -> ConvNeXt:
-    """The ConvNeXt V2 of ``variant.arch`` (``convnextv2_atto`` … ``convnextv2_huge``)."""
-    if kwargs:
-        raise TypeError(f"{variant.name}: unexpected arguments {sorted(kwargs)}")
-    return ConvNeXt.create(ARCHS[variant.arch], in_chans=in_chans, num_classes=num_classes)
+__all__ = ["build_model"]

@@ -20,8 +20,7 @@ def zoo_transform_checkpoint(variant, state_dict, path):
         return None
     from zoo_convnext.checkpoint import from_facebook  # deferred: loading imports JAX anyway;
     from zoo_convnextv2.checkpoint import complete_fcmae_checkpoint  # listing variants does not
-    from zoo_convnextv2.model import ARCHS
 
-    renamed = from_facebook(state_dict, conv_mlp=ARCHS[variant.arch].conv_mlp)
+    renamed = from_facebook(state_dict, conv_mlp=variant.arch_kwargs.get("conv_mlp", False))
     completed = complete_fcmae_checkpoint(variant, state_dict if renamed is None else renamed)
     return renamed if completed is None else completed

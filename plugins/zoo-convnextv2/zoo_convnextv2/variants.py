@@ -13,14 +13,28 @@ from __future__ import annotations
 
 from zoo_core.registry import Family, License, Variant
 
+from zoo_convnext.variants import num_features
+
 CC_BY_NC_4 = License(
     "CC-BY-NC-4.0", "https://creativecommons.org/licenses/by-nc/4.0/", "no",
     note="Meta's ConvNeXt-V2 weights (github.com/facebookresearch/ConvNeXt-V2): Creative Commons "
          "Attribution-NonCommercial 4.0, no commercial use",
 )
 
-NUM_FEATURES = {"convnextv2_atto": 320, "convnextv2_femto": 384, "convnextv2_pico": 512, "convnextv2_nano": 640,
-                "convnextv2_tiny": 768, "convnextv2_base": 1024, "convnextv2_large": 1536, "convnextv2_huge": 2816}
+# timm's registered model args (``convnextv2_*`` functions in convnext.py), named as zoo-convnext's
+# ``ConvNeXtConfig`` fields: V2 has GRN in the MLP and no LayerScale; timm's own small sizes (atto …
+# nano) build the MLP from 1×1 convs (``conv_mlp``), which changes only the checkpoint's layout.
+V2 = dict(ls_init_value=None, use_grn=True)
+ARCHS = {
+    "convnextv2_atto": dict(depths=(2, 2, 6, 2), dims=(40, 80, 160, 320), conv_mlp=True, **V2),
+    "convnextv2_femto": dict(depths=(2, 2, 6, 2), dims=(48, 96, 192, 384), conv_mlp=True, **V2),
+    "convnextv2_pico": dict(depths=(2, 2, 6, 2), dims=(64, 128, 256, 512), conv_mlp=True, **V2),
+    "convnextv2_nano": dict(depths=(2, 2, 8, 2), dims=(80, 160, 320, 640), conv_mlp=True, **V2),
+    "convnextv2_tiny": dict(depths=(3, 3, 9, 3), dims=(96, 192, 384, 768), conv_mlp=False, **V2),
+    "convnextv2_base": dict(depths=(3, 3, 27, 3), dims=(128, 256, 512, 1024), conv_mlp=False, **V2),
+    "convnextv2_large": dict(depths=(3, 3, 27, 3), dims=(192, 384, 768, 1536), conv_mlp=False, **V2),
+    "convnextv2_huge": dict(depths=(3, 3, 27, 3), dims=(352, 704, 1408, 2816), conv_mlp=False, **V2),
+}
 
 NOTES = {
     "fcmae": "FCMAE self-supervised pretraining on ImageNet-1k: an encoder without classifier (pooled features). "
@@ -37,9 +51,9 @@ def _row(name: str, *, num_classes: int = 1000, **cfg) -> Variant:
     """A variant with timm's ConvNeXt V2 cfg defaults (224², pool 7×7, crop 0.875, bicubic,
     ImageNet mean/std, ``stem.0``, ``head.fc``, CC-BY-NC-4.0)."""
     arch, tag = name.split(".")
-    return Variant(name, "convnextv2", num_classes=num_classes, num_features=NUM_FEATURES[arch], license=CC_BY_NC_4,
-                   hf_hub_id=f"timm/{name}", pool_size=cfg.pop("pool_size", (7, 7)), first_conv="stem.0",
-                   classifier="head.fc", notes=NOTES[tag], **cfg)
+    return Variant(name, "convnextv2", num_classes=num_classes, num_features=num_features(ARCHS[arch]),
+                   license=CC_BY_NC_4, hf_hub_id=f"timm/{name}", pool_size=cfg.pop("pool_size", (7, 7)),
+                   first_conv="stem.0", classifier="head.fc", arch_kwargs=ARCHS[arch], notes=NOTES[tag], **cfg)
 
 
 _FT_224 = dict(test_input_size=(3, 288, 288), test_crop_pct=1.0)
@@ -89,6 +103,4 @@ FAMILY = Family(
     builder="zoo_convnextv2.model:build_model",
     weight_mapping="zoo_convnextv2.weights:weight_mapping",
     license_notes=LICENSE_NOTES,
-    description="timm's ConvNeXt V2 atto…huge: ConvNeXt blocks with Global Response Normalization, no "
-                "LayerScale; FCMAE encoders and ImageNet fine-tunes (CC-BY-NC-4.0)",
 )

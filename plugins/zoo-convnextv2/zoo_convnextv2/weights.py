@@ -11,8 +11,9 @@ Everything else as in zoo-convnext's ``weights.py``.
 """
 
 from zoo_convnext.weights import weight_mapping as convnext_mapping
-from zoo_convnextv2.model import ARCHS
 
 
 def weight_mapping(variant, model, params, state):
-    return convnext_mapping(variant, model, params, state, conv_mlp=ARCHS[variant.arch].conv_mlp)
+    """zoo-convnext's mapping, with the MLP in timm's 1×1 conv layout where the architecture row
+    says ``conv_mlp`` (``variant.arch_kwargs``)."""
+    return convnext_mapping(variant, model, params, state, conv_mlp=variant.arch_kwargs.get("conv_mlp", False))

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import zoo_core
-from zoo_core.interop import conv_to_hwio, identity, linear_to_dense
+from zoo_core.interop import conv_to_hwio, linear_to_dense
+from zoo_core.testing.checkpoints import timm_state_dict
 from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
 
 ARCH_TAG_COUNTS = {"resnet18": 7, "resnet34": 7, "resnet50": 19, "resnet101": 7, "resnet152": 7}
@@ -162,23 +163,6 @@ def test_grad_through_apply(resnet18):
     assert float(jnp.abs(grads["fc"]["kernel"]).max()) > 0
 
 
-TO_TORCH = {conv_to_hwio: lambda a: a.transpose(3, 2, 0, 1), linear_to_dense: np.transpose, identity: lambda a: a}
-
-
-def timm_state_dict_from(model, params, state):
-    """Our trees written back in timm's key names and layouts, through the family's own mapping."""
-    variant = zoo_core.get_variant("resnet18.tv_in1k")
-    mapping = zoo_core.get_family(variant.name).mapping()(variant, model, params, state)
-    trees = {"params": params, "state": state}
-    sd = {}
-    for key, path, transform in mapping:
-        leaf = trees
-        for k in path:
-            leaf = leaf[k]
-        sd[key] = TO_TORCH[transform](np.asarray(leaf))
-    return sd
-
-
 def test_mapping_uses_timm_key_names():
     """Mechanical mapping: ``layer2.0.downsample.0.weight`` → params/layer2/0/downsample/0/kernel (OIHW → HWIO)."""
     model = zoo_core.create_model("resnet18")
@@ -195,7 +179,7 @@ def test_create_pretrained_loads_a_timm_layout_checkpoint_offline(resnet18, tmp_
     """A checkpoint in timm's layout, placed in an HF cache, loads back onto the same trees offline."""
     model, params, state = resnet18
     state = jax.tree.map(lambda a: a + 0.5, state)
-    sd = timm_state_dict_from(model, params, state)
+    sd = timm_state_dict("resnet18.tv_in1k", model, params, state)
     sd["bn1.num_batches_tracked"] = np.array(3, dtype=np.int64)
     write_cached_file(tmp_path, "timm/resnet18.tv_in1k", "model.safetensors", safetensors_bytes(sd))
     _, load = zoo_core.create_pretrained("resnet18.tv_in1k", cache_dir=tmp_path, local_files_only=True)

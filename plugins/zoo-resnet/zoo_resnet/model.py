@@ -26,24 +26,16 @@ from zoo_core.features import FeatureInfo
 from zoo_core.models import Model
 from zoo_core.registry import Variant
 
+from zoo_resnet.variants import EXPANSION, STAGE_PLANES
+
 
 @attrs.frozen
 class ResNetConfig:
-    """``block``: ``"basic"`` or ``"bottleneck"``; ``layers``: blocks per stage."""
+    """One architecture, the typed view of a row of ``variants.ARCHS``. ``block``: ``"basic"`` or
+    ``"bottleneck"``; ``layers``: blocks per stage."""
 
     block: str
     layers: tuple[int, int, int, int]
-
-
-ARCHS = {
-    "resnet18": ResNetConfig("basic", (2, 2, 2, 2)),
-    "resnet34": ResNetConfig("basic", (3, 4, 6, 3)),
-    "resnet50": ResNetConfig("bottleneck", (3, 4, 6, 3)),
-    "resnet101": ResNetConfig("bottleneck", (3, 4, 23, 3)),
-    "resnet152": ResNetConfig("bottleneck", (3, 8, 36, 3)),
-}
-EXPANSION = {"basic": 1, "bottleneck": 4}
-STAGE_PLANES = (64, 128, 256, 512)
 
 
 def conv(in_chans: int, out_chans: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
@@ -226,8 +218,6 @@ class ResNet(Model):
         return self.fc.apply(params["fc"], {}, x)[0]
 
 
-def build_model(variant: Variant, *, in_chans: int, num_classes: int, **kwargs) -> ResNet:
-    """The ResNet of ``variant.arch`` (``resnet18`` … ``resnet152``)."""
-    if kwargs:
-        raise TypeError(f"{variant.name}: unexpected arguments {sorted(kwargs)}")
-    return ResNet.create(ARCHS[variant.arch], in_chans=in_chans, num_classes=num_classes)
+def build_model(variant: Variant, *, in_chans: int, num_classes: int) -> ResNet:
+    """The ResNet of ``variant.arch_kwargs`` (``resnet18`` … ``resnet152``)."""
+    return ResNet.create(ResNetConfig(**variant.arch_kwargs), in_chans=in_chans, num_classes=num_classes)

@@ -9,6 +9,9 @@ here: only tags whose architecture is exactly resnetXX are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from zoo_core.registry import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, Family, License, Variant
 
 APACHE_2 = License(
@@ -29,7 +32,25 @@ UNSPECIFIED = License(
          "no commercial use is granted",
 )
 
-NUM_FEATURES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
+# timm's registered model args (``resnet*`` functions in resnet.py), named as ``ResNetConfig``'s fields:
+# the residual block and the number of blocks per stage.
+ARCHS = {
+    "resnet18": dict(block="basic", layers=(2, 2, 2, 2)),
+    "resnet34": dict(block="basic", layers=(3, 4, 6, 3)),
+    "resnet50": dict(block="bottleneck", layers=(3, 4, 6, 3)),
+    "resnet101": dict(block="bottleneck", layers=(3, 4, 23, 3)),
+    "resnet152": dict(block="bottleneck", layers=(3, 8, 36, 3)),
+}
+# timm's ResNet defaults, shared with model.py: each stage's planes, and each block's output
+# channels per plane.
+STAGE_PLANES = (64, 128, 256, 512)
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+def num_features(arch_kwargs: Mapping[str, Any]) -> int:
+    """The channels of the last stage: its planes × the block's expansion (512 or 2048)."""
+    return STAGE_PLANES[-1] * EXPANSION[arch_kwargs["block"]]
+
 
 RSB = "timm's ResNet Strikes Back release (arXiv:2110.00476)"
 NOTES = {
@@ -47,9 +68,9 @@ NOTES = {
 def _row(name: str, license: License, *, num_classes: int = 1000, pool_size=(7, 7), **cfg) -> Variant:
     """A variant with timm's ResNet cfg defaults (224², ImageNet mean/std, ``conv1``, ``fc``)."""
     arch, tag = name.split(".")
-    return Variant(name, "resnet", num_classes=num_classes, num_features=NUM_FEATURES[arch], license=license,
+    return Variant(name, "resnet", num_classes=num_classes, num_features=num_features(ARCHS[arch]), license=license,
                    hf_hub_id=f"timm/{name}", pool_size=pool_size, first_conv="conv1", classifier="fc",
-                   notes=NOTES.get(tag, "timm's own training"), **cfg)
+                   arch_kwargs=ARCHS[arch], notes=NOTES.get(tag, "timm's own training"), **cfg)
 
 
 VARIANTS = (
@@ -144,5 +165,4 @@ FAMILY = Family(
     builder="zoo_resnet.model:build_model",
     weight_mapping="zoo_resnet.weights:weight_mapping",
     license_notes=LICENSE_NOTES,
-    description="timm's classic ResNet-18/34/50/101/152 (basic and bottleneck blocks, BatchNorm)",
 )

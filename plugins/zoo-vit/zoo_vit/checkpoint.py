@@ -33,6 +33,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from zoo_core.interop.derived import DerivedStateDict, take
+from zoo_core.interop.transforms import conv_to_hwio, linear_to_dense
 
 PREFIXES = ("", "opt/target/", "params/")
 DROPPED = ("pre_logits/",)
@@ -43,12 +44,8 @@ def npz_prefix(state_dict: Mapping) -> str | None:
     return next((p for p in PREFIXES if f"{p}embedding/kernel" in state_dict), None)
 
 
-def _hwio_to_oihw(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a.transpose(3, 2, 0, 1))
-
-
-def _transpose(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a.T)
+HWIO_TO_OIHW = conv_to_hwio.inverse()  # a Flax conv kernel (kh, kw, in, out) in PyTorch's layout
+DENSE_TO_LINEAR = linear_to_dense.inverse()  # a Flax Dense kernel (in, out) as a PyTorch Linear's (out, in)
 
 
 def _as_batch_of_one(a: np.ndarray) -> np.ndarray:
@@ -84,7 +81,7 @@ def _block_entries(state_dict, prefix: str, block: str, index: int | None, subs:
     add("attn.proj.weight", [f"{mha}out/kernel"], lambda a: np.ascontiguousarray(a.reshape(-1, a.shape[-1]).T))
     add("attn.proj.bias", [f"{mha}out/bias"], as_is)
     for r in (0, 1):
-        add(f"mlp.fc{r + 1}.weight", [f"{mlp}Dense_{r}/kernel"], _transpose)
+        add(f"mlp.fc{r + 1}.weight", [f"{mlp}Dense_{r}/kernel"], DENSE_TO_LINEAR)
         add(f"mlp.fc{r + 1}.bias", [f"{mlp}Dense_{r}/bias"], as_is)
     return entries, consumed
 
@@ -105,13 +102,13 @@ def from_big_vision(state_dict: Mapping) -> DerivedStateDict | None:
             entries[timm_key] = take(state_dict, f"{prefix}{npz_key}", transform)
             consumed.add(f"{prefix}{npz_key}")
 
-    add("patch_embed.proj.weight", "embedding/kernel", _hwio_to_oihw)
+    add("patch_embed.proj.weight", "embedding/kernel", HWIO_TO_OIHW)
     add("patch_embed.proj.bias", "embedding/bias")
     add("cls_token", "cls")
     add("pos_embed", "pos_embedding" if big_vision else "Transformer/posembed_input/pos_embedding", _as_batch_of_one)
     add("norm.weight", "Transformer/encoder_norm/scale")
     add("norm.bias", "Transformer/encoder_norm/bias")
-    add("head.weight", "head/kernel", _transpose)
+    add("head.weight", "head/kernel", DENSE_TO_LINEAR)
     add("head.bias", "head/bias")
     if scanned:
         depth = np.shape(state_dict[f"{prefix}Transformer/encoderblock/LayerNorm_0/scale"])[0]

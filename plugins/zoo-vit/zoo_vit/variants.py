@@ -185,5 +185,4 @@ FAMILY = Family(
     builder="zoo_vit.model:build_model",
     weight_mapping="zoo_vit.weights:weight_mapping",
     license_notes=LICENSE_NOTES,
-    description="timm's classic Vision Transformer (ViT-Ti/S/B/L/H: AugReg, original, SAM, DINO, MAE, DINOv2, MIIL)",
 )

@@ -7,44 +7,62 @@ Our tree mirrors timm's module names, so every key but one maps by the leaf-name
 
 The exception is ``pos_embed``: resampled to the model's patch grid when the model is built for
 another image size than the checkpoint, as timm's ``checkpoint_filter_fn`` does on load (bicubic,
-antialiased, class token kept as is).
+antialiased, class token kept as is). Written back out (``zoo_core.interop.to_state_dict``) it is
+kept as it is: what timm's model of the same image size holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 
+import attrs
 import numpy as np
 
-from zoo_core.interop import tree_mapping
+from zoo_core.interop import Transform, identity, tree_mapping
 from zoo_core.nn.pos_embed import resample_abs_pos_embed
 from zoo_core.registry import Variant
 
 from zoo_vit.model import VisionTransformer
 
 
-def checkpoint_grid(variant: Variant, model: VisionTransformer, num_patch_tokens: int) -> tuple[int, int] | None:
-    """The patch grid a checkpoint's position embedding was made for: the variant's input size
-    over the patch size when that accounts for every patch token (timm's
-    ``get_pretrained_grid_size``), else ``None`` (a square grid is assumed)."""
+def checkpoint_grid(variant: Variant, model: VisionTransformer) -> tuple[int, int]:
+    """The patch grid of the variant's own input size (timm's ``get_pretrained_grid_size``): the
+    grid a released checkpoint's position embedding was made for."""
     (ph, pw), (h, w) = model.patch_embed.patch_size, variant.input_size[1:]
-    grid = (h // ph, w // pw)
-    return grid if grid[0] * grid[1] == num_patch_tokens else None
+    return h // ph, w // pw
 
 
-def pos_embed_transform(variant: Variant, model: VisionTransformer) -> Callable[[np.ndarray], np.ndarray]:
-    """A transform taking a checkpoint's (1, 1 + gh·gw, D) ``pos_embed`` to the model's grid."""
-    grid = model.patch_embed.grid_size
-    num_prefix = model.num_prefix_tokens
-    num_tokens = num_prefix + model.patch_embed.num_patches
+@attrs.frozen
+class ResamplePosEmbed(Transform):
+    """A checkpoint's (1, prefix + gh·gw, D) ``pos_embed`` → the model's (1, prefix + grid, D).
 
-    def resample_pos_embed(posemb: np.ndarray) -> np.ndarray:
-        source = checkpoint_grid(variant, model, posemb.shape[1] - num_prefix)
-        if posemb.shape[1] == num_tokens and source in (None, grid):
+    The checkpoint's grid is ``pretrained_grid`` when that accounts for every patch token, else
+    square; an embedding already of the model's size and grid is kept as it is. The first
+    ``num_prefix_tokens`` rows (class token …) are never resampled.
+    """
+
+    grid: tuple[int, int]
+    num_prefix_tokens: int
+    pretrained_grid: tuple[int, int]
+    name = "resample_pos_embed"
+
+    def __call__(self, posemb: np.ndarray) -> np.ndarray:
+        patch_tokens = posemb.shape[1] - self.num_prefix_tokens
+        source = self.pretrained_grid if math.prod(self.pretrained_grid) == patch_tokens else None
+        if patch_tokens == math.prod(self.grid) and source in (None, self.grid):
             return posemb
-        return resample_abs_pos_embed(posemb, grid, old_size=source, num_prefix_tokens=num_prefix)
+        return resample_abs_pos_embed(posemb, self.grid, old_size=source, num_prefix_tokens=self.num_prefix_tokens)
 
-    return resample_pos_embed
+    def inverse(self) -> Transform:
+        # Not a mathematical inverse (a resample loses information), but the right one for export:
+        # the model's pos_embed is on its own grid, which is exactly what timm's model of the same
+        # img_size holds, so it is written back out as it is.
+        return identity
+
+
+def pos_embed_transform(variant: Variant, model: VisionTransformer) -> ResamplePosEmbed:
+    """The transform taking a checkpoint's ``pos_embed`` to ``model``'s patch grid."""
+    return ResamplePosEmbed(tuple(model.patch_embed.grid_size), model.num_prefix_tokens, checkpoint_grid(variant, model))
 
 
 def weight_mapping(variant: Variant, model: VisionTransformer, params, state):

@@ -58,9 +58,7 @@ class TinyNet(Model):
         return self.fc.apply(params["fc"], {}, x)[0]
 
 
-def build_model(variant, *, in_chans, num_classes, **kwargs):
-    if kwargs:
-        raise TypeError(f"{variant.name}: unexpected arguments {sorted(kwargs)}")
+def build_model(variant, *, in_chans, num_classes):
     w1, w2 = variant.arch_kwargs["widths"]
     fc = nn.Dense(w2, num_classes) if num_classes else nn.Identity()
     return TinyNet(in_chans, num_classes, w2, conv_bn_act(in_chans, w1, 1), conv_bn_act(w1, w2, 2), fc)
