@@ -104,13 +104,90 @@ def _default(path: Path, shapes: Mapping[Path, tuple[int, ...]]) -> Transform:
     return default_transform(path[-1], len(shapes.get(path, ())))
 
 
+@attrs.define
+class _Pairing:
+    """What inference has paired so far, and what is left on each side."""
+
+    free_keys: dict[str, tuple[int, ...]]
+    free_leaves: dict[Path, tuple[int, ...]]
+    triples: list[tuple[str, Path, Transform]] = attrs.field(factory=list)
+    how: dict[str, str] = attrs.field(factory=dict)
+    ambiguous: list[str] = attrs.field(factory=list)
+
+    def fit(self, key: str, path: Path) -> Transform | None:
+        return _transform_for(path[-1], self.free_keys[key], self.free_leaves[path])
+
+    def pair(self, key: str, path: Path, transform: Transform, method: str) -> None:
+        self.triples.append((key, path, transform))
+        self.how[key] = method
+        self.free_keys.pop(key)
+        self.free_leaves.pop(path)
+
+    def by_hints(self, hints: Sequence[tuple[str, str]]) -> None:
+        """The leaves and keys each ``(our_path_regex, checkpoint_key_regex)`` matches, in order."""
+        for ours_re, theirs_re in hints:
+            ours = [p for p in self.free_leaves if re.search(ours_re, "/".join(p[1:]))]
+            theirs = [k for k in self.free_keys if re.search(theirs_re, k)]
+            if len(ours) != len(theirs):
+                self.ambiguous.append(f"hint ({ours_re!r}, {theirs_re!r}) matches {len(ours)} leaves but "
+                                      f"{len(theirs)} keys")
+                continue
+            for p, k in zip(ours, theirs):
+                t = self.fit(k, p)
+                if t is None:
+                    self.ambiguous.append(f"hint pairs {k} {self.free_keys[k]} with {'/'.join(p)} "
+                                          f"{self.free_leaves[p]}: no layout fits")
+                    continue
+                self.pair(k, p, t, "hint")
+
+    def by_name(self) -> None:
+        """Each leaf with the key timm's naming convention gives it, where the shapes fit."""
+        for p in list(self.free_leaves):
+            k = _convention_key(p)
+            if k in self.free_keys and (t := self.fit(k, p)) is not None:
+                self.pair(k, p, t, "name")
+
+    def by_similar_name(self) -> None:
+        """Each leaf with the one fitting key whose name is clearly the closest (ratio ≥ 0.75)."""
+        for p in list(self.free_leaves):
+            fitting = [k for k in self.free_keys if self.fit(k, p)]
+            if not fitting:
+                continue
+            target = _tokens(_convention_key(p))
+            scored = sorted(((difflib.SequenceMatcher(None, target, _tokens(k)).ratio(), k) for k in fitting),
+                            reverse=True)
+            best, key = scored[0]
+            if best >= 0.75 and (len(scored) == 1 or scored[1][0] < best - 0.05):
+                self.pair(key, p, self.fit(key, p), "similar name")
+
+    def by_order(self) -> None:
+        """Leaves of one name and shape against as many fitting keys: paired in order."""
+        groups: dict[tuple, tuple[list[Path], list[str]]] = {}
+        for p, shape in self.free_leaves.items():
+            groups.setdefault((p[0], p[-1], shape), ([], []))[0].append(p)
+        for k in self.free_keys:
+            for (_root, leaf, shape), (_paths, ks) in groups.items():
+                if _transform_for(leaf, self.free_keys[k], shape) is not None:
+                    ks.append(k)
+                    break
+        for (_root, leaf, shape), (paths, ks) in groups.items():
+            if paths and len(paths) == len(ks):
+                for p, k in zip(paths, ks):
+                    self.pair(k, p, self.fit(k, p), "order")
+            elif paths and ks:
+                self.ambiguous.append(f"{len(paths)} leaves {leaf} {shape} against {len(ks)} checkpoint keys: "
+                                      "add a hint")
+
+
 def infer_mapping(state_dict: Mapping[str, Any], params: Mapping[str, Any], state: Mapping[str, Any] | None = None,
                   *, hints: Sequence[tuple[str, str]] = ()) -> MappingProposal:
     """Propose ``(key, path, transform)`` triples mapping ``state_dict`` (arrays, or anything with
     ``.shape``; or a ``{key: shape}`` dict) onto ``params``/``state`` (arrays or ShapeDtypeStructs).
 
-    ``hints`` are ``(our_path_regex, checkpoint_key_regex)`` pairs: the leaves and keys each pair
-    matches are paired in order, before anything else, which settles what names and shapes cannot.
+    Four passes, each on what the ones before left: ``hints`` — ``(our_path_regex,
+    checkpoint_key_regex)`` pairs whose leaves and keys are paired in order, which settles what
+    names and shapes cannot —, timm's naming convention, a clearly closest name, and the order of
+    leaves and keys of one name and shape.
     """
     def shape_of(v):
         return tuple(v) if isinstance(v, tuple) else tuple(np.shape(v))
@@ -120,63 +197,12 @@ def infer_mapping(state_dict: Mapping[str, Any], params: Mapping[str, Any], stat
     for root, tree in (("params", params), ("state", state or {})):
         for path, leaf in tree_leaves_with_paths(tree):
             leaves[(root, *path)] = tuple(leaf.shape)
-    free_keys = dict(keys)
-    free_leaves = dict(leaves)
-    triples: list[tuple[str, Path, Transform]] = []
-    how: dict[str, str] = {}
-    ambiguous: list[str] = []
-
-    def pair(key: str, path: Path, transform: Transform, method: str) -> None:
-        triples.append((key, path, transform))
-        how[key] = method
-        free_keys.pop(key)
-        free_leaves.pop(path)
-
-    for ours_re, theirs_re in hints:
-        ours = [p for p in free_leaves if re.search(ours_re, "/".join(p[1:]))]
-        theirs = [k for k in free_keys if re.search(theirs_re, k)]
-        if len(ours) != len(theirs):
-            ambiguous.append(f"hint ({ours_re!r}, {theirs_re!r}) matches {len(ours)} leaves but {len(theirs)} keys")
-            continue
-        for p, k in zip(ours, theirs):
-            t = _transform_for(p[-1], free_keys[k], free_leaves[p])
-            if t is None:
-                ambiguous.append(f"hint pairs {k} {free_keys[k]} with {'/'.join(p)} {free_leaves[p]}: no layout fits")
-                continue
-            pair(k, p, t, "hint")
-
-    for p in list(free_leaves):
-        k = _convention_key(p)
-        if k in free_keys:
-            t = _transform_for(p[-1], free_keys[k], free_leaves[p])
-            if t is not None:
-                pair(k, p, t, "name")
-
-    for p in list(free_leaves):
-        fitting = [k for k in free_keys if _transform_for(p[-1], free_keys[k], free_leaves[p])]
-        if not fitting:
-            continue
-        target = _tokens(_convention_key(p))
-        scored = sorted(((difflib.SequenceMatcher(None, target, _tokens(k)).ratio(), k) for k in fitting), reverse=True)
-        best, key = scored[0]
-        if best >= 0.75 and (len(scored) == 1 or scored[1][0] < best - 0.05):
-            pair(key, p, _transform_for(p[-1], free_keys[key], free_leaves[p]), "similar name")
-
-    groups: dict[tuple, tuple[list[Path], list[str]]] = {}
-    for p, shape in free_leaves.items():
-        groups.setdefault((p[0], p[-1], shape), ([], []))[0].append(p)
-    for k in free_keys:
-        for (_root, leaf, shape), (_paths, ks) in groups.items():
-            if _transform_for(leaf, free_keys[k], shape) is not None:
-                ks.append(k)
-                break
-    for (_root, leaf, shape), (paths, ks) in groups.items():
-        if paths and len(paths) == len(ks):
-            for p, k in zip(paths, ks):
-                pair(k, p, _transform_for(p[-1], free_keys[k], free_leaves[p]), "order")
-        elif paths and ks:
-            ambiguous.append(f"{len(paths)} leaves {leaf} {shape} against {len(ks)} checkpoint keys: add a hint")
-
+    pairing = _Pairing(dict(keys), dict(leaves))
+    pairing.by_hints(hints)
+    pairing.by_name()
+    pairing.by_similar_name()
+    pairing.by_order()
     order = {p: i for i, p in enumerate(leaves)}
-    triples.sort(key=lambda t: order[t[1]])
-    return MappingProposal(tuple(triples), how, tuple(free_keys), tuple(free_leaves), tuple(ambiguous), leaves)
+    triples = sorted(pairing.triples, key=lambda t: order[t[1]])
+    return MappingProposal(tuple(triples), pairing.how, tuple(pairing.free_keys), tuple(pairing.free_leaves),
+                           tuple(pairing.ambiguous), leaves)

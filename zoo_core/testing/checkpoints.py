@@ -6,34 +6,39 @@ from __future__ import annotations
 import numpy as np
 
 
-def random_state_dict(name: str, *, seed: int = 0, dtype=np.float32, **model_kwargs) -> dict[str, np.ndarray]:
-    """A state dict in timm's keys and layouts for ``name``, with seeded values of sensible scale
-    (N(0, 1/fan_in) weights, unit norm scales, positive variances)."""
-
+def checkpoint_shapes(name: str, **model_kwargs) -> dict[str, tuple[tuple[int, ...], str]]:
+    """``{timm_key: (shape, leaf name)}`` of ``name``'s checkpoint in timm's layout, from its own
+    mapping: each leaf's shape through its transform's inverse (as it is where there is none).
+    No array is made, whatever the model's size."""
     from zoo_core.api import create_model, get_family, get_variant
-    from zoo_core.interop.state_dict import transformed_shape
+    from zoo_core.interop.state_dict import as_path, get_path, transformed_shape
     from zoo_core.interop.transforms import NotInvertibleError, as_transform
     from zoo_core.nn import abstract_init
 
     variant = get_variant(name)
     model = create_model(variant.name, **model_kwargs)
     params, state = abstract_init(model)
-    mapping = get_family(variant.name).mapping()(variant, model, params, state)
-    rng = np.random.default_rng(seed)
+    trees = {"params": params, "state": state}
     out = {}
-    for key, path, transform in mapping:
-        leaf = params if path[0] == "params" else state
-        for k in path[1:]:
-            leaf = leaf[k]
-        ours = tuple(leaf.shape)
-        transform = as_transform(transform)
-        try:  # the checkpoint's shape: ours through the inverse, else (no inverse) ours as it is
+    for key, path, transform in get_family(variant.name).mapping()(variant, model, params, state):
+        path, transform = as_path(path), as_transform(transform)
+        ours = tuple(get_path(trees, path).shape)
+        try:
             shape = transformed_shape(transform.inverse(), ours, lambda ours=ours: np.zeros(ours, np.float32))
         except NotInvertibleError:
             shape = ours
-        if transform(np.zeros(shape, np.float32)).shape != ours:
+        if transformed_shape(transform, shape, lambda shape=shape: np.zeros(shape, np.float32)) != ours:
             raise ValueError(f"{variant.name}: cannot infer the checkpoint shape of {key!r} through {transform}")
-        leaf_name = path[-1]
+        out[key] = (shape, path[-1])
+    return out
+
+
+def random_state_dict(name: str, *, seed: int = 0, dtype=np.float32, **model_kwargs) -> dict[str, np.ndarray]:
+    """A state dict in timm's keys and layouts for ``name``, with seeded values of sensible scale
+    (N(0, 1/fan_in) weights, unit norm scales, positive variances)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key, (shape, leaf_name) in checkpoint_shapes(name, **model_kwargs).items():
         if leaf_name == "var":
             value = rng.uniform(0.5, 1.5, shape)
         elif leaf_name == "scale":

@@ -14,6 +14,7 @@ from zoo_core import nn
 from zoo_core.interop import conv1x1_to_dense, conv_to_hwio, identity
 from zoo_core.testing.checkpoints import timm_state_dict
 from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
+from zoo_core.testing.training import check_cross_entropy_grads
 
 from zoo_bit.model import FixedStem
 
@@ -146,15 +147,7 @@ def test_train_mode_is_eval_mode(bit50):
 def test_grad_through_apply(bit50):
     """jax.grad of a loss reaches every parameter, finite, stem included (through the standardization)."""
     model, params, state = bit50
-    x, labels = x_nhwc(h=32, w=32), jnp.array([1, 3])
-
-    def loss(p):
-        logits, _ = model.apply(p, state, x, train=True)
-        return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(2), labels])
-
-    grads = jax.jit(jax.grad(loss))(params)
-    assert jax.tree.structure(grads) == jax.tree.structure(params)
-    assert all(bool(jnp.isfinite(g).all()) for g in jax.tree.leaves(grads))
+    grads = check_cross_entropy_grads(model, params, state, x_nhwc(h=32, w=32), jnp.array([1, 3]))
     assert float(jnp.abs(grads["stem"]["conv"]["kernel"]).max()) > 0
 
 

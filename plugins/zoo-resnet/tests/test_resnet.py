@@ -13,6 +13,7 @@ import zoo_core
 from zoo_core.interop import conv_to_hwio, linear_to_dense
 from zoo_core.testing.checkpoints import timm_state_dict
 from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
+from zoo_core.testing.training import check_cross_entropy_grads
 
 ARCH_TAG_COUNTS = {"resnet18": 7, "resnet34": 7, "resnet50": 19, "resnet101": 7, "resnet152": 7}
 
@@ -150,15 +151,7 @@ def test_train_mode_updates_batchnorm_statistics_only_in_train(resnet18):
 def test_grad_through_apply(resnet18):
     """jax.grad of a train-mode loss reaches every parameter, finite, stem included."""
     model, params, state = resnet18
-    x, labels = x_nhwc(), jnp.array([1, 3])
-
-    def loss(p):
-        logits, new_state = model.apply(p, state, x, train=True)
-        return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(2), labels]), new_state
-
-    grads, _ = jax.jit(jax.grad(loss, has_aux=True))(params)
-    assert jax.tree.structure(grads) == jax.tree.structure(params)
-    assert all(bool(jnp.isfinite(g).all()) for g in jax.tree.leaves(grads))
+    grads = check_cross_entropy_grads(model, params, state, x_nhwc(), jnp.array([1, 3]))
     assert float(jnp.abs(grads["conv1"]["kernel"]).max()) > 0
     assert float(jnp.abs(grads["fc"]["kernel"]).max()) > 0
 
