@@ -13,10 +13,12 @@ from zoo_core.api import (
     list_variants,
 )
 from zoo_core.errors import (
+    ArgumentError,
     CheckpointFormatError,
     DownloadError,
     InputError,
     NotInvertibleError,
+    OutputPathError,
     PluginError,
     RegistryConflictError,
     StateDictMismatchError,
@@ -30,8 +32,8 @@ from zoo_core.registry import Family, License, Variant
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointFormatError", "DownloadError", "Family", "HeadSkippedWarning", "InputError", "License", "NotInvertibleError",
-    "PluginError", "RegistryConflictError", "StateDictMismatchError", "UnknownVariantError", "Variant",
+    "ArgumentError", "CheckpointFormatError", "DownloadError", "Family", "HeadSkippedWarning", "InputError", "License",
+    "NotInvertibleError", "OutputPathError", "PluginError", "RegistryConflictError", "StateDictMismatchError", "UnknownVariantError", "Variant",
     "WeightsError", "ZooError", "create_model", "create_pretrained", "default_num_classes", "get_family",
     "get_variant", "hookimpl", "list_variants",
 ]

@@ -9,8 +9,10 @@ from typing import Any
 
 import attrs
 
+from zoo_core.errors import ArgumentError
 from zoo_core.plugins import after_load, get_registry, hooks
 from zoo_core.registry import Family, Variant
+from zoo_core.validate import check_bool, check_int, check_keys, check_keywords, check_path, check_str, refuse, show
 
 
 class HeadSkippedWarning(UserWarning):
@@ -19,7 +21,7 @@ class HeadSkippedWarning(UserWarning):
 
 def get_variant(name: str) -> Variant:
     """The ``Variant`` record for ``name`` (``arch.tag``, or ``arch`` for its default tag)."""
-    return get_registry().get(name)
+    return get_registry().get(check_str("get_variant", "name", name))
 
 
 def get_family(name: str) -> Family:
@@ -53,30 +55,48 @@ def create_model(name: str, *, in_chans: int = 3, num_classes: int | None = None
     ``dtype`` (``jnp.bfloat16``, ``"bfloat16"``, ``"float16"``) is the compute dtype: params stay
     float32, each call casts them and the input to ``dtype`` and returns float32 outputs
     (``zoo_core.precision``; errors against timm in docs/precision.md).
+    Every argument, the family's keywords included, is checked before anything is built: a wrong
+    type or range raises ``ArgumentError`` naming the variant, the argument and the value.
     """
-    if dtype is not None:
-        from zoo_core.precision import with_compute_dtype
-
-        model = create_model(name, in_chans=in_chans, num_classes=num_classes, features_only=features_only,
-                             out_indices=out_indices, **family_kwargs)
-        return with_compute_dtype(model, get_variant(name).name, dtype)
+    variant = get_variant(name)
+    builder, in_chans, num_classes = _checked_model_arguments(variant, in_chans, num_classes, features_only,
+                                                              out_indices, dtype, family_kwargs)
     from zoo_core.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
+    if num_classes is None:
+        num_classes = variant.num_classes
+    model = builder(variant, in_chans=in_chans, num_classes=0 if features_only else num_classes, **family_kwargs)
     if features_only:
         from zoo_core.features import features_model
 
-        backbone = create_model(name, in_chans=in_chans, num_classes=0, **family_kwargs)
-        return features_model(backbone, get_variant(name).name, out_indices)
-    if out_indices is not None:
-        raise TypeError(f"{name}: out_indices needs features_only=True")
-    variant = get_variant(name)
-    family = get_registry().families[variant.family]
-    if num_classes is None:
-        num_classes = variant.num_classes
-    if in_chans < 1 or num_classes < 0:
-        raise ValueError(f"{variant.name}: in_chans must be ≥ 1 and num_classes ≥ 0, got {in_chans} and {num_classes}")
-    return family.build()(variant, in_chans=in_chans, num_classes=num_classes, **family_kwargs)
+        model = features_model(model, variant.name, out_indices)
+    if dtype is not None:
+        from zoo_core.precision import with_compute_dtype
+
+        model = with_compute_dtype(model, variant.name, dtype)
+    return model
+
+
+def _checked_model_arguments(variant: Variant, in_chans: Any, num_classes: Any, features_only: Any, out_indices: Any,
+                             dtype: Any, family_kwargs: Mapping[str, Any]):
+    """``create_model``'s arguments checked before anything is built: ``in_chans`` an int ≥ 1,
+    ``num_classes`` None or an int ≥ 0, ``features_only`` a bool, ``out_indices`` only with
+    ``features_only``, ``dtype`` a compute dtype, ``family_kwargs`` keywords the family's builder
+    takes (its own checks of their values run when it builds). Returns ``(builder, in_chans,
+    num_classes)``; raises ``ArgumentError`` naming the variant, the argument and the value."""
+    in_chans = check_int(variant.name, "in_chans", in_chans, min=1)
+    num_classes = check_int(variant.name, "num_classes", num_classes, min=0, allow_none=True)
+    if not check_bool(variant.name, "features_only", features_only) and out_indices is not None:
+        raise refuse(variant.name, "out_indices", out_indices, "None: out_indices needs features_only=True")
+    if dtype is not None:
+        from zoo_core.precision import resolve_dtype
+
+        resolve_dtype(variant.name, dtype)
+    builder = get_registry().families[variant.family].build()
+    check_keywords(variant.name, builder, family_kwargs, positional=1, taken=("in_chans", "num_classes"),
+                   taker=f"the {variant.family} family")
+    return builder, in_chans, num_classes
 
 
 def create_pretrained(
@@ -111,10 +131,15 @@ def create_pretrained(
     takes the head size from the file. Weights load as stored, NaN and Inf included; ``check_finite=True``
     raises a ``WeightsError`` naming every key that holds one.
     ``dtype`` is the compute dtype as in ``create_model``; the loaded params stay float32.
+    Every argument is checked before any file is opened (``ArgumentError``, as ``create_model``).
     """
     from zoo_core.loading import HubWeights, LocalFile
 
     variant = get_variant(name)
+    _, in_chans, num_classes = _checked_model_arguments(variant, in_chans, num_classes, features_only, out_indices,
+                                                        dtype, family_kwargs)
+    prefix, local_files_only, check_finite = _checked_load_arguments(
+        variant.name, revision, cache_dir, prefix, local_files_only, token, checkpoint_path, check_finite)
     if checkpoint_path is not None:
         source = LocalFile(checkpoint_path)
         head_classes = source.open(variant).head_classes(variant)
@@ -124,7 +149,7 @@ def create_pretrained(
     if num_classes is None and head_classes != variant.num_classes:
         num_classes = head_classes  # a fine-tuned file's own head
     options = dict(in_chans=in_chans, num_classes=num_classes, revision=revision, cache_dir=cache_dir,
-                   prefix=tuple(prefix), local_files_only=local_files_only, checkpoint_path=checkpoint_path)
+                   prefix=prefix, local_files_only=local_files_only, checkpoint_path=checkpoint_path)
     hooks().zoo_before_load(variant=variant, options=options)
     model = create_model(variant.name, in_chans=in_chans, num_classes=0 if features_only else num_classes,
                          features_only=features_only, out_indices=out_indices, dtype=dtype, **family_kwargs)
@@ -135,9 +160,24 @@ def create_pretrained(
             HeadSkippedWarning,
             stacklevel=2,
         )
-    loader = Loader(model, variant, source, tuple(prefix), in_chans=in_chans, head_classes=head_classes,
+    loader = Loader(model, variant, source, prefix, in_chans=in_chans, head_classes=head_classes,
                     check_finite=check_finite)
     return model, loader
+
+
+def _checked_load_arguments(where: str, revision: Any, cache_dir: Any, prefix: Any, local_files_only: Any, token: Any,
+                            checkpoint_path: Any, check_finite: Any) -> tuple[tuple[str, ...], bool, bool]:
+    """``create_pretrained``'s own arguments checked before any file is opened: ``revision`` a
+    non-empty str, ``cache_dir`` and ``checkpoint_path`` None or a path, ``prefix`` a tuple or list
+    of str keys, ``local_files_only`` and ``check_finite`` bools, ``token`` None, a str or a bool.
+    Returns ``(prefix as a tuple, local_files_only, check_finite)``; raises ``ArgumentError``."""
+    check_str(where, "revision", revision)
+    check_path(where, "cache_dir", cache_dir, allow_none=True)
+    check_path(where, "checkpoint_path", checkpoint_path, allow_none=True)
+    if not (token is None or isinstance(token, bool) or (isinstance(token, str) and token)):
+        raise refuse(where, "token", token, "None, True/False or a non-empty str (a Hub token)")
+    return (check_keys(where, "prefix", prefix), check_bool(where, "local_files_only", local_files_only),
+            check_bool(where, "check_finite", check_finite))
 
 
 @attrs.frozen
@@ -156,8 +196,7 @@ class Loader:
     def __call__(self, params: Mapping[str, Any] | None = None, state: Mapping[str, Any] | None = None):
         from zoo_core.loading import base_trees, load_weights, nest, replace_at
 
-        if (params is None) != (state is None):
-            raise TypeError("load() takes both params and state, or neither")
+        _check_trees(self.variant.name, params, state)
         fresh_head = self.model.num_classes not in (0, self.head_classes)
         base_params, base_state = base_trees(self.model, params, state, self.prefix, need_values=fresh_head)
         new_params, new_state = load_weights(self.model, self.variant, get_family(self.variant.name),
@@ -168,6 +207,20 @@ class Loader:
         if params is None:
             return nest(self.prefix, new_params), nest(self.prefix, new_state)
         return replace_at(params, self.prefix, new_params), replace_at(state, self.prefix, new_state)
+
+
+def _check_trees(where: str, params: Any, state: Any) -> None:
+    """``load``'s arguments: ``params`` and ``state`` both mappings (the trees of ``model.init``,
+    or larger trees holding them under ``prefix``) or both None; else an ``ArgumentError``."""
+    both_none = params is None and state is None
+    if not both_none and not (isinstance(params, Mapping) and isinstance(state, Mapping)):
+        raise ArgumentError(f"{where}: load(params={_kind(params)}, state={_kind(state)}) is not allowed: "
+                            "load() takes params and state both as mappings (the trees of model.init), or neither")
+
+
+def _kind(value: Any) -> str:
+    """``None``, ``a dict`` …, or the short repr of a value that is not a mapping."""
+    return f"a {type(value).__name__}" if isinstance(value, Mapping) else show(value)
 
 
 def __getattr__(name: str):

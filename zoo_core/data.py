@@ -19,10 +19,23 @@ from typing import Any
 import attrs
 import numpy as np
 
-from zoo_core.errors import InputError, ZooError
+from zoo_core.errors import ArgumentError, InputError, ZooError
 from zoo_core.registry import Variant
+from zoo_core.validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_ints,
+    check_path,
+    check_real,
+    check_reals,
+    check_size,
+    refuse,
+)
 
 CROP_MODES = ("center", "squash", "border")
+#: timm's interpolation names (``"random"`` evaluates as ``"bilinear"``, as timm's eval transform).
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos", "random")
 
 
 @attrs.frozen
@@ -45,42 +58,67 @@ def resolve_data_config(variant: Variant | str, *, use_test_size: bool = False, 
 
     ``use_test_size`` takes ``test_input_size`` / ``test_crop_pct`` where timm has them;
     ``overrides`` (``input_size``, ``img_size``, ``interpolation``, ``mean``, ``std``,
-    ``crop_pct``, ``crop_mode``, ``in_chans``) win over the variant's values.
+    ``crop_pct``, ``crop_mode``, ``in_chans``) win over the variant's values; an override of
+    ``None`` is not given. Each is checked first (see ``OVERRIDES``): a wrong type, a size or
+    ``crop_pct`` out of range, an unknown mode or a ``mean``/``std`` of the wrong length raises
+    an ``ArgumentError`` naming the variant, the override and its value.
     """
-    if isinstance(variant, str):
+    if not isinstance(variant, Variant):
         from zoo_core.api import get_variant
 
         variant = get_variant(variant)
-    unknown = set(overrides) - {"input_size", "img_size", "interpolation", "mean", "std", "crop_pct", "crop_mode",
-                                "in_chans"}
-    if unknown:
-        raise TypeError(f"resolve_data_config: unknown overrides {sorted(unknown)}")
-    in_chans = overrides.get("in_chans") or 3
-    if overrides.get("input_size"):
-        input_size = tuple(overrides["input_size"])
-    elif overrides.get("img_size"):
-        size = overrides["img_size"]
-        h, w = (size, size) if isinstance(size, int) else size
-        input_size = (in_chans, h, w)
+    check_bool(variant.name, "use_test_size", use_test_size)
+    given = _checked_overrides(variant.name, overrides)
+    if "input_size" in given:
+        input_size = given["input_size"]
+    elif "img_size" in given:
+        input_size = (given.get("in_chans", 3), *given["img_size"])
     elif use_test_size and variant.test_input_size:
         input_size = tuple(variant.test_input_size)
     else:
         input_size = tuple(variant.input_size)
-    if use_test_size and variant.test_crop_pct and not overrides.get("crop_pct"):
+    if use_test_size and variant.test_crop_pct and "crop_pct" not in given:
         crop_pct = variant.test_crop_pct
     else:
-        crop_pct = overrides.get("crop_pct") or variant.crop_pct
-    mean = tuple(overrides.get("mean") or variant.mean)
-    std = tuple(overrides.get("std") or variant.std)
-    if len(mean) == 1:
-        mean = mean * input_size[0]
-    if len(std) == 1:
-        std = std * input_size[0]
-    crop_mode = overrides.get("crop_mode") or variant.crop_mode
-    if crop_mode not in CROP_MODES:
-        raise ValueError(f"crop_mode {crop_mode!r}: expected one of {', '.join(CROP_MODES)}")
-    return DataConfig(input_size=input_size, interpolation=overrides.get("interpolation") or variant.interpolation,
-                      mean=mean, std=std, crop_pct=crop_pct, crop_mode=crop_mode)
+        crop_pct = given.get("crop_pct", variant.crop_pct)
+    mean, std = (_per_channel(variant.name, key, given.get(key), getattr(variant, key), input_size)
+                 for key in ("mean", "std"))
+    return DataConfig(input_size=input_size, interpolation=given.get("interpolation", variant.interpolation),
+                      mean=mean, std=std, crop_pct=crop_pct, crop_mode=given.get("crop_mode", variant.crop_mode))
+
+
+#: ``resolve_data_config``'s overrides and the check of each: ``(where, name, value) → value``.
+OVERRIDES: dict[str, Callable[[str, str, Any], Any]] = {
+    "input_size": lambda where, name, value: check_ints(where, name, value, length=3, min=1),
+    "img_size": check_size,
+    "in_chans": lambda where, name, value: check_int(where, name, value, min=1),
+    "interpolation": lambda where, name, value: check_choice(where, name, value, INTERPOLATIONS),
+    "mean": check_reals,
+    "std": lambda where, name, value: check_reals(where, name, value, above=0),
+    "crop_pct": lambda where, name, value: check_real(where, name, value, above=0, max=1),
+    "crop_mode": lambda where, name, value: check_choice(where, name, value, CROP_MODES),
+}
+
+
+def _checked_overrides(where: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The overrides that are not None, each checked and in its canonical form; an unknown name
+    raises an ``ArgumentError`` listing the known ones."""
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise ArgumentError(f"{where}: resolve_data_config: unknown overrides {unknown}; "
+                            f"allowed: {', '.join(OVERRIDES)}")
+    return {name: OVERRIDES[name](where, name, value) for name, value in overrides.items() if value is not None}
+
+
+def _per_channel(where: str, name: str, override: tuple[float, ...] | None, default: tuple[float, ...],
+                 input_size: tuple[int, int, int]) -> tuple[float, ...]:
+    """``mean`` or ``std``: the override (one value, repeated for each channel, or one per channel
+    of ``input_size``) or else the variant's ``default`` (kept as it is, as timm does)."""
+    values = tuple(default) if override is None else override
+    if override is not None and len(values) not in (1, input_size[0]):
+        raise refuse(where, name, override, f"1 or {input_size[0]} values (one per channel of input_size "
+                     f"{input_size})")
+    return values * input_size[0] if len(values) == 1 else values
 
 
 def _pil():
@@ -96,12 +134,7 @@ def _resample(name: str):
     table = {"nearest": image.Resampling.NEAREST, "bilinear": image.Resampling.BILINEAR,
              "bicubic": image.Resampling.BICUBIC, "box": image.Resampling.BOX,
              "hamming": image.Resampling.HAMMING, "lanczos": image.Resampling.LANCZOS}
-    if name == "random":
-        name = "bilinear"
-    try:
-        return table[name]
-    except KeyError:
-        raise ValueError(f"interpolation {name!r}: expected one of {', '.join(table)}") from None
+    return table["bilinear" if name == "random" else name]
 
 
 def _resize(img, size_hw: tuple[int, int], resample):
@@ -147,9 +180,26 @@ def _center_crop(img, crop_hw: tuple[int, int], fill=0):
     return img.crop((left, top, left + crop_w, top + crop_h))
 
 
+def check_data_config(where: str, config: Any) -> DataConfig:
+    """``config``, a ``DataConfig`` whose fields the eval transform can use: ``input_size`` three
+    ints ≥ 1, ``interpolation`` and ``crop_mode`` known names, ``crop_pct`` in (0, 1] (or None for
+    timm's 0.875), ``mean``/``std`` of 1 or 3 values (the image is RGB), ``std`` > 0. Else an
+    ``ArgumentError`` naming ``where``, the field and its value."""
+    if not isinstance(config, DataConfig):
+        raise refuse(where, "config", config, "a DataConfig (from zoo_core.data.resolve_data_config)")
+    check_ints(where, "config.input_size", config.input_size, length=3, min=1)
+    check_choice(where, "config.interpolation", config.interpolation, INTERPOLATIONS)
+    check_choice(where, "config.crop_mode", config.crop_mode, CROP_MODES)
+    check_real(where, "config.crop_pct", config.crop_pct, above=0, max=1, allow_none=True)
+    check_reals(where, "config.mean", config.mean, lengths=(1, 3))
+    check_reals(where, "config.std", config.std, lengths=(1, 3), above=0)
+    return config
+
+
 def eval_transform(config: DataConfig) -> Callable[[Any], np.ndarray]:
     """A function taking a PIL image (converted to RGB) to a normalized (H, W, C) float32 array,
-    equal to timm's eval transform for ``config``."""
+    equal to timm's eval transform for ``config`` (checked first by ``check_data_config``)."""
+    check_data_config("eval_transform", config)
     _, h, w = config.input_size
     crop_pct = config.crop_pct or 0.875
     scale = (math.floor(h / crop_pct), math.floor(w / crop_pct))
@@ -179,6 +229,7 @@ def eval_transform(config: DataConfig) -> Callable[[Any], np.ndarray]:
 
 def load_image(path: str | os.PathLike):
     """Open an image file as RGB (Pillow), with an error naming the file if it cannot be read."""
+    check_path("load_image", "path", path)
     image = _pil()
     try:
         with image.open(path) as img:
@@ -188,7 +239,11 @@ def load_image(path: str | os.PathLike):
 
 
 def preprocess(paths: Iterable[str | os.PathLike], config: DataConfig) -> np.ndarray:
-    """Images at ``paths`` as one (N, H, W, C) float32 batch, through ``eval_transform(config)``."""
+    """Images at ``paths`` as one (N, H, W, C) float32 batch, through ``eval_transform(config)``.
+    ``paths`` is a collection of paths: a single str or path is refused (it is not read as its
+    characters)."""
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise refuse("preprocess", "paths", paths, "a list of image paths (wrap a single path in a list)")
     transform = eval_transform(config)
     return np.stack([transform(load_image(p)) for p in paths])
 

@@ -60,3 +60,19 @@ class InputError(ZooError, ValueError):
 class NotInvertibleError(ZooError, ValueError):
     """A layout transform with no inverse (a stem adapted to other channels, a function given no
     inverse) was asked to write a leaf back in the checkpoint's layout."""
+
+
+class ArgumentError(ZooError, ValueError, TypeError):
+    """An argument of the public API has the wrong type or is out of range; the message names the
+    variant (or the function), the argument, the value given and what is allowed. A ``ValueError``
+    and a ``TypeError`` too, so callers catching the built-in errors keep working."""
+
+    exit_code = 10
+
+
+class OutputPathError(ZooError):
+    """An output path zoo cannot write: its directory does not exist or is not writable, or the path
+    is an existing directory where a file is expected. Checked before any compute; the message names
+    the path."""
+
+    exit_code = 11

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 
 import attrs
 
+from zoo_core.errors import ArgumentError
 from zoo_core.models import Model
 from zoo_core.nn.module import Module
+from zoo_core.validate import is_int, refuse
 
 
 @attrs.frozen
@@ -28,22 +30,28 @@ class FeatureInfo:
 
 def resolve_out_indices(name: str, available: int, out_indices: Sequence[int] | int | None) -> tuple[int, ...]:
     """timm's rules: ``None`` → every point; an int ``n`` → the last ``n``; negative indices count
-    from the end. Each must be within ``[-available, available)``; duplicates are refused."""
+    from the end. Each must be within ``[-available, available)``; duplicates are refused. Anything
+    else (a bool, a float, a str, an empty sequence) raises an ``ArgumentError`` naming the
+    variant ``name``."""
     if out_indices is None:
         return tuple(range(available))
-    if isinstance(out_indices, int):
+    if is_int(out_indices):
         if not 0 < out_indices <= available:
-            raise ValueError(f"{name}: out_indices={out_indices} asks for the last {out_indices} of {available} "
-                             f"feature maps")
+            raise ArgumentError(f"{name}: out_indices={out_indices} asks for the last {out_indices} of {available} "
+                                f"feature maps (allowed: 1..{available})")
         return tuple(range(available - out_indices, available))
+    if not isinstance(out_indices, Sequence) or isinstance(out_indices, str) or not out_indices \
+            or not all(is_int(i) for i in out_indices):
+        raise refuse(name, "out_indices", out_indices, f"None, an int n (the last n of {available} feature maps) "
+                     "or a non-empty tuple of int indices")
     resolved = []
     for i in out_indices:
         if not -available <= i < available:
-            raise ValueError(f"{name}: out_indices {tuple(out_indices)} has {i}, outside the {available} feature "
-                             f"maps (valid: 0..{available - 1} or -{available}..-1)")
-        resolved.append(i % available)
+            raise ArgumentError(f"{name}: out_indices {tuple(out_indices)} has {i}, outside the {available} feature "
+                                f"maps (valid: 0..{available - 1} or -{available}..-1)")
+        resolved.append(int(i) % available)
     if len(set(resolved)) != len(resolved):
-        raise ValueError(f"{name}: out_indices {tuple(out_indices)} names a feature map twice")
+        raise ArgumentError(f"{name}: out_indices {tuple(out_indices)} names a feature map twice")
     return tuple(resolved)
 
 

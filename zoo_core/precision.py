@@ -21,8 +21,10 @@ import attrs
 import jax
 import jax.numpy as jnp
 
+from zoo_core.errors import ArgumentError
 from zoo_core.models import Model
 from zoo_core.nn.module import Params, State
+from zoo_core.validate import show
 
 #: The compute dtypes ``create_model(dtype=...)`` accepts, by name.
 COMPUTE_DTYPES = ("bfloat16", "float16", "float32")
@@ -35,17 +37,18 @@ def resolve_dtype(name: str, dtype: Any) -> jnp.dtype | None:
     """``dtype`` (``None``, a name such as ``"bfloat16"``, or ``jnp.bfloat16``) as a numpy dtype.
 
     ``None`` means "as stored" and gives ``None``. Anything that is not one of
-    ``COMPUTE_DTYPES`` raises a ``ValueError`` naming the variant ``name`` and the dtype.
+    ``COMPUTE_DTYPES`` raises an ``ArgumentError`` (a ``ValueError``) naming the variant ``name``
+    and the dtype.
     """
     if dtype is None:
         return None
     try:
-        resolved = jnp.dtype(dtype)
-    except TypeError:
+        resolved = None if isinstance(dtype, bool) else jnp.dtype(dtype)
+    except (TypeError, ValueError):
         resolved = None
     if resolved is None or resolved.name not in COMPUTE_DTYPES:
-        raise ValueError(f"{name}: dtype={dtype!r} is not a supported compute dtype; "
-                         f"use one of {', '.join(COMPUTE_DTYPES)} (or None for the stored float32)")
+        raise ArgumentError(f"{name}: dtype={show(dtype)} is not a supported compute dtype; "
+                            f"use one of {', '.join(COMPUTE_DTYPES)} (or None for the stored float32)")
     return resolved
 
 

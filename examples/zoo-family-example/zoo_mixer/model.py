@@ -25,6 +25,7 @@ from zoo_core.models import Model
 from zoo_core.nn import initializers as inits
 from zoo_core.nn.conv import pair
 from zoo_core.registry import Variant
+from zoo_core.validate import check_size
 
 NORM_EPS = 1e-6  # timm's norm_layer=partial(nn.LayerNorm, eps=1e-6)
 
@@ -148,7 +149,11 @@ def mlp_mixer(config: MixerConfig, *, img_size: int | tuple[int, int] = 224, in_
 def build_model(variant: Variant, *, in_chans: int, num_classes: int,
                 img_size: int | tuple[int, int] | None = None) -> MlpMixer:
     """The model of ``variant`` (its ``arch_kwargs``), built for ``img_size`` (default: the
-    variant's input size; released weights fit only that size)."""
-    img_size = tuple(variant.input_size[1:]) if img_size is None else img_size
-    return mlp_mixer(MixerConfig(**variant.arch_kwargs), img_size=img_size, in_chans=in_chans,
+    variant's input size; released weights fit only that size): an int or a pair ``(H, W)``, each
+    at least the patch size, else an ``ArgumentError`` naming the variant."""
+    config = MixerConfig(**variant.arch_kwargs)
+    patch = config.patch_size
+    img_size = check_size(variant.name, "img_size", img_size, min=patch, allow_none=True,
+                          why=f" (the patch size {patch}: one patch at least)")
+    return mlp_mixer(config, img_size=img_size or tuple(variant.input_size[1:]), in_chans=in_chans,
                      num_classes=num_classes)

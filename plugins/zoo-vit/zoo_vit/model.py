@@ -32,6 +32,7 @@ from zoo_core.nn import initializers as inits
 from zoo_core.nn.conv import pair
 from zoo_core.nn.transformer import PatchEmbed, VitBlock, patch_embed, vit_block
 from zoo_core.registry import Variant
+from zoo_core.validate import check_bool, check_choice, check_size
 
 GLOBAL_POOLS = ("token", "avg", "avgmax", "max")
 
@@ -165,7 +166,14 @@ def build_model(variant: Variant, *, in_chans: int, num_classes: int, img_size: 
                 global_pool: str = "token", fc_norm: bool | None = None) -> VisionTransformer:
     """The model of ``variant`` (its ``arch_kwargs``), built for ``img_size`` (default: the
     variant's input size, as timm's fixed-input-size configs). Loading weights made at another size
-    resamples the position embedding (see ``weights.py``)."""
-    img_size = tuple(variant.input_size[1:]) if img_size is None else pair(img_size)
-    return vision_transformer(ViTConfig(**variant.arch_kwargs), img_size=img_size, in_chans=in_chans,
+    resamples the position embedding (see ``weights.py``). ``img_size`` is an int or a pair
+    ``(H, W)``, each at least the patch size; ``global_pool`` one of ``GLOBAL_POOLS``; ``fc_norm``
+    None or a bool; anything else raises ``ArgumentError`` naming the variant."""
+    config = ViTConfig(**variant.arch_kwargs)
+    patch = config.patch_size
+    img_size = check_size(variant.name, "img_size", img_size, min=patch, allow_none=True,
+                          why=f" (the patch size {patch}: one patch at least)")
+    global_pool = check_choice(variant.name, "global_pool", global_pool, GLOBAL_POOLS)
+    fc_norm = check_bool(variant.name, "fc_norm", fc_norm, allow_none=True)
+    return vision_transformer(config, img_size=img_size or tuple(variant.input_size[1:]), in_chans=in_chans,
                               num_classes=num_classes, global_pool=global_pool, fc_norm=fc_norm)
