@@ -1,9 +1,12 @@
 """Plugin discovery through real entry points, selection by environment, and broken plugins."""
 
+import json
+import re
 import sys
 import types
 from importlib import metadata
 
+import attrs
 import pytest
 
 import zoo_core
@@ -44,13 +47,18 @@ def test_zoo_disable_plugins_skips_the_named_one(monkeypatch):
     assert "tinynet" not in {p.name for p in plugins.plugin_infos()}
 
 
-def _fake_entry_points(monkeypatch, modules: dict[str, types.ModuleType | Exception]):
-    """Entry points named after ``modules``: each loads the module, or raises the exception."""
+def _fake_entry_points(monkeypatch, modules: dict[str, types.ModuleType | Exception] | list[tuple]):
+    """Fake entry points in the group ``zoo``, beside the real ones. ``modules`` maps an entry-point
+    name to the module it loads (or the exception loading raises), from the distribution
+    ``zoo-<name>``; or it lists ``(name, module, distribution)`` triples, so that two distributions
+    can share an entry-point name."""
     real = metadata.entry_points
+    triples = [(n, t, f"zoo-{n}") for n, t in modules.items()] if isinstance(modules, dict) else modules
 
     class FakeEP:
-        def __init__(self, name, target):
-            self.name, self.target, self.dist = name, target, types.SimpleNamespace(name=f"zoo-{name}", version="9.9")
+        def __init__(self, name, target, distribution):
+            self.name, self.target = name, target
+            self.dist = types.SimpleNamespace(name=distribution, version="9.9")
 
         def load(self):
             if isinstance(self.target, Exception):
@@ -60,7 +68,7 @@ def _fake_entry_points(monkeypatch, modules: dict[str, types.ModuleType | Except
     def entry_points(group=None, **kw):
         found = list(real(group=group, **kw)) if group else real(**kw)
         if group == "zoo":
-            found += [FakeEP(n, t) for n, t in modules.items()]
+            found += [FakeEP(*triple) for triple in triples]
         return found
 
     monkeypatch.setattr(plugins.metadata, "entry_points", entry_points)
@@ -127,8 +135,6 @@ def test_two_plugins_claiming_a_variant_name_both_named_in_the_error(monkeypatch
 
 
 def _fields(v):
-    import attrs
-
     return {f.name: getattr(v, f.name) for f in attrs.fields(type(v))}
 
 
@@ -287,3 +293,110 @@ def test_a_third_party_wrapper_runs_around_the_other_implementations_as_pluggy_d
     plugin("mirror", zoo_weights_file=lambda variant: f"/mirror/{variant.name}")
     plugin("checker", _module("checker", zoo_weights_file=zoo_weights_file))
     assert plugins.hooks().zoo_weights_file(**_weights_kwargs()) == "/mirror/tinynet_s.zoo_in1k?checked-by-wrapper"
+
+
+def _family_plugin(name, family):
+    """A plugin module whose ``zoo_families`` answers ``family``."""
+    return _module(name, zoo_families=zoo_core.hookimpl(lambda: family))
+
+
+def _tinynet_clone(family_name, variants=1):
+    from zoo_tinynet.variants import VARIANTS
+
+    return Family(family_name, [v.__class__(**{**_fields(v), "family": family_name}) for v in VARIANTS[:variants]],
+                  builder="x:y", weight_mapping="x:z")
+
+
+def _zoo(capsys, *argv):
+    from zoo_core.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _words(text):
+    """``text`` with its line wrapping undone: the CLI wraps prose at the width of the terminal or pipe."""
+    return " ".join(text.split())
+
+
+def test_two_distributions_with_one_entry_point_name_both_load_and_the_clash_names_both(monkeypatch, capsys):
+    """A stranger's entry point named like a zoo family's no longer removes that family: both load,
+    each under its distribution-qualified name, and the clash is warned and shown by `zoo plugins`."""
+    evil = _family_plugin("evil", Family("evilnet", [], builder="x:y", weight_mapping="x:z"))
+    _fake_entry_points(monkeypatch, [("tinynet", evil, "evil-dist")])
+    with pytest.warns(plugins.PluginConflictWarning, match=r"entry point 'tinynet'.* evil-dist and zoo-tinynet"):
+        registry = plugins.get_registry()
+    assert {"tinynet", "evilnet"} <= set(registry.families)
+    assert zoo_core.list_variants(family="tinynet")
+    infos = {p.name: p for p in plugins.plugin_infos()}
+    assert infos["zoo-tinynet:tinynet"].families == ("tinynet",) and infos["zoo-tinynet:tinynet"].error is None
+    assert infos["evil-dist:tinynet"].families == ("evilnet",) and infos["evil-dist:tinynet"].error is None
+    assert infos["evil-dist:tinynet"].conflicts == infos["zoo-tinynet:tinynet"].conflicts != ()
+    code, out, _ = _zoo(capsys, "plugins")
+    assert code == 0 and "zoo-tinynet:tinynet" in out and "evil-dist:tinynet" in out
+    assert re.search(r"conflict: entry point 'tinynet'.* evil-dist and zoo-tinynet", _words(out))
+    data = {p["name"]: p for p in json.loads(_zoo(capsys, "plugins", "--json")[1])}
+    assert "evil-dist" in data["zoo-tinynet:tinynet"]["conflicts"][0]
+
+
+def test_one_of_two_same_named_entry_points_is_chosen_by_its_distribution(monkeypatch):
+    """ZOO_DISABLE_PLUGINS names one distribution: the other loads under the plain entry-point name."""
+    evil = _family_plugin("evil", Family("evilnet", [], builder="x:y", weight_mapping="x:z"))
+    _fake_entry_points(monkeypatch, [("tinynet", evil, "evil-dist")])
+    monkeypatch.setenv("ZOO_DISABLE_PLUGINS", "Evil_Dist")
+    infos = {p.name: p for p in plugins.plugin_infos()}
+    assert "evilnet" not in plugins.get_registry().families and infos["tinynet"].conflicts == ()
+
+
+def test_a_family_name_taken_twice_keeps_the_first_and_names_both_distributions(monkeypatch, capsys):
+    """The second family is refused, warned about and shown broken; the distribution named is the one
+    that declares the entry point, whatever the family claims."""
+    impostor = attrs.evolve(_tinynet_clone("tinynet"), distribution="zoo-tinynet")
+    _fake_entry_points(monkeypatch, [("clone", _family_plugin("clone", impostor), "zoo-clone")])
+    with pytest.warns(plugins.PluginConflictWarning, match="family 'tinynet' is registered twice: by zoo-tinynet "
+                                                           "and by zoo-clone"):
+        registry = plugins.get_registry()
+    assert registry.families["tinynet"].distribution == "zoo-tinynet"
+    code, out, _ = _zoo(capsys, "plugins")
+    assert code == 0 and re.search(r"clone \(zoo-clone\) is broken: .*by zoo-tinynet and by zoo-clone", _words(out))
+
+
+def test_a_variant_name_taken_twice_names_both_distributions_in_the_warning_and_zoo_plugins(monkeypatch, capsys):
+    _fake_entry_points(monkeypatch, [("clone", _family_plugin("clone", _tinynet_clone("tinyclone")), "zoo-clone")])
+    with pytest.warns(plugins.PluginConflictWarning, match=r"registered twice: by zoo-tinynet .* and by zoo-clone"):
+        plugins.get_registry()
+    code, out, _ = _zoo(capsys, "plugins")
+    assert code == 0 and re.search(r"clone \(zoo-clone\) is broken: .*by zoo-tinynet .* and by zoo-clone",
+                                   _words(out))
+
+
+@pytest.mark.parametrize("spelling", ["zoo_tinynet", "ZOO-TINYNET", "Zoo.TinyNet", " zoo__tinynet ", "TinyNet",
+                                      "zoo-tinynet:tinynet"])
+def test_plugin_selection_accepts_the_spellings_pip_accepts(monkeypatch, spelling):
+    """PEP 503: case does not matter and runs of '-', '_', '.' are one '-' (entry point or distribution)."""
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", f"nothing-else,{spelling}")
+    assert {zoo_core.get_variant(n).family for n in zoo_core.list_variants()} == {"tinynet"}
+    plugins.reset()
+    monkeypatch.delenv("ZOO_LOAD_PLUGINS")
+    monkeypatch.setenv("ZOO_DISABLE_PLUGINS", spelling)
+    assert zoo_core.list_variants(family="tinynet") == []
+
+
+def test_a_requested_plugin_that_is_not_installed_is_named_and_zoo_plugins_exits_4(monkeypatch, capsys):
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "zoo-tinynett")
+    code, out, err = _zoo(capsys, "plugins")
+    assert code == zoo_core.PluginError.exit_code == 4
+    assert "'zoo-tinynett'" in err and "tinynet (zoo-tinynet)" in err and "no zoo plugin is installed" not in out
+    code, _, err = _zoo(capsys, "list")
+    assert code == 0 and "no model family is installed" in err and "'zoo-tinynett'" in err
+    plugins.reset()
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "tinynet, nonexistent")
+    code, out, err = _zoo(capsys, "plugins")
+    assert code == 4 and out.startswith("PLUGIN") and "'nonexistent'" in err and "'tinynet'" not in err
+
+
+def test_zoo_load_plugins_empty_is_not_an_error_for_zoo_plugins(monkeypatch, capsys):
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "")
+    code, out, err = _zoo(capsys, "plugins")
+    assert code == 0 and "ZOO_LOAD_PLUGINS" in out and err == ""

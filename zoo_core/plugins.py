@@ -5,8 +5,12 @@ hook with a bad signature or a misspelled hook name, or raises inside ``zoo_fami
 recorded in ``broken_plugins()`` (``zoo plugins`` shows it with its error) and every other plugin
 still loads.
 
-``ZOO_LOAD_PLUGINS`` (comma-separated entry-point or distribution names) loads only those; set to
-an empty string it loads none. ``ZOO_DISABLE_PLUGINS`` skips the ones it names.
+Which entry points load (``ZOO_LOAD_PLUGINS``, ``ZOO_DISABLE_PLUGINS``) and under which name is
+``zoo_core.plugin_selection``'s job: two distributions with an entry point of one name both load,
+as ``distribution:entry-point``. Every clash (an entry-point, family or variant name claimed
+twice) is warned about with ``PluginConflictWarning`` naming both distributions and shown by
+``zoo plugins``; a family or variant name stays with the plugin registered first, the clash is
+recorded against the second, and a clashing variant raises ``RegistryConflictError`` when used.
 
 Hooks are called through pluggy's relay, ``hooks().zoo_weights_file(variant=..., ...)``, with each
 spec's own options (``firstresult`` is declared once, in ``zoo_core.hookspecs``). A third-party
@@ -23,9 +27,9 @@ to the process's one host.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import warnings
+from collections import defaultdict
 from collections.abc import Callable
 from importlib import metadata
 
@@ -35,6 +39,7 @@ import pluggy
 from zoo_core import hookspecs
 from zoo_core.errors import PluginError, RegistryConflictError
 from zoo_core.isolation import PluginHookWarning, isolated_plugin  # noqa: F401 - PluginHookWarning: public here
+from zoo_core.plugin_selection import PluginSelection, distribution_of, registration_names, select
 from zoo_core.registry import Family, Registry
 
 log = logging.getLogger("zoo")
@@ -42,31 +47,29 @@ ENTRY_POINT_GROUP = "zoo"
 CORE_PLUGIN = "zoo_core"  # the name zoo-core's own hook implementations are registered under
 
 
+class PluginConflictWarning(UserWarning):
+    """Two plugins claim one name (an entry point, a family or a variant); the message names both
+    distributions and what zoo did about it."""
+
+
 @attrs.frozen
 class PluginInfo:
-    """What loading one plugin gave: its distribution, the families it registered, or its error."""
+    """What loading one plugin gave: its distribution, the families it registered, or its error.
+
+    ``name`` is the plugin's registration name: its entry-point name, or ``distribution:entry-point``
+    when another distribution has an entry point of the same name (``conflicts`` then says so).
+    """
 
     name: str
     distribution: str | None
     version: str | None
     families: tuple[str, ...] = ()
     error: str | None = None
+    conflicts: tuple[str, ...] = ()
 
 
-def _names(var: str) -> set[str] | None:
-    raw = os.environ.get(var)
-    if raw is None:
-        return None
-    return {n.strip() for n in raw.split(",") if n.strip()}
-
-
-def _selected(ep: metadata.EntryPoint) -> bool:
-    """Whether ``ZOO_LOAD_PLUGINS`` / ``ZOO_DISABLE_PLUGINS`` let ``ep`` load (by its name or its distribution's)."""
-    names = {ep.name, *([ep.dist.name] if ep.dist is not None else [])}
-    load = _names("ZOO_LOAD_PLUGINS")
-    if load is not None and not names & load:
-        return False
-    return not names & (_names("ZOO_DISABLE_PLUGINS") or set())
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _register_checked(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -101,6 +104,7 @@ class PluginHost:
     _manager: pluggy.PluginManager | None = None
     _registry: Registry | None = None
     _infos: dict[str, PluginInfo] = attrs.Factory(dict)
+    _selection: PluginSelection = attrs.Factory(PluginSelection)
     _lock: threading.RLock = attrs.field(factory=threading.RLock, repr=False, eq=False)
 
     def manager(self) -> pluggy.PluginManager:
@@ -123,6 +127,12 @@ class PluginHost:
             self.registry()
             return sorted(self._infos.values(), key=lambda p: p.name)
 
+    def selection(self) -> PluginSelection:
+        """How ``ZOO_LOAD_PLUGINS`` / ``ZOO_DISABLE_PLUGINS`` applied when the plugins were loaded."""
+        with self._lock:
+            self.manager()
+            return self._selection
+
     def register(self, plugin: object, name: str) -> None:
         """Add ``plugin`` by hand; it stays across ``reset(keep_hand_registered=True)``."""
         with self._lock:
@@ -138,7 +148,7 @@ class PluginHost:
     def reset(self, *, keep_hand_registered: bool = False) -> None:
         """Forget the manager, the registry and the load report; the next use discovers again."""
         with self._lock:
-            self._manager, self._registry, self._infos = None, None, {}
+            self._manager, self._registry, self._infos, self._selection = None, None, {}, PluginSelection()
             if not keep_hand_registered:
                 self._hand_registered = []
 
@@ -155,10 +165,15 @@ class PluginHost:
 
         pm.register(builtin_hooks, name=CORE_PLUGIN)
         self._infos = {}
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            if _selected(ep) and not pm.has_plugin(ep.name):
-                dist = ep.dist
-                self._load(pm, ep.name, ep.load, dist.name if dist else None, dist.version if dist else None)
+        found = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, distribution_of(e)))
+        selected, self._selection = select(found)
+        if self._selection.missing:
+            log.warning("zoo: ZOO_LOAD_PLUGINS names %s, which no installed plugin matches (see `zoo plugins`)",
+                        ", ".join(map(repr, self._selection.missing)))
+        named = registration_names(selected)
+        for name, ep in named:
+            self._load(pm, name, ep.load, distribution_of(ep) or None, ep.dist.version if ep.dist else None)
+        self._report_shared_entry_points(named)
         for name, plugin in self._hand_registered:
             self._load(pm, name, lambda plugin=plugin: plugin, None, None)
         return pm
@@ -174,6 +189,21 @@ class PluginHost:
             return
         self._infos[name] = PluginInfo(name, distribution, version)
 
+    def _report_shared_entry_points(self, named: list[tuple[str, metadata.EntryPoint]]) -> None:
+        """Warn about, and record against each of them, entry points of one name from several distributions."""
+        shared: dict[str, list[str]] = defaultdict(list)
+        for name, ep in named:
+            if name != ep.name:
+                shared[ep.name].append(name)
+        for ep_name, names in shared.items():
+            dists = [self._infos[n].distribution or "?" for n in names]
+            message = (f"entry point {ep_name!r} in the group 'zoo' is provided by {len(names)} distributions, "
+                       f"{_and(dists)}: each loads, as {_and(names)} (ZOO_DISABLE_PLUGINS=<distribution> "
+                       f"skips one)")
+            for n in names:
+                self._infos[n] = attrs.evolve(self._infos[n], conflicts=(*self._infos[n].conflicts, message))
+            warnings.warn(message, PluginConflictWarning, stacklevel=2)
+
     def _build_registry(self, pm: pluggy.PluginManager) -> Registry:
         """Each plugin's ``zoo_families``, called on its own in registration order and attributed."""
         registry = Registry()
@@ -188,25 +218,26 @@ class PluginHost:
         return registry
 
     def _add_families(self, registry: Registry, name: str, families: list[Family]) -> None:
-        """Add plugin ``name``'s families, stamped with its distribution; a clash is warned and
-        recorded against the plugin, and the plugin's other families still register."""
+        """Add plugin ``name``'s families, stamped with the distribution that declares its entry point
+        (a family's own ``distribution`` counts only for a plugin registered by hand); a clash is
+        warned and recorded against the plugin, and the plugin's other families still register."""
         info = self._infos.get(name, PluginInfo(name, None, None))
         added = []
         for fam in families:
-            fam = attrs.evolve(fam, distribution=fam.distribution or info.distribution or name,
-                               version=fam.version or info.version)
+            fam = attrs.evolve(fam, distribution=info.distribution or fam.distribution or name,
+                               version=info.version or fam.version)
             before = set(registry.conflicts)
             try:
                 registry.add(fam)
             except RegistryConflictError as e:
                 self.record_error(name, str(e))
-                warnings.warn(str(e), stacklevel=2)
+                warnings.warn(str(e), PluginConflictWarning, stacklevel=2)
                 continue
             clashes = [registry.conflicts[v] for v in registry.conflicts.keys() - before]
             if clashes:
                 self.record_error(name, "; ".join(clashes))
                 warnings.warn(clashes[0] + (f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""),
-                              stacklevel=2)
+                              PluginConflictWarning, stacklevel=2)
             added.append(fam.name)
         if name in self._infos:
             self._infos[name] = attrs.evolve(self._infos[name], families=(*self._infos[name].families, *added))
@@ -257,6 +288,11 @@ def get_registry() -> Registry:
 def plugin_infos() -> list[PluginInfo]:
     """Every plugin zoo tried to load, with its families or its error."""
     return _HOST.infos()
+
+
+def plugin_selection_error() -> PluginError | None:
+    """A ``PluginError`` naming each ``ZOO_LOAD_PLUGINS`` name that matches no installed plugin, or ``None``."""
+    return _HOST.selection().error()
 
 
 def broken_plugins() -> list[PluginInfo]:

@@ -24,6 +24,7 @@ IMAGENET_INCEPTION_MEAN = (0.5, 0.5, 0.5)
 IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)
 
 COMMERCIAL_USE = ("yes", "no", "conditions")
+_CONFLICT_REMEDY = "Uninstall one of the two distributions, or skip one with ZOO_DISABLE_PLUGINS=<distribution>"
 
 
 @attrs.frozen
@@ -168,7 +169,7 @@ class Registry:
             other = self.families[family.name]
             raise RegistryConflictError(
                 f"family {family.name!r} is registered twice: by {other.distribution or '?'} "
-                f"and by {family.distribution or '?'}"
+                f"and by {family.distribution or '?'}; the first stays. {_CONFLICT_REMEDY}"
             )
         for variant in family.variants:
             if variant.family != family.name:
@@ -182,8 +183,8 @@ class Registry:
                 owner = self.families[self.variants[variant.name].family]
                 self.conflicts[variant.name] = (
                     f"variant {variant.name!r} is registered twice: by {owner.distribution or '?'} "
-                    f"(family {owner.name!r}) and by {family.distribution or '?'} (family {family.name!r}); "
-                    f"uninstall one of them or disable it with ZOO_DISABLE_PLUGINS"
+                    f"(family {owner.name!r}) and by {family.distribution or '?'} (family {family.name!r}). "
+                    f"{_CONFLICT_REMEDY}"
                 )
                 continue
             self.variants[variant.name] = variant
