@@ -140,3 +140,29 @@ def test_loaded_trees_are_concrete_arrays():
     """load_weights turns abstract trees into arrays on the default device."""
     _, (params, _) = _load(InMemory(tinynet_state_dict()))
     assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("data, name", [("safetensors", "w.bin"), ("safetensors", "w.pt"), ("npz", "w.safetensors"),
+                                        ("npz", "weights")])
+def test_a_local_file_is_read_by_its_content_whatever_its_name(tmp_path, data, name):
+    """A safetensors file named .bin is not sent to torch.load, an .npz named .safetensors not to
+    the safetensors reader: each loads to the reference outputs (before: judged by extension)."""
+    sd = tinynet_state_dict()
+    if data == "safetensors":
+        (tmp_path / name).write_bytes(tinynet_bytes())
+    else:
+        with open(tmp_path / name, "wb") as f:
+            np.savez(f, **sd)
+    model, (params, state) = _load(LocalFile(tmp_path / name))
+    y, _ = model.apply(params, state, X)
+    np.testing.assert_allclose(y, reference_forward(sd, X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.torch
+def test_a_pytorch_zip_named_safetensors_loads(tmp_path):
+    """torch.save's zip archive, named .safetensors, is read as the PyTorch checkpoint it is."""
+    torch = pytest.importorskip("torch")
+    sd = tinynet_state_dict()
+    torch.save({k: torch.from_numpy(v) for k, v in sd.items()}, tmp_path / "w.safetensors")
+    model, (params, state) = _load(str(tmp_path / "w.safetensors"))
+    np.testing.assert_allclose(model.apply(params, state, X)[0], reference_forward(sd, X), rtol=1e-5, atol=1e-5)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import zoo_core
 from zoo_core import CheckpointFormatError, DownloadError, WeightsError
-from zoo_core.cache import ChecksumError, verify
+from zoo_core.cache import CacheRepairedWarning, ChecksumError, verify
 from zoo_core.cli import main
 from zoo_core.interop import SafetensorsFile
 from zoo_core.testing.hf_cache import safetensors_bytes
@@ -114,14 +114,21 @@ def test_many_processes_downloading_into_a_cold_cache_all_succeed_with_one_blob(
     assert len(blobs) == 1 and not any(b.endswith(".incomplete") for b in blobs)
 
 
-def test_an_interrupted_download_is_resumed_by_the_rerun_and_the_old_revision_still_loads(hub, hf_cache, monkeypatch):
+def test_an_interrupted_download_says_the_rerun_starts_over_and_the_old_revision_still_loads(hub, hf_cache, monkeypatch):
+    """huggingface_hub resumes a broken transfer only within the call; when it gives up it deletes
+    the partial file, so the message says a rerun starts from the first byte (before: "run again to
+    resume it")."""
     no_retry_sleep(monkeypatch)
     old = hub.add_file(REPO, FILE, tinynet_bytes(seed=1))
     params_old, _ = zoo_core.create_pretrained(NAME)[1]()
     new = tinynet_bytes(seed=2)
     hub.add_file(REPO, FILE, new, cut_at=len(new) // 2)
-    with pytest.raises(DownloadError):
+    with pytest.raises(DownloadError, match="the partial file was deleted, so running again downloads it from the "
+                                            "start") as info:
         zoo_core.create_pretrained(NAME)[1]()
+    assert "resume" not in str(info.value)
+    blobs = os.listdir(os.path.join(hf_cache, "models--zoo-test--tinynet_s.zoo_in1k", "blobs"))
+    assert not any(b.endswith(".incomplete") for b in blobs)  # as the message says
     # meanwhile the cached revision still loads, offline or pinned
     params, _ = zoo_core.create_pretrained(NAME, revision=old.commit, local_files_only=True)[1]()
     np.testing.assert_array_equal(params["fc"]["bias"], params_old["fc"]["bias"])
@@ -132,20 +139,121 @@ def test_an_interrupted_download_is_resumed_by_the_rerun_and_the_old_revision_st
     assert not any(b.endswith(".incomplete") for b in blobs)
 
 
-def test_a_download_killed_with_sigkill_is_completed_by_a_rerun(hub, hf_cache):
+def test_a_download_killed_with_sigkill_is_completed_by_a_rerun_and_its_orphan_found_by_verify(hub, hf_cache, capsys):
+    """The rerun downloads the file from the start; the killed one's partial file stays behind
+    (nothing resumes or removes it): `zoo cache verify` reports it, `zoo cache repair` removes it."""
     data = tinynet_bytes() + b""
-    hub.add_file(REPO, FILE, data, cut_at=len(data) // 3)  # the server stalls mid-body: kill the client there
+    hub.add_file(REPO, FILE, data, cut_at=len(data) // 3)  # the transfer breaks off; kill the client as it retries
     code = f"""
         import os, signal, threading
-        threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()
         from zoo_core.interop import hf_hub_download
+        threading.Timer(2.5, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()
         hf_hub_download({REPO!r}, {FILE!r}, progress=False)
     """
     _python(code)
+    blobs = os.path.join(hf_cache, "models--zoo-test--tinynet_s.zoo_in1k", "blobs")
+    orphans = [b for b in os.listdir(blobs) if b.endswith(".incomplete")]
+    assert len(orphans) == 1
     hub.add_file(REPO, FILE, data)
     r = _python(f"from zoo_core.interop import hf_hub_download; print(hf_hub_download({REPO!r}, {FILE!r}, progress=False))")
     assert r.returncode == 0, r.stderr
     assert open(r.stdout.strip(), "rb").read() == data
+    assert [b for b in os.listdir(blobs) if b.endswith(".incomplete")] == orphans
+    assert main(["cache", "verify", NAME]) == 8 and orphans[0] in capsys.readouterr().out
+    assert main(["cache", "repair", NAME]) == 0
+    assert not [b for b in os.listdir(blobs) if b.endswith(".incomplete")]
+
+
+def _downloaded_blob(hub, data: bytes) -> str:
+    hub.add_file(REPO, FILE, data)
+    assert main(["download", NAME]) == 0
+    return os.path.realpath(zoo_core.api.weights_file(zoo_core.get_variant(NAME), local_files_only=True))
+
+
+def test_cache_verify_reports_an_orphan_partial_download_and_repair_removes_only_it(hub, capsys):
+    """Before: verify called the cache ok with a partial file beside the blob."""
+    blob = _downloaded_blob(hub, tinynet_bytes())
+    orphan = __import__("pathlib").Path(f"{blob}.0badc0de.incomplete")
+    orphan.write_bytes(b"x" * 100)
+    capsys.readouterr()
+    assert main(["cache", "verify", NAME]) == 8
+    out, err = capsys.readouterr()
+    row = next(line for line in out.splitlines() if orphan.name in line)
+    assert row.split()[:2] == [NAME, "partial"] and "100 bytes left by an interrupted download" in row, out
+    assert "1 partial" in err and f"zoo cache repair {NAME}" in err
+    gets = hub.count("GET")
+    assert main(["cache", "repair", NAME]) == 0
+    assert f"removed {orphan}" in capsys.readouterr().out
+    assert not orphan.exists() and os.path.exists(blob) and hub.count("GET") == gets  # nothing downloaded again
+    assert main(["cache", "verify", NAME]) == 0
+
+
+def test_a_partial_file_that_a_running_download_writes_is_left_alone(hub, hf_cache, capsys):
+    """Its lock is held: verify says "downloading" and succeeds, repair does not touch it."""
+    from filelock import FileLock
+
+    blob = _downloaded_blob(hub, tinynet_bytes())
+    writing = __import__("pathlib").Path(f"{blob}.1234abcd.incomplete")
+    writing.write_bytes(b"x" * 10)
+    lock = FileLock(os.path.join(hf_cache, ".locks", "models--zoo-test--tinynet_s.zoo_in1k",
+                                 f"{os.path.basename(blob)}.lock"))
+    with lock:
+        assert [e.status for e in verify([zoo_core.get_variant(NAME)])] == ["ok", "downloading"]
+        assert main(["cache", "verify", NAME]) == 0
+        assert main(["cache", "repair", NAME]) == 0
+        assert writing.exists()
+
+
+@pytest.mark.parametrize("change", ["truncate", "extend"])
+def test_download_replaces_a_cached_blob_whose_size_differs_from_the_hubs(hub, capsys, change):
+    """Before: `zoo download` returned the cut blob as downloaded. The size comes from the metadata
+    request a download makes anyway (X-Linked-Size)."""
+    data = tinynet_bytes()
+    blob = _downloaded_blob(hub, data)
+    size = len(data) - 100 if change == "truncate" else len(data) + 7
+    for attempt in ("api", "cli"):
+        with open(blob, "r+b") as f:
+            f.truncate(size)
+        if attempt == "api":
+            with pytest.warns(CacheRepairedWarning, match=rf"{REPO}/{FILE} \(revision 'main'\): the cached blob "
+                                                          rf"{blob} holds {size} bytes where the Hub's file has "
+                                                          rf"{len(data)}; it was removed and is downloaded again"):
+                zoo_core.api.weights_file(zoo_core.get_variant(NAME))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CacheRepairedWarning)
+                assert main(["download", NAME]) == 0
+        assert open(blob, "rb").read() == data, attempt
+
+
+def test_offline_a_cached_blob_is_returned_without_a_request(hub, monkeypatch):
+    """Offline nothing is asked of the Hub: the size check is for online calls."""
+    blob = _downloaded_blob(hub, tinynet_bytes())
+    before = hub.count()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert os.path.realpath(zoo_core.api.weights_file(zoo_core.get_variant(NAME))) == blob
+    assert hub.count() == before
+
+
+def test_a_warm_cache_loads_when_the_hub_goes_away(hub, monkeypatch):
+    no_retry_sleep(monkeypatch)
+    blob = _downloaded_blob(hub, tinynet_bytes())
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # connection refused: the cached file serves
+    assert os.path.realpath(zoo_core.api.weights_file(zoo_core.get_variant(NAME))) == blob
+
+
+def test_cache_verify_says_when_a_blob_could_not_be_checked_against_its_name(hf_cache):
+    """A blob named by a git sha1 (a file outside LFS) has no sha256 to compare: "unchecked", not "ok"."""
+    from zoo_core.testing.hf_cache import write_cached_file
+
+    snapshot = write_cached_file(hf_cache, REPO, FILE, tinynet_bytes())
+    blob = os.path.realpath(snapshot)
+    sha1_named = os.path.join(os.path.dirname(blob), "0" * 40)
+    os.replace(blob, sha1_named)
+    snapshot.unlink()
+    snapshot.symlink_to(os.path.relpath(sha1_named, snapshot.parent))
+    (entry,) = verify([zoo_core.get_variant(NAME)])
+    assert entry.status == "unchecked" and not entry.problem and "only its structure was checked" in entry.detail
 
 
 READ_ONLY_CHECK = f"""

@@ -17,22 +17,15 @@ class NonCommercialWeightsWarning(UserWarning):
 
 @hookimpl(trylast=True)
 def zoo_weights_file(variant, revision, cache_dir, local_files_only, token):
-    """Download ``variant.hf_hub_id``/``variant.filename`` into huggingface_hub's cache."""
+    """``variant.hf_hub_id``/``variant.filename`` from huggingface_hub's cache, downloaded if absent
+    and checked (``zoo_core.cache.fetch_checked``: a cached blob whose size disagrees with the Hub's
+    is downloaded again, a fresh download's sha256 is compared with its etag)."""
     if variant.hf_hub_id is None:
         return None
-    from zoo_core.cache import ChecksumError, check_blob, remove_cached
-    from zoo_core.interop.hub import cached_file, hf_hub_download
+    from zoo_core.cache import fetch_checked
 
-    was_cached = cached_file(variant.hf_hub_id, variant.filename, revision=revision, cache_dir=cache_dir)
-    path = hf_hub_download(variant.hf_hub_id, variant.filename, revision=revision, cache_dir=cache_dir,
-                           local_files_only=local_files_only, token=token)
-    if path != was_cached:  # fresh from the Hub: check the transfer before anyone relies on it
-        problem = check_blob(path, parse=False)
-        if problem:
-            remove_cached(path)
-            raise ChecksumError(f"{variant.hf_hub_id}/{variant.filename} (revision {revision!r}): the download is "
-                                f"corrupt ({problem}); it was removed from the cache, try again")
-    return path
+    return fetch_checked(variant.hf_hub_id, variant.filename, revision=revision, cache_dir=cache_dir,
+                         local_files_only=local_files_only, token=token)
 
 
 @hookimpl

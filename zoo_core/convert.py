@@ -1,16 +1,26 @@
-"""Bringing PyTorch checkpoints in: ``.pt`` / ``.pth`` / ``.bin`` → safetensors, never unpickling code.
+"""Local checkpoint files: what a file is, judged by its bytes, and PyTorch checkpoints read safely.
 
-Files are read with ``torch.load(weights_only=True)``, which refuses any pickled object other than
-tensors and plain containers. The common wrappers (``{"state_dict": ...}``, ``{"model_state_dict":
-...}``, ``{"model": ...}``, ``{"state_dict_ema": ...}``) are unwrapped, DataParallel's ``module.``
-prefix and any prefixes given are stripped, and anything that is not a tensor is refused with a list.
-torch is optional: ``pip install "zoo-core[torch]"``.
+``checkpoint_format`` recognises a file by its content, never its name: safetensors (an 8-byte
+little-endian header length, then the JSON header's ``{``), a PyTorch checkpoint (a zip archive
+holding ``<name>/data.pkl``, or a legacy pickle, whose first byte is 0x80) and a numpy ``.npz`` (a
+zip archive of ``.npy`` members). A directory, a missing or unreadable file, an HTML page or a
+git-lfs pointer saved in a checkpoint's place, a single ``.npy`` array: each is a
+``CheckpointFormatError`` that names the file and says what it is.
+
+PyTorch checkpoints are read with ``torch.load(weights_only=True)``, which refuses any pickled
+object other than tensors and plain containers. The common wrappers (``{"state_dict": ...}``,
+``{"model_state_dict": ...}``, ``{"model": ...}``, ``{"state_dict_ema": ...}``) are unwrapped,
+DataParallel's ``module.`` prefix and any prefixes given are stripped, and anything that is not a
+tensor is refused with a list. torch is optional: ``pip install "zoo-core[torch]"``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+import struct
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +29,9 @@ import numpy as np
 
 from zoo_core.errors import CheckpointFormatError, ZooError
 
-TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
+WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".npz")  # only to suggest files of a folder
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a member first, or an empty archive
+FORMAT_NAMES = {"safetensors": "safetensors file", "torch": "PyTorch checkpoint", "npz": "numpy .npz archive"}
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "state_dict_ema", "model_ema", "params")
 
 
@@ -69,13 +81,17 @@ def strip_prefixes(state_dict: Mapping[str, Any], prefixes: Iterable[str] = ()) 
 
 
 def load_torch_state_dict(path: str | os.PathLike, *, prefixes: Iterable[str] = ()) -> dict[str, Any]:
-    """Read a PyTorch checkpoint safely and return its normalized state dict of torch tensors."""
-    torch = _torch()
+    """Read a PyTorch checkpoint safely and return its normalized state dict of torch tensors; a
+    file that is something else (``checkpoint_format``) is a ``CheckpointFormatError`` saying what."""
     source = os.fspath(path)
+    kind = checkpoint_format(source)
+    if kind != "torch":
+        raise CheckpointFormatError(f"{source}: is a {FORMAT_NAMES[kind]}, not a PyTorch checkpoint"
+                                    + (" (zoo loads it as it is)" if kind == "safetensors" else ""))
+    torch = _torch()
     try:
-        obj = torch.load(source, map_location="cpu", weights_only=True)
-    except FileNotFoundError as e:
-        raise CheckpointFormatError(f"{source}: no such file") from e
+        with open(source, "rb") as f:  # a file object: torch.load judges a path by its name (.safetensors)
+            obj = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError ...
         raise CheckpointFormatError(
             f"{source}: torch.load(weights_only=True) refused it ({type(e).__name__}: {str(e).splitlines()[0][:300]}); "
@@ -109,5 +125,113 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, prefixes: Iterabl
     return sidecar
 
 
-def is_torch_checkpoint(path: str | os.PathLike) -> bool:
-    return os.fspath(path).endswith(TORCH_SUFFIXES)
+def checkpoint_format(path: str | os.PathLike, label: str | None = None) -> str:
+    """``"safetensors"``, ``"torch"`` or ``"npz"``, judged by the file's first bytes (and a zip
+    archive's member names), never by its name. Anything else raises a ``CheckpointFormatError``
+    naming ``label`` (default: the path) and saying what the file is: a directory (with the weights
+    files inside it), missing, unreadable, empty, an HTML page, a git-lfs pointer, a single ``.npy``.
+    A file that starts as safetensors but is damaged further on is ``"safetensors"``: its reader
+    says what is wrong (truncated, a bad header)."""
+    path = os.fspath(path)
+    label = label or path
+    prefix = _first_bytes(path, label)
+    if prefix.startswith(ZIP_MAGIC):
+        return _zip_format(path, label)
+    if prefix[:1] == b"\x80":  # pickle protocol 2+: torch.save's legacy format
+        return "torch"
+    if len(prefix) > 8 and prefix[8:9] == b"{" and struct.unpack("<Q", prefix[:8])[0] >= 2:
+        return "safetensors"
+    raise CheckpointFormatError(f"{label}: {_what_else(prefix)}")
+
+
+def _first_bytes(path: str, label: str, n: int = 4096) -> bytes:
+    """The file's first ``n`` bytes; a path that is not a readable regular file raises."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        broken = f" (a broken link to {os.readlink(path)})" if os.path.islink(path) else ""
+        raise CheckpointFormatError(f"{label}: no such file{broken}") from None
+    except OSError as e:
+        raise CheckpointFormatError(f"{label}: cannot be read ({e.strerror or e})") from e
+    if stat.S_ISDIR(mode):
+        raise CheckpointFormatError(f"{label}: is a directory, not a weights file; {_weights_files_in(path)}")
+    if not stat.S_ISREG(mode):
+        raise CheckpointFormatError(f"{label}: is not a regular file (a device, socket or pipe), not a weights file")
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError as e:
+        raise CheckpointFormatError(f"{label}: cannot be read ({e.strerror or e})") from e
+
+
+def _weights_files_in(folder: str) -> str:
+    """What to pass instead of ``folder``: the weights-like files directly inside it."""
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(WEIGHTS_SUFFIXES))
+    except OSError:
+        names = []
+    if not names:
+        return f"it holds no {', '.join(WEIGHTS_SUFFIXES)} file"
+    shown = ", ".join(os.path.join(folder, n) for n in names[:5]) + (" ..." if len(names) > 5 else "")
+    return f"pass one of the files in it: {shown}"
+
+
+def _zip_format(path: str, label: str) -> str:
+    """``"torch"`` for a zip archive holding ``*/data.pkl``, ``"npz"`` for one of ``.npy`` members."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CheckpointFormatError(f"{label}: starts as a zip archive but cannot be read as one ({e}): "
+                                    "truncated or damaged") from e
+    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        return "torch"
+    if all(n.endswith(".npy") for n in names):
+        return "npz"
+    listed = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+    raise CheckpointFormatError(f"{label}: is a zip archive, but neither a PyTorch checkpoint (no */data.pkl) nor "
+                                f"a numpy .npz (not every member is a .npy): {listed}")
+
+
+def _what_else(prefix: bytes) -> str:
+    """What a file that is no checkpoint format is, from its first bytes."""
+    from zoo_core.interop.safetensors_io import sniff_foreign
+
+    if not prefix:
+        return "is empty (0 bytes): truncated download?"
+    sniffed = sniff_foreign(prefix)
+    if sniffed:
+        return f"is {sniffed}"
+    if prefix.startswith(b"\x93NUMPY"):
+        return "is a single numpy .npy array, not a state dict (save a dict of arrays with numpy.savez)"
+    if len(prefix) < 9:
+        return f"is {len(prefix)} bytes long: too short for any weights format (truncated?)"
+    return (f"is not a safetensors file, a PyTorch checkpoint or a numpy .npz (it starts with {prefix[:16]!r}); "
+            "zoo recognises a file by its content, whatever its name")
+
+
+def read_npz(path: str | os.PathLike, label: str | None = None) -> dict[str, np.ndarray]:
+    """Every array of a numpy ``.npz``, read with ``allow_pickle=False``: an array of Python
+    objects, or a member that cannot be read, is a ``CheckpointFormatError`` naming the array."""
+    path = os.fspath(path)
+    label = label or path
+    out = {}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            for key in f.files:
+                out[key] = _npz_member(f, key, label)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise CheckpointFormatError(f"{label}: cannot be read as a numpy .npz ({e})") from e
+    return out
+
+
+def _npz_member(f, key: str, label: str) -> np.ndarray:
+    try:
+        return f[key]
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise CheckpointFormatError(f"{label}: array {key!r} holds Python objects (dtype object), which zoo "
+                                        "never unpickles; save numeric arrays only") from e
+        raise CheckpointFormatError(f"{label}: array {key!r} cannot be read ({e})") from e
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CheckpointFormatError(f"{label}: array {key!r} cannot be read ({e}): truncated or damaged") from e

@@ -104,9 +104,12 @@ class CachedFileLabel:
 
 @attrs.define
 class LocalFile:
-    """A weights file of the user's: safetensors (read lazily), a PyTorch checkpoint
+    """A weights file of the user's, recognised by its content whatever its name
+    (``zoo_core.convert.checkpoint_format``): safetensors (read lazily), a PyTorch checkpoint
     (``torch.load(weights_only=True)`` through ``zoo_core.convert``) or a numpy ``.npz``
-    (``allow_pickle=False``). Opened once: the head size and the load share the reading."""
+    (``allow_pickle=False``). A directory, a missing or unreadable file, or one of no known format
+    is a ``CheckpointFormatError`` naming the path. Opened once: the head size and the load share
+    the reading."""
 
     path: str = attrs.field(converter=os.fspath)
     _opened: dict[str, Checkpoint] = attrs.field(factory=dict, init=False, repr=False)
@@ -117,16 +120,12 @@ class LocalFile:
         return self._opened[variant.name]
 
     def _read(self) -> Mapping[str, Any]:
-        from zoo_core.convert import is_torch_checkpoint
+        from zoo_core.convert import checkpoint_format, load_torch_state_dict, read_npz, to_numpy_state_dict
 
-        if self.path.endswith(".npz"):
-            import numpy as np
-
-            with np.load(self.path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        if is_torch_checkpoint(self.path):
-            from zoo_core.convert import load_torch_state_dict, to_numpy_state_dict
-
+        kind = checkpoint_format(self.path)
+        if kind == "npz":
+            return read_npz(self.path)
+        if kind == "torch":
             return to_numpy_state_dict(load_torch_state_dict(self.path))
         return _lazy_safetensors(self.path, self.path)
 

@@ -12,8 +12,12 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zoo_core.errors import DownloadError
+
+if TYPE_CHECKING:
+    from huggingface_hub import DryRunFileInfo
 
 
 def hf_hub_cache_dir() -> str:
@@ -30,7 +34,8 @@ def hf_hub_cache_dir() -> str:
     return os.path.join(base, "huggingface", "hub")
 
 
-def _offline() -> bool:
+def offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` is set (read from the environment at each call)."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -44,14 +49,22 @@ def hf_hub_download(
     local_files_only: bool = False,
     token: str | bool | None = None,
     progress: bool = True,
-) -> str:
+    dry_run: bool = False,
+) -> str | DryRunFileInfo:
     """Return the local snapshot path of ``repo_id/filename`` at ``revision``, downloading it
-    into the shared cache only if it is not there. Errors are ``DownloadError``."""
+    into the shared cache only if it is not there. Errors are ``DownloadError``.
+
+    ``dry_run=True`` downloads nothing and returns huggingface_hub's ``DryRunFileInfo`` (the Hub's
+    ``file_size``, the ``local_path`` the file has or would have), from the one metadata request a
+    download makes; offline, or with the Hub unreachable, it describes the cached file.
+
+    A transfer that breaks off is resumed by huggingface_hub within this call (it retries from the
+    bytes it has); if it gives up, the partial file is deleted and the next call starts over."""
     import huggingface_hub
     from huggingface_hub import errors as hf_errors
 
     cache_dir = str(cache_dir) if cache_dir is not None else hf_hub_cache_dir()
-    local_only = local_files_only or _offline()
+    local_only = local_files_only or offline()
     where = f"{repo_id}/{filename} (revision {revision!r})"
     kwargs = dict(repo_type=repo_type, revision=revision, cache_dir=cache_dir, local_files_only=local_only,
                   token=token, library_name="zoo")
@@ -59,6 +72,8 @@ def hf_hub_download(
         kwargs["endpoint"] = os.environ["HF_ENDPOINT"].rstrip("/")
     if not progress:
         kwargs["tqdm_class"] = _SilentTqdm
+    if dry_run:
+        kwargs["dry_run"] = True
     try:
         return huggingface_hub.hf_hub_download(repo_id, filename, **kwargs)
     except hf_errors.GatedRepoError as e:
@@ -82,6 +97,8 @@ def hf_hub_download(
     except hf_errors.HfHubHTTPError as e:
         raise DownloadError(f"{where}: {_first_line(e)}") from e
     except OSError as e:
+        if "Consistency check failed" in str(e):  # huggingface_hub: fewer bytes arrived than announced
+            raise DownloadError(_broken_off(where, e)) from e
         if isinstance(e, PermissionError) or e.errno == errno.EROFS:  # a read-only mount too
             raise DownloadError(f"{where}: cache directory {cache_dir} is not writable ({e.strerror}); "
                                 "set HF_HUB_CACHE to a writable directory") from e
@@ -91,8 +108,14 @@ def hf_hub_download(
                                 "HF_HUB_CACHE to a larger disk") from e
         raise DownloadError(f"{where}: {e}") from e
     except Exception as e:  # noqa: BLE001 - transport errors of huggingface_hub's HTTP client
-        raise DownloadError(f"{where}: the transfer broke off ({type(e).__name__}: {_first_line(e)}); "
-                            "run again to resume it") from e
+        raise DownloadError(_broken_off(where, e)) from e
+
+
+def _broken_off(where: str, e: Exception) -> str:
+    """What happened to a transfer that huggingface_hub gave up on, as it is: its retries resumed
+    from the bytes they had, then its partial file was deleted; a rerun starts from the first byte."""
+    return (f"{where}: the transfer broke off ({type(e).__name__}: {_first_line(e)}) and huggingface_hub's retries "
+            "did not complete it; the partial file was deleted, so running again downloads it from the start")
 
 
 def cached_file(repo_id: str, filename: str, *, revision: str = "main",

@@ -76,7 +76,9 @@ def _scratch_buffer(nbytes: int) -> memoryview:
     return buf[:nbytes]
 
 
-def _sniff(prefix: bytes) -> str | None:
+def sniff_foreign(prefix: bytes) -> str | None:
+    """What a file starting with ``prefix`` is when it is a known stand-in saved in a weights
+    file's place (a git-lfs pointer, an HTML page, a JSON error response), else ``None``."""
     head = prefix.lstrip()[:64].lower()
     if head.startswith(b"version https://git-lfs"):
         return "a git-lfs pointer file, not the weights it points to (fetch the LFS object)"
@@ -127,7 +129,7 @@ class SafetensorsFile(Mapping[str, np.ndarray]):
         """The JSON header's bytes, after checking the file is not something else saved in its place."""
         with open(self.path, "rb") as f:
             prefix = f.read(4096)
-            sniffed = _sniff(prefix)
+            sniffed = sniff_foreign(prefix)
             if sniffed:
                 raise self._fail(f"is {sniffed}")
             if self.size == 0:
@@ -300,6 +302,10 @@ class Float32View(Mapping[str, np.ndarray]):
 
     def shape(self, key: str) -> tuple[int, ...]:
         return self._f.shape(key)
+
+    def stored_dtype(self, key: str) -> np.dtype:
+        """The tensor's dtype in the file (from the header, nothing read): ``int64`` for an I64 tensor."""
+        return DTYPES[self._f.dtype(key)]
 
     def read_permuted(self, key: str, axes: tuple[int, ...] | None = None, dtype=None) -> np.ndarray:
         """The tensor read straight into the layout ``axes`` and ``dtype`` (float32 by default for

@@ -82,7 +82,8 @@ def apply_state_dict(
     Nothing is written unless the whole mapping fits: every key present, every path a leaf of
     ``tree``, every transformed shape equal to the leaf's, each path written once, every key of
     ``state_dict`` used (``*.num_batches_tracked`` and ``ignore_keys`` excepted) and every leaf of
-    ``tree`` written (subtrees under ``keep_paths`` excepted). Otherwise one
+    ``tree`` written (subtrees under ``keep_paths`` excepted), and no integer or boolean tensor
+    mapped to a floating-point leaf (refused, never converted). Otherwise one
     ``StateDictMismatchError`` lists every fault. ``tree`` and ``state_dict`` are never mutated.
     A transform is a ``Transform`` record, a plain function of an array (wrapped by
     ``as_transform``) or ``None`` (``identity``).
@@ -133,7 +134,8 @@ def plan_reads(leaves: Mapping[Path, Any], state_dict: Mapping[str, Any], mappin
             continue
         writers[path] = key
         raw_shape = stored_shape(state_dict, key)
-        fault = _shape_fault(key, path, transform, raw_shape, _shape(leaves[path]), lambda key=key: state_dict[key])
+        fault = (_shape_fault(key, path, transform, raw_shape, _shape(leaves[path]), lambda key=key: state_dict[key])
+                 or _dtype_fault(key, path, stored_dtype(state_dict, key), leaves[path]))
         if fault:
             errors.append(fault)
             continue
@@ -215,7 +217,11 @@ def _read_step(step: ReadStep, state_dict: Mapping[str, Any], target: Any, sourc
         array = read_permuted(step.key, step.axes, np.dtype(target_dtype))
         squeeze = step.transform.squeeze_axes
         return (np.squeeze(array, squeeze) if squeeze else array), True  # a view: still adopted
-    array = step.transform(np.asarray(state_dict[step.key]))
+    value = np.asarray(state_dict[step.key])
+    fault = _dtype_fault(step.key, step.path, value.dtype, target)  # a lazy mapping that could not tell before
+    if fault:
+        raise StateDictMismatchError(f"{source}: {fault}")
+    array = step.transform(value)
     if tuple(array.shape) != _shape(target):  # a transform whose shape depends on values
         raise StateDictMismatchError(f"{source}: {step.key!r} became {tuple(array.shape)} through "
                                      f"{step.transform}, model {_shape(target)}")
@@ -229,6 +235,50 @@ def stored_shape(state_dict: Mapping[str, Any], key: str) -> tuple[int, ...]:
     if callable(shape_of):
         return tuple(shape_of(key))
     return tuple(np.shape(state_dict[key]))
+
+
+def stored_dtype(state_dict: Mapping[str, Any], key: str) -> np.dtype | None:
+    """The dtype of ``state_dict[key]`` where it can be told without reading a tensor: from a
+    ``stored_dtype(key)`` method (zoo's lazy safetensors view), else from the value of a mapping
+    of arrays; ``None`` for a lazy mapping without the method (its values are checked as they are
+    read) or a value of no numpy dtype (a torch tensor: checked as it is read)."""
+    dtype_of = getattr(state_dict, "stored_dtype", None)
+    if callable(dtype_of):
+        return np.dtype(dtype_of(key))
+    if callable(getattr(state_dict, "shape", None)):
+        return None
+    dtype = getattr(state_dict[key], "dtype", None)
+    try:
+        return None if dtype is None else np.dtype(dtype)
+    except TypeError:
+        return None
+
+
+def is_floating(dtype) -> bool:
+    """Whether ``dtype`` holds real floating-point values (bfloat16 and the other ml_dtypes
+    floats included, complex excluded)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "fc":
+        return dtype.kind == "f"
+    if dtype.kind != "V":  # ml_dtypes' floats (bfloat16, float8_*) are kind "V"
+        return False
+    import ml_dtypes
+
+    try:
+        ml_dtypes.finfo(dtype)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _dtype_fault(key: str, path: Path, dtype: np.dtype | None, target: Any) -> str | None:
+    """Why a tensor of ``dtype`` cannot be written to ``target``'s floating-point leaf (an integer,
+    boolean or other non-floating tensor), or ``None``; ``None`` too when either dtype is unknown."""
+    want = getattr(target, "dtype", None)
+    if dtype is None or want is None or not is_floating(want) or is_floating(dtype):
+        return None
+    return (f"key {key!r} holds {dtype} values, which cannot be weights: {_fmt(path)} is {np.dtype(want)} "
+            "(integer and boolean tensors are refused, not converted)")
 
 
 def transformed_shape(transform: Transform, shape: tuple[int, ...], read: Callable[[], Any]) -> tuple[int, ...]:
