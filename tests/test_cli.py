@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from zoo_core.cli import main
 
 from tinynet_weights import tinynet_bytes
@@ -198,3 +200,253 @@ def test_a_plugin_refusing_to_add_its_commands_does_not_break_zoo(capsys):
         assert "zoo: warning: a plugin failed to add its commands: the hello command needs a licence key" in err
     finally:
         plugins.unregister_plugin("refuses")
+
+
+# --- reading well on a terminal and in a pipe ------------------------------------------------------
+
+LONG_NOTE = ("The wordy weights are released for research only; " * 9).strip()
+WORDY = ("wordy_net_with_a_rather_long_architecture_name.tag_one",
+         "wordy_net_with_a_rather_long_architecture_name.tag_two")
+
+
+def _register_wordy():
+    """A family whose two variant names differ only at the end and whose note is ~450 characters."""
+    import types
+
+    import zoo_core
+    from zoo_core import Family, License, Variant, plugins
+
+    lic = License("CC-BY-NC-4.0", "https://creativecommons.org/licenses/by-nc/4.0/", "no", note=LONG_NOTE)
+    variants = tuple(Variant(n, "wordy", num_classes=10, num_features=16, license=lic, hf_hub_id=f"zoo-test/{n}",
+                             first_conv="stem.conv", classifier="fc", arch_kwargs={"widths": (8, 16)},
+                             notes=LONG_NOTE) for n in WORDY)
+    family = Family(name="wordy", variants=variants, builder="zoo_tinynet.model:build_model",
+                    weight_mapping="zoo_tinynet.weights:weight_mapping", license_notes=(LONG_NOTE,))
+    mod = types.ModuleType("wordy")
+    mod.zoo_families = zoo_core.hookimpl(lambda: [family])
+    plugins.register_plugin(mod, "wordy")
+
+
+def test_list_in_a_pipe_keeps_every_variant_name_whole_and_unique(capsys, monkeypatch):
+    """A pipe has no width: with COLUMNS=40 and stdout not a terminal, ``zoo list --license``
+    prints every name whole (no '…'), so two names never read the same."""
+    from zoo_core.plugins import get_registry
+
+    _register_wordy()
+    monkeypatch.setenv("COLUMNS", "40")
+    code, out, _ = run(capsys, "list", "--license")
+    first_column = [line.split()[0] for line in out.split("\n\n")[0].splitlines()[1:]]
+    assert code == 0 and "…" not in out
+    assert first_column == get_registry().list("*") and len(set(first_column)) == len(first_column)
+    assert set(WORDY) <= set(first_column)
+
+
+def test_a_table_on_a_narrow_terminal_wraps_its_free_text_column_and_never_a_name(capsys, monkeypatch):
+    """On a 40-column terminal the free-text column wraps onto continuation lines; the names stay
+    whole; a table with no column to wrap is simply wider than the terminal."""
+    import sys
+
+    from zoo_core.cli import table
+
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    rows = [[WORDY[0], "corrupt", "truncated: 10 of 20 bytes on disk, run zoo cache repair"]]
+    lines = table(rows, ["VARIANT", "STATUS", "DETAIL"], wrap=2).splitlines()
+    assert lines[1].startswith(f"{WORDY[0]}  corrupt  truncated:") and len(lines) > 2
+    detail_at = lines[0].index("DETAIL")
+    assert all(line[:detail_at].strip() == "" for line in lines[2:])
+    assert " ".join(line[detail_at:] for line in lines[1:]).split() == rows[0][2].split()
+    assert table(rows, ["VARIANT", "STATUS", "DETAIL"]).splitlines()[1].split("  ")[-1] == rows[0][2]
+
+
+def _is_note_text(line: str) -> bool:
+    """A line of ``LONG_NOTE`` as printed, after its label (``note (wordy):``, ``license note``...)."""
+    for label in ("note (wordy):", "note:", "license note", "notes"):
+        line = line.replace(label, "", 1) if line.lstrip().startswith(label) else line
+    return bool(line.split()) and set(line.split()) <= set(LONG_NOTE.split())
+
+
+def test_notes_wrap_at_columns_in_a_pipe_and_at_100_without_it(capsys, monkeypatch):
+    """Family notes, a license note and a variant's notes wrap (at COLUMNS in a pipe, else 100)
+    without losing or breaking a word."""
+    _register_wordy()
+    monkeypatch.setenv("COLUMNS", "60")
+    for argv in (("list", "wordy*", "--license"), ("info", WORDY[0])):
+        code, out, _ = run(capsys, *argv)
+        prose = [line for line in out.splitlines() if _is_note_text(line)]
+        assert code == 0 and len(prose) > 8 and max(map(len, prose)) <= 60, out
+        assert LONG_NOTE in " ".join(out.split())
+    monkeypatch.delenv("COLUMNS")
+    _, out, _ = run(capsys, "list", "wordy*", "--license")
+    note_lines = out.split("\n\n", 1)[1].splitlines()
+    assert len(note_lines) > 1 and all(len(line) <= 100 for line in note_lines)
+
+
+def _zoo_in_a_subprocess(code: str, *python_args: str):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    env = {**os.environ, "PYTHONWARNINGS": ""}
+    return subprocess.run([sys.executable, *python_args, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+WARNING_COMMAND = """
+    import sys, types, warnings
+    import zoo_core
+    from zoo_core import plugins
+    from zoo_core.builtin_hooks import NonCommercialWeightsWarning
+    from zoo_core.cli import main
+
+    def nc(args):
+        warnings.warn("tinynet_s.zoo_nc: the released weights are licensed CC-BY-NC-4.0\\n(see zoo info)",
+                      NonCommercialWeightsWarning)
+        print("done")
+
+    def zoo_register_commands(subparsers):
+        subparsers.add_parser("nc").set_defaults(func=nc)
+
+    mod = types.ModuleType("nc_cmd")
+    mod.zoo_register_commands = zoo_core.hookimpl(zoo_register_commands)
+    plugins.register_plugin(mod, "nc_cmd")
+    sys.exit(main(["nc"]))
+"""
+
+
+def test_a_warning_prints_as_one_clean_line_and_python_filters_still_apply():
+    """In a real process, a warning raised while a command runs is ``zoo: warning: <message>`` on
+    one line of stderr (no source line, no category path); ``-W error`` still turns it into an error."""
+    done = _zoo_in_a_subprocess(WARNING_COMMAND)
+    assert done.returncode == 0 and done.stdout == "done\n"
+    assert done.stderr == ("zoo: warning: tinynet_s.zoo_nc: the released weights are licensed CC-BY-NC-4.0 "
+                           "(see zoo info)\n")
+    strict = _zoo_in_a_subprocess(WARNING_COMMAND, "-W", "error::UserWarning")
+    assert strict.returncode != 0 and "NonCommercialWeightsWarning" in strict.stderr and strict.stdout == ""
+
+
+def test_warnings_outside_the_cli_keep_pythons_format():
+    """The one-line format lasts while ``main`` runs only."""
+    import warnings
+
+    from zoo_core.cli import main
+
+    main(["list", "no_such_arch*"])
+    assert "UserWarning" in warnings.formatwarning("x", UserWarning, "f.py", 1, "line")
+
+
+# --- output paths checked before any compute -------------------------------------------------------
+
+def _no_model(monkeypatch):
+    import zoo_core.api
+
+    def create_pretrained(*args, **kwargs):
+        raise AssertionError("a model was created before the output path was checked")
+
+    monkeypatch.setattr(zoo_core.api, "create_pretrained", create_pretrained)
+
+
+def test_embed_out_in_a_missing_directory_fails_before_any_model_is_created(capsys, monkeypatch, tmp_path):
+    from zoo_core.errors import OutputPathError
+
+    _no_model(monkeypatch)
+    code, out, err = run(capsys, "embed", "tinynet_s", IMAGES[0], "--out", "/nonexistent/dir/x.npy")
+    assert code == OutputPathError.exit_code and out == ""
+    assert err == "zoo: error: --out '/nonexistent/dir/x.npy': its directory '/nonexistent/dir' does not exist\n"
+    code, _, err = run(capsys, "embed", "tinynet_s", IMAGES[0], "--out", str(tmp_path))
+    assert code == OutputPathError.exit_code and f"--out '{tmp_path}' is a directory" in err
+
+
+def test_embed_out_in_a_read_only_directory_fails_before_any_model_is_created(capsys, monkeypatch, tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only directories")
+    _no_model(monkeypatch)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, _, err = run(capsys, "embed", "tinynet_s", IMAGES[0], "--out", str(locked / "x.npy"))
+    assert code == 11 and f"its directory '{locked}' is not writable" in err
+
+
+def test_convert_checks_its_output_path_before_reading_the_checkpoint(capsys, monkeypatch, tmp_path):
+    import zoo_core.convert
+
+    def convert(*args, **kwargs):
+        raise AssertionError("the checkpoint was read before the output path was checked")
+
+    monkeypatch.setattr(zoo_core.convert, "convert", convert)
+    src = tmp_path / "model.pth"
+    src.write_bytes(b"not read")
+    code, _, err = run(capsys, "convert", str(src), str(tmp_path / "missing" / "model.safetensors"))
+    assert code == 11 and f"output '{tmp_path / 'missing' / 'model.safetensors'}'" in err
+
+
+# --- every option checked up front -----------------------------------------------------------------
+
+def test_bad_options_are_usage_errors_naming_the_option(capsys, monkeypatch, tmp_path):
+    """A bad option value is argparse's usage error (exit 2) naming the option and what is allowed,
+    before any model is created."""
+    _no_model(monkeypatch)
+    cases = [
+        (("predict", "tinynet_s", IMAGES[0], "--top-k", "0"), "argument --top-k: expected a positive integer"),
+        (("predict", "tinynet_s", IMAGES[0], "--top-k", "two"), "argument --top-k: expected a positive integer, got 'two'"),
+        (("embed", "tinynet_s", IMAGES[0], "--out", "x.npy", "--batch-size", "-1"), "argument --batch-size"),
+        (("embed", "tinynet_s", str(tmp_path / "no.jpg"), "--out", "x.npy"), "argument IMAGE: no such file"),
+        (("predict", "tinynet_s", str(tmp_path)), "is a directory; expected a file"),
+        (("predict", "tinynet_s", IMAGES[0], "--checkpoint", str(tmp_path / "w.safetensors")),
+         "argument --checkpoint: no such file"),
+        (("map", "tinynet_s", "--hint", "fc/kernel"), "argument --hint: expected OURS=THEIRS"),
+        (("map", "tinynet_s", "--hint", "fc(=x"), "is not a regular expression"),
+        (("info", " "), "argument name: expected a non-empty value"),
+        (("list", "--family", ""), "argument --family: expected a non-empty value"),
+    ]
+    for argv, message in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and message in err and "Traceback" not in err, (argv, err)
+
+
+# --- --json on every command that prints a result ----------------------------------------------------
+
+def test_json_of_download_embed_map_and_the_cache_commands_parses(capsys, hub, tmp_path):
+    """Each ``--json`` prints one JSON document and nothing else on stdout, of the shape its help states."""
+    from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
+
+    from tinynet_weights import tinynet_state_dict
+
+    hub.add_file("zoo-test/tinynet_s.zoo_in1k", "model.safetensors", tinynet_bytes())
+    code, out, _ = run(capsys, "download", "tinynet_s", "--json")
+    [row] = json.loads(out)
+    assert code == 0 and row["variant"] == "tinynet_s.zoo_in1k" and row["path"].endswith("model.safetensors")
+
+    code, out, _ = run(capsys, "cache", "verify", "tinynet_s", "--json")
+    [entry] = json.loads(out)
+    assert code == 0 and entry["variant"] == "tinynet_s.zoo_in1k" and entry["status"] == "ok"
+    code, out, _ = run(capsys, "cache", "repair", "tinynet_s", "--json")
+    assert code == 0 and json.loads(out) == {"removed": [], "downloaded": []}
+
+    code, out, _ = run(capsys, "embed", "tinynet_s", *IMAGES[:2], "--out", str(tmp_path / "f.npy"), "--json")
+    assert code == 0 and json.loads(out) == {"variant": "tinynet_s", "out": str(tmp_path / "f.npy"), "shape": [2, 16],
+                                             "dtype": "float32", "images": IMAGES[:2]}
+
+    sd = {k.replace("fc.", "classifier."): v for k, v in tinynet_state_dict().items()}
+    path = write_cached_file(tmp_path, "x/y", "model.safetensors", safetensors_bytes(sd))
+    code, out, _ = run(capsys, "map", "tinynet_s", "--checkpoint", str(path), "--json")
+    proposal = json.loads(out)
+    assert code == 0 and proposal["unpaired_keys"] == [] and proposal["checkpoint"] == str(path)
+    assert {"path": "fc/kernel", "key": "classifier.weight", "transform": "linear_to_dense"} in proposal["rules"]
+    assert {"key": "classifier.weight", "path": "params/fc/kernel", "transform": "linear_to_dense",
+            "how": proposal["pairs"][0]["how"]}.keys() == proposal["pairs"][0].keys()
+
+
+@pytest.mark.torch
+def test_json_of_convert_parses(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save({"module.fc.weight": torch.ones(3, 2)}, tmp_path / "m.pth")
+    out_file = str(tmp_path / "m.safetensors")
+    code, out, _ = run(capsys, "convert", str(tmp_path / "m.pth"), out_file, "--json")
+    assert code == 0 and json.loads(out) == {"source": str(tmp_path / "m.pth"), "out": out_file,
+                                             "sidecar": f"{out_file}.json",
+                                             "tensors": {"fc.weight": {"shape": [3, 2], "dtype": "float32"}}}
+

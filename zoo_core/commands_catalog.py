@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-from zoo_core.cli import table
-from zoo_core.plugins import get_registry, plugin_infos
+from zoo_core.cli import non_empty, table, wrap
+from zoo_core.plugins import get_registry, plugin_host, plugin_infos
 
 NO_FAMILY_HINT = ("no model family is installed: a family is a distribution with an entry point in the group "
                   "'zoo' (`zoo plugins` lists what zoo found)")
@@ -21,16 +21,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``list``, ``info`` and ``plugins`` to the ``zoo`` command line."""
     p = subparsers.add_parser("list", help="list installed variants")
     p.add_argument("pattern", nargs="?", help="fnmatch pattern on arch.tag or arch, e.g. 'convnext_*'")
-    p.add_argument("--family", help="only this family")
+    p.add_argument("--family", type=non_empty, help="only this family")
     p.add_argument("--license", action="store_true", help="show each variant's weights license and commercial use")
-    p.add_argument("--license-id", help="only weights under this license id (fnmatch, e.g. 'cc-by-nc*')")
+    p.add_argument("--license-id", type=non_empty, help="only weights under this license id (fnmatch, e.g. 'cc-by-nc*')")
     p.add_argument("--pretrained", action="store_true", help="only variants with released weights")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true",
+                   help="a JSON list of variant records (name, arch, family, license {id, commercial, ...}, ...)")
     p.set_defaults(func=cmd_list)
 
     p = subparsers.add_parser("info", help="every field of one variant, its license and cache state")
-    p.add_argument("name")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("name", type=non_empty)
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object: the variant record plus cached_file, distribution and license_notes")
     p.set_defaults(func=cmd_info)
 
     p = subparsers.add_parser("plugins", help="installed plugins, their families and errors")
@@ -50,6 +52,8 @@ def cmd_list(args) -> int:
     if not variants:
         if not reg.variants:
             print(NO_FAMILY_HINT, file=sys.stderr)
+            if (missing := plugin_host().selection().error()) is not None:
+                print(f"zoo: {missing}", file=sys.stderr)
             return 0  # nothing installed is not a failure of the command: the hint says what to do
         print("no variant matches", file=sys.stderr)
         return 1  # as grep: a pattern that matches nothing exits 1
@@ -65,12 +69,16 @@ def cmd_list(args) -> int:
         noted = {f.name: f.license_notes for f in reg.families.values() if f.license_notes}
         for fam in sorted({v.family for v in variants} & noted.keys()):
             for note in noted[fam]:
-                print(f"\nnote ({fam}): {note}")
+                print("\n" + wrap(f"note ({fam}): {note}", subsequent_indent="  "))
     return 0
 
 
+FIELD_INDENT = " " * 18  # where ``zoo info``'s values start
+
+
 def _info_lines(v, fam, data: dict) -> list[str]:
-    """``zoo info``'s text: one line per field of variant ``v``, then its family's license notes."""
+    """``zoo info``'s text: one line per field of variant ``v`` (free-text fields wrap under their value),
+    then its family's license notes, wrapped."""
     lic = v.license
     lines = [
         f"{v.name}  ({v.family} family, from {data['distribution']})",
@@ -81,7 +89,7 @@ def _info_lines(v, fam, data: dict) -> list[str]:
     if lic.url:
         lines.append(f"  license url     {lic.url}")
     if lic.note:
-        lines.append(f"  license note    {lic.note}")
+        lines.append(wrap(lic.note, indent="  license note    ", subsequent_indent=FIELD_INDENT))
     lines += [
         f"  num_classes     {v.num_classes}" + ("  (encoder only: no classifier)" if v.num_classes == 0 else ""),
         f"  num_features    {v.num_features}",
@@ -95,8 +103,8 @@ def _info_lines(v, fam, data: dict) -> list[str]:
     if v.resolved_label_names:
         lines.append(f"  labels          {v.resolved_label_names}")
     if v.notes:
-        lines.append(f"  notes           {v.notes}")
-    return lines + [f"\nnote: {note}" for note in fam.license_notes]
+        lines.append(wrap(v.notes, indent="  notes           ", subsequent_indent=FIELD_INDENT))
+    return lines + ["\n" + wrap(f"note: {note}", subsequent_indent="  ") for note in fam.license_notes]
 
 
 def cmd_info(args) -> int:
@@ -118,26 +126,35 @@ def cmd_info(args) -> int:
 
 
 def cmd_plugins(args) -> int:
-    """Every plugin zoo tried to load: distribution, families, variant count, and the error of a broken one."""
+    """Every plugin zoo tried to load: distribution, families, variant count, the error of a broken one
+    and every name two plugins claim. A ``ZOO_LOAD_PLUGINS`` name that matches no installed plugin is
+    a ``PluginError`` (exit 4), raised after the listing."""
     reg = get_registry()
     infos = plugin_infos()
+    selection = plugin_host().selection()
 
     def variant_count(p) -> int:
         return sum(len(reg.families[f].variants) for f in p.families if f in reg.families)
 
     if args.json:
         print(json.dumps([{"name": p.name, "distribution": p.distribution, "version": p.version,
-                           "families": list(p.families), "variants": variant_count(p), "error": p.error}
-                          for p in infos], indent=2))
-        return 0
-    if not infos:
+                           "families": list(p.families), "variants": variant_count(p), "error": p.error,
+                           "conflicts": list(p.conflicts)} for p in infos], indent=2))
+    elif not infos and selection.requested is not None:
+        print(f"no zoo plugin loaded: ZOO_LOAD_PLUGINS={','.join(selection.requested)!r} selects none")
+    elif not infos:
         print("no zoo plugin is installed: a plugin (a model family, say) is a distribution with an entry point "
               "in the group 'zoo'")
-        return 0
-    rows = [[p.name, f"{p.distribution or '-'} {p.version or ''}".strip(), ",".join(p.families) or "-",
-             str(variant_count(p)), "ok" if not p.error else "BROKEN"] for p in infos]
-    print(table(rows, ["PLUGIN", "DISTRIBUTION", "FAMILIES", "VARIANTS", "STATUS"], shrink=1))
-    for p in infos:
-        if p.error:
-            print(f"\n{p.name} ({p.distribution or 'registered by hand'}) is broken: {p.error}")
+    else:
+        rows = [[p.name, f"{p.distribution or '-'} {p.version or ''}".strip(), ",".join(p.families) or "-",
+                 str(variant_count(p)), "ok" if not p.error else "BROKEN"] for p in infos]
+        print(table(rows, ["PLUGIN", "DISTRIBUTION", "FAMILIES", "VARIANTS", "STATUS"]))
+        for conflict in dict.fromkeys(c for p in infos for c in p.conflicts):
+            print("\n" + wrap(f"conflict: {conflict}", subsequent_indent="  "))
+        for p in infos:
+            if p.error:
+                print("\n" + wrap(f"{p.name} ({p.distribution or 'registered by hand'}) is broken: {p.error}",
+                                  subsequent_indent="  "))
+    if (missing := selection.error()) is not None:
+        raise missing
     return 0

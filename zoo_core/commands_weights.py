@@ -11,66 +11,101 @@ import argparse
 import json
 import sys
 
-from zoo_core.cli import table
+from zoo_core.cli import check_output_file, existing_file, hint_pair, non_empty, positive_int, table
 from zoo_core.plugins import get_registry
+
+MAP_JSON_HELP = ('one JSON object: {"variant": NAME, "checkpoint": FILE, "pairs": [{"key", "path", "transform", "how"}, '
+                 '...], "rules": [{"path", "key", "transform"}, ...], "unpaired_keys": [...], "unpaired_paths": [...], '
+                 '"ambiguous": [...]}; exit 9 if anything stays unpaired')
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``download``, ``predict``, ``embed``, ``convert``, ``map`` and ``cache`` to the ``zoo`` command line."""
+    """Add ``download``, ``predict``, ``embed``, ``convert``, ``map`` and ``cache`` to the ``zoo`` command line.
+
+    Every option is checked by its argparse type before anything runs (a bad one is a usage error,
+    exit 2, naming it); each ``--json`` help states the output's shape.
+    """
     p = subparsers.add_parser("download", help="download weights into the Hugging Face cache")
-    p.add_argument("names", nargs="+", metavar="NAME")
-    p.add_argument("--revision", default="main")
-    p.add_argument("--cache-dir", default=None, help="cache root (default: huggingface_hub's, HF_HUB_CACHE)")
+    p.add_argument("names", nargs="+", metavar="NAME", type=non_empty)
+    p.add_argument("--revision", default="main", type=non_empty)
+    p.add_argument("--cache-dir", default=None, type=non_empty,
+                   help="cache root (default: huggingface_hub's, HF_HUB_CACHE)")
+    p.add_argument("--json", action="store_true", help='a JSON list: [{"variant": NAME, "path": FILE}, ...]')
     p.set_defaults(func=cmd_download)
 
     p = subparsers.add_parser("predict", help="classify images with a variant's released weights")
-    p.add_argument("name")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--checkpoint", default=None, help="a local safetensors file instead of the released weights")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("name", type=non_empty)
+    p.add_argument("images", nargs="+", metavar="IMAGE", type=existing_file)
+    p.add_argument("--top-k", type=positive_int, default=5)
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--checkpoint", default=None, type=existing_file,
+                   help="a local safetensors file instead of the released weights")
+    p.add_argument("--json", action="store_true", help='a JSON list: [{"image": PATH, "top": [{"index": INT, '
+                                                       '"label": STR, "probability": FLOAT}, ...]}, ...]')
     p.set_defaults(func=cmd_predict)
 
     p = subparsers.add_parser("embed", help="pooled features of images, saved as .npy")
-    p.add_argument("name")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--out", required=True, help="output .npy file, (N, num_features) float32")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("name", type=non_empty)
+    p.add_argument("images", nargs="+", metavar="IMAGE", type=existing_file)
+    p.add_argument("--out", required=True, type=non_empty, help="output .npy file, (N, num_features) float32")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--json", action="store_true", help='one JSON object: {"variant": NAME, "out": FILE, '
+                                                       '"shape": [N, FEATURES], "dtype": "float32", "images": [PATH, ...]}')
     p.set_defaults(func=cmd_embed)
 
     p = subparsers.add_parser("convert", help="a PyTorch checkpoint (.pt/.pth/.bin) as safetensors, read safely")
-    p.add_argument("checkpoint")
-    p.add_argument("out", help="output .safetensors (a .json sidecar of shapes and dtypes is written beside it)")
-    p.add_argument("--strip-prefix", action="append", default=[], metavar="PREFIX",
+    p.add_argument("checkpoint", type=existing_file)
+    p.add_argument("out", type=non_empty,
+                   help="output .safetensors (a .json sidecar of shapes and dtypes is written beside it)")
+    p.add_argument("--strip-prefix", action="append", default=[], metavar="PREFIX", type=non_empty,
                    help="remove this key prefix (DataParallel's 'module.' is always removed)")
+    p.add_argument("--json", action="store_true", help='one JSON object: {"source": FILE, "out": FILE, "sidecar": '
+                                                       'FILE, "tensors": {KEY: {"shape": [...], "dtype": STR}}}')
     p.set_defaults(func=cmd_convert)
 
     p = subparsers.add_parser("map", help="propose a weight mapping from a checkpoint's names and shapes")
-    p.add_argument("name", help="the variant whose architecture receives the weights")
-    p.add_argument("--checkpoint", default=None, help="safetensors or PyTorch file (default: the variant's weights)")
-    p.add_argument("--hint", action="append", default=[], metavar="OURS=THEIRS",
+    p.add_argument("name", type=non_empty, help="the variant whose architecture receives the weights")
+    p.add_argument("--checkpoint", default=None, type=existing_file,
+                   help="safetensors or PyTorch file (default: the variant's weights)")
+    p.add_argument("--hint", action="append", default=[], metavar="OURS=THEIRS", type=hint_pair,
                    help="regexes pairing our leaf paths with checkpoint keys, for what names cannot settle")
+    p.add_argument("--json", action="store_true", help=MAP_JSON_HELP)
     p.set_defaults(func=cmd_map)
 
     p = subparsers.add_parser("cache", help="check or repair cached weights")
     actions = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
-    for action, func, text in (("verify", cmd_cache_verify, "check every cached weights file's sha256 and format"),
-                               ("repair", cmd_cache_repair, "remove corrupt cached files and download them again")):
+    for action, func, text, shape in (
+            ("verify", cmd_cache_verify, "check every cached weights file's sha256 and format",
+             'a JSON list: [{"variant", "status" ("ok" | "corrupt" | "missing"), "detail", "snapshot", "blob"}, ...]'),
+            ("repair", cmd_cache_repair, "remove corrupt cached files and download them again",
+             'one JSON object: {"removed": [{"variant", "snapshot", "blob", "detail"}, ...], '
+             '"downloaded": [{"variant", "path"}, ...]}')):
         q = actions.add_parser(action, help=text)
-        q.add_argument("names", nargs="*", metavar="NAME", help="variants (default: every installed one)")
-        q.add_argument("--cache-dir", default=None)
+        q.add_argument("names", nargs="*", metavar="NAME", type=non_empty,
+                       help="variants (default: every installed one)")
+        q.add_argument("--cache-dir", default=None, type=non_empty)
+        q.add_argument("--json", action="store_true", help=shape)
         q.set_defaults(func=func)
+
+
+def _say(args, text: str) -> None:
+    """Print a line of a command's text output; nothing under ``--json``, whose one document stays alone on stdout."""
+    if not args.json:
+        print(text)
 
 
 def cmd_download(args) -> int:
     """Each named variant's weights file into the cache, through the ``zoo_weights_file`` hooks."""
     from zoo_core.api import get_variant, weights_file
 
+    done = []
     for name in args.names:
         v = get_variant(name)
         path = weights_file(v, revision=args.revision, cache_dir=args.cache_dir)
-        print(f"{v.name}: {path}")
+        done.append({"variant": v.name, "path": str(path)})
+        _say(args, f"{v.name}: {path}")
+    if args.json:
+        print(json.dumps(done, indent=2))
     return 0
 
 
@@ -92,36 +127,69 @@ def cmd_predict(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    """The pooled features of the images, ``(N, num_features)`` float32, saved with ``numpy.save``."""
+    """The pooled features of the images, ``(N, num_features)`` float32, saved with ``numpy.save``;
+    ``--out`` is checked before any model is created."""
     import numpy as np
 
     from zoo_core.predict import embed
 
+    check_output_file(args.out, what="--out")
     features = embed(args.name, args.images, batch_size=args.batch_size)
     np.save(args.out, features)
-    print(f"{args.out}: {features.shape[0]} × {features.shape[1]} float32 features of {args.name}")
+    if args.json:
+        print(json.dumps({"variant": args.name, "out": args.out, "shape": list(features.shape),
+                          "dtype": str(features.dtype), "images": list(args.images)}, indent=2))
+    else:
+        print(f"{args.out}: {features.shape[0]} × {features.shape[1]} float32 features of {args.name}")
     return 0
 
 
 def cmd_convert(args) -> int:
-    """A PyTorch checkpoint, read safely, written as safetensors with a JSON sidecar."""
+    """A PyTorch checkpoint, read safely, written as safetensors with a JSON sidecar; the output path
+    is checked before the checkpoint is read."""
     from zoo_core.convert import convert
 
+    check_output_file(args.out, what="output")
     sidecar = convert(args.checkpoint, args.out, prefixes=args.strip_prefix)
-    print(f"{args.out}: {len(sidecar['tensors'])} tensors (shapes and dtypes in {args.out}.json)")
+    if args.json:
+        print(json.dumps({"source": args.checkpoint, "out": args.out, "sidecar": f"{args.out}.json",
+                          "tensors": sidecar["tensors"]}, indent=2))
+    else:
+        print(f"{args.out}: {len(sidecar['tensors'])} tensors (shapes and dtypes in {args.out}.json)")
     return 0
 
 
-def _checkpoint_shapes(path: str, *, torch_format: bool) -> dict[str, tuple[int, ...]]:
-    """Key → shape of a safetensors file (from its header) or a PyTorch checkpoint."""
-    if torch_format:
+def _checkpoint_shapes(path: str) -> dict[str, tuple[int, ...]]:
+    """Key → shape of a checkpoint, whatever its name says: a safetensors header, a PyTorch
+    checkpoint (read safely) or a ``.npz`` (``zoo_core.convert.checkpoint_format`` tells them apart)."""
+    from zoo_core.convert import checkpoint_format
+
+    kind = checkpoint_format(path)
+    if kind == "torch":
         from zoo_core.convert import load_torch_state_dict
 
         return {k: tuple(v.shape) for k, v in load_torch_state_dict(path).items()}
+    if kind == "npz":
+        from zoo_core.convert import read_npz
+
+        return {k: tuple(v.shape) for k, v in read_npz(path).items()}
     from zoo_core.interop.safetensors_io import SafetensorsFile
 
     f = SafetensorsFile(path)
     return {k: f.shape(k) for k in f}
+
+
+def _proposal_dict(variant: str, path: str, proposal) -> dict:
+    """``zoo map --json``'s object (its shape is in ``MAP_JSON_HELP``)."""
+    return {
+        "variant": variant, "checkpoint": str(path),
+        "pairs": [{"key": k, "path": "/".join(p), "transform": t.name, "how": proposal.how.get(k)}
+                  for k, p, t in proposal.triples],
+        "rules": [{"path": p, "key": k, "transform": t} for p, k, t in proposal.rules()],
+        "unpaired_keys": list(proposal.unpaired_keys),
+        "unpaired_paths": ["/".join(p) for p in proposal.unpaired_paths],
+        "ambiguous": list(proposal.ambiguous),
+    }
 
 
 def cmd_map(args) -> int:
@@ -132,13 +200,14 @@ def cmd_map(args) -> int:
 
     variant = get_variant(args.name)
     path = args.checkpoint or weights_file(variant)
-    torch_format = bool(args.checkpoint) and args.checkpoint.endswith((".pt", ".pth", ".bin", ".ckpt"))
-    shapes = _checkpoint_shapes(path, torch_format=torch_format)
+    shapes = _checkpoint_shapes(path)
     params, state = abstract_init(create_model(variant.name))
-    hints = [tuple(h.split("=", 1)) for h in args.hint]
-    proposal = infer_mapping(shapes, params, state, hints=hints)
-    print(f"# {variant.name}: mapping proposed from {path}")
-    print(proposal.report())
+    proposal = infer_mapping(shapes, params, state, hints=args.hint)
+    if args.json:
+        print(json.dumps(_proposal_dict(variant.name, path, proposal), indent=2))
+    else:
+        print(f"# {variant.name}: mapping proposed from {path}")
+        print(proposal.report())
     return 0 if not (proposal.unpaired_keys or proposal.unpaired_paths) else 9
 
 
@@ -151,36 +220,50 @@ def _variants_for(names):
 
 
 def cmd_cache_verify(args) -> int:
-    """Each cached weights file's sha256 and format; exit 8 if any is corrupt."""
+    """Each cached weights file's sha256 and format, and partial downloads left behind, offline;
+    exit 8 if anything is corrupt, missing or left behind."""
     from zoo_core.cache import verify
 
     entries = verify(_variants_for(args.names), args.cache_dir)
+    if args.json:
+        print(json.dumps([{"variant": e.variant, "status": e.status, "detail": e.detail, "snapshot": e.snapshot,
+                           "blob": e.blob} for e in entries], indent=2))
+        return 8 if any(e.problem for e in entries) else 0
     if not entries:
         print("no cached weights of the given variants")
         return 0
     print(table([[e.variant, e.status, e.detail or e.snapshot] for e in entries], ["VARIANT", "STATUS", "DETAIL"],
-                shrink=2))
-    bad = [e for e in entries if e.status != "ok"]
+                wrap=2))
+    bad = [e for e in entries if e.problem]
     if bad:
-        print(f"\n{len(bad)} corrupt; `zoo cache repair {' '.join(sorted({e.variant for e in bad}))}` re-downloads them",
-              file=sys.stderr)
+        found = ", ".join(f"{sum(e.status == s for e in bad)} {s}" for s in ("corrupt", "missing", "partial")
+                          if any(e.status == s for e in bad))
+        print(f"\n{found}; `zoo cache repair {' '.join(sorted({e.variant for e in bad}))}` removes them and downloads "
+              "the corrupt and missing files again", file=sys.stderr)
         return 8
     return 0
 
 
 def cmd_cache_repair(args) -> int:
-    """Remove every corrupt cached file of the variants and download it again."""
+    """Remove every corrupt cached file of the variants and download it again, and remove the
+    partial downloads left behind (those are not downloaded: nothing asked for them now)."""
     from zoo_core.api import weights_file
-    from zoo_core.cache import remove_cached, verify
+    from zoo_core.cache import remove_entry, verify
 
-    bad = [e for e in verify(_variants_for(args.names), args.cache_dir) if e.status != "ok"]
+    bad = [e for e in verify(_variants_for(args.names), args.cache_dir) if e.problem]
     for e in bad:
-        remove_cached(e.snapshot)
-        print(f"{e.variant}: removed {e.snapshot} ({e.detail})")
+        removed = remove_entry(e)
+        _say(args, f"{e.variant}: removed {removed} ({e.detail})" if removed else f"{e.variant}: {e.detail}")
     reg = get_registry()
-    for name in sorted({e.variant for e in bad}):
+    downloaded = []
+    for name in sorted({e.variant for e in bad if e.status != "partial"}):
         path = weights_file(reg.get(name), cache_dir=args.cache_dir)
-        print(f"{name}: re-downloaded {path}")
+        downloaded.append({"variant": name, "path": str(path)})
+        _say(args, f"{name}: re-downloaded {path}")
     if not bad:
-        print("nothing to repair")
+        _say(args, "nothing to repair")
+    if args.json:
+        print(json.dumps({"removed": [{"variant": e.variant, "snapshot": e.snapshot, "blob": e.blob, "detail": e.detail}
+                                      for e in bad],
+                          "downloaded": downloaded}, indent=2))
     return 0
