@@ -400,3 +400,22 @@ def test_zoo_load_plugins_empty_is_not_an_error_for_zoo_plugins(monkeypatch, cap
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "")
     code, out, err = _zoo(capsys, "plugins")
     assert code == 0 and "ZOO_LOAD_PLUGINS" in out and err == ""
+
+
+def test_an_unknown_variant_names_the_installed_plugins_that_did_not_load(monkeypatch):
+    """A variant zoo does not know, while an installed plugin is kept out by ZOO_DISABLE_PLUGINS or
+    failed to import: the error names that plugin and its distribution (from the load report, not
+    from a list of families), in the API and in `zoo info`."""
+    from zoo_core.cli import main
+    from zoo_core.errors import UnknownVariantError
+
+    monkeypatch.setenv("ZOO_DISABLE_PLUGINS", "zoo-tinynet")
+    with pytest.raises(UnknownVariantError, match=r"unknown variant 'tinynet_s'.*not loaded, by ZOO_LOAD_PLUGINS/"
+                                                  r"ZOO_DISABLE_PLUGINS: .*tinynet \(zoo-tinynet\)"):
+        zoo_core.get_variant("tinynet_s")
+    assert main(["info", "tinynet_s"]) == UnknownVariantError.exit_code
+    monkeypatch.delenv("ZOO_DISABLE_PLUGINS")
+    plugins.reset()
+    with pytest.raises(UnknownVariantError) as plain:
+        zoo_core.get_variant("no_such_arch")
+    assert "may provide it" not in str(plain.value)  # every plugin loaded: nothing to point at

@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from zoo_core.errors import ArgumentError
-from zoo_core.plugins import after_load, get_registry, hooks
+from zoo_core.errors import ArgumentError, UnknownVariantError
+from zoo_core.plugins import after_load, get_registry, hooks, unavailable_plugins
 from zoo_core.registry import Family, Variant
 from zoo_core.validate import check_bool, check_int, check_keys, check_keywords, check_path, check_str, refuse, show
 
@@ -20,8 +20,16 @@ class HeadSkippedWarning(UserWarning):
 
 
 def get_variant(name: str) -> Variant:
-    """The ``Variant`` record for ``name`` (``arch.tag``, or ``arch`` for its default tag)."""
-    return get_registry().get(check_str("get_variant", "name", name))
+    """The ``Variant`` record for ``name`` (``arch.tag``, or ``arch`` for its default tag). An
+    unknown name's error also names the installed plugins that did not load (broken, or kept out
+    by ``ZOO_LOAD_PLUGINS``/``ZOO_DISABLE_PLUGINS``): one of them may provide it."""
+    try:
+        return get_registry().get(check_str("get_variant", "name", name))
+    except UnknownVariantError as e:
+        unavailable = unavailable_plugins()
+        if not unavailable:
+            raise
+        raise UnknownVariantError(f"{e}; installed plugins that may provide it — {unavailable}") from None
 
 
 def get_family(name: str) -> Family:

@@ -109,8 +109,10 @@ def _info_lines(v, fam, data: dict) -> list[str]:
 
 def cmd_info(args) -> int:
     """Every field of one variant, its distribution, license and whether its weights are cached."""
+    from zoo_core.api import get_variant
+
     reg = get_registry()
-    v = reg.get(args.name)
+    v = get_variant(args.name)  # an unknown name also names the plugins that did not load
     fam = reg.families[v.family]
     from zoo_core.interop.hub import cached_file  # deferred: an unknown name fails without importing the Hub client
 

@@ -213,9 +213,11 @@ def cmd_map(args) -> int:
 
 def _variants_for(names):
     """The named variants, or every installed variant with released weights."""
-    reg = get_registry()
+    from zoo_core.api import get_variant
+
     if names:
-        return [reg.get(n) for n in names]
+        return [get_variant(n) for n in names]
+    reg = get_registry()
     return [reg.variants[n] for n in reg.list("*", pretrained=True)]
 
 

@@ -53,12 +53,14 @@ class PluginSelection:
 
     ``requested``: the names ``ZOO_LOAD_PLUGINS`` gives, as written (``None``: unset, load every
     plugin; empty: load none); ``missing``: those that match no entry point found; ``installed``:
-    every entry point found, as ``name (distribution)``.
+    every entry point found, as ``name (distribution)``; ``skipped``: those the two variables kept
+    from loading, the same way.
     """
 
     requested: tuple[str, ...] | None = None
     missing: tuple[str, ...] = ()
     installed: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
 
     def error(self) -> PluginError | None:
         """A ``PluginError`` naming the requested plugins that are not installed, or ``None``."""
@@ -80,8 +82,12 @@ def select(found: list[metadata.EntryPoint]) -> tuple[list[metadata.EntryPoint],
                 if (wanted is None or ids & wanted) and not ids & skipped]
     known = set().union(*identities)
     missing = tuple(n for n in load or () if normalize_name(n) not in known)
-    installed = tuple(f"{ep.name} ({distribution_of(ep) or '?'})" for ep in found)
-    return selected, PluginSelection(load, missing, installed)
+    def label(ep: metadata.EntryPoint) -> str:
+        return f"{ep.name} ({distribution_of(ep) or '?'})"
+
+    chosen = {id(ep) for ep in selected}
+    skipped = tuple(label(ep) for ep in found if id(ep) not in chosen)
+    return selected, PluginSelection(load, missing, tuple(map(label, found)), skipped)
 
 
 def registration_names(eps: list[metadata.EntryPoint]) -> list[tuple[str, metadata.EntryPoint]]:

@@ -290,6 +290,18 @@ def plugin_infos() -> list[PluginInfo]:
     return _HOST.infos()
 
 
+def unavailable_plugins() -> str:
+    """What may hold a variant zoo does not know: the plugins that failed to load, and those that
+    ``ZOO_LOAD_PLUGINS`` / ``ZOO_DISABLE_PLUGINS`` kept out ("" when every installed plugin loaded).
+    Read from the load report, never from a list of families."""
+    parts = [f"{p.name} ({p.distribution or 'registered by hand'}) failed to load: {p.error}"
+             for p in _HOST.infos() if p.error and not p.families]
+    skipped = _HOST.selection().skipped
+    if skipped:
+        parts.append(f"not loaded, by ZOO_LOAD_PLUGINS/ZOO_DISABLE_PLUGINS: {', '.join(skipped)}")
+    return "; ".join(parts)
+
+
 def plugin_selection_error() -> PluginError | None:
     """A ``PluginError`` naming each ``ZOO_LOAD_PLUGINS`` name that matches no installed plugin, or ``None``."""
     return _HOST.selection().error()
