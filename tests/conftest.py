@@ -8,6 +8,15 @@ import pytest
 
 from zoo_core import plugins
 
+try:  # property-based tests: the same examples on every CI run, so a red CI is a reproducible one
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, database=None)
+    if os.environ.get("CI"):
+        settings.load_profile("ci")
+except ImportError:  # hypothesis is a test extra; the property tests import it themselves
+    pass
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):

@@ -182,6 +182,11 @@ VALUES = st.one_of(
 )
 
 
+def is_bool(value) -> bool:
+    """The oracle: Python's or numpy's bool (the API takes both, as it takes numpy's ints)."""
+    return isinstance(value, (bool, np.bool_))
+
+
 def int_at_least(value, low) -> bool:
     """The oracle: an integer (Python's or numpy's, never a bool) ``≥ low``."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
@@ -205,7 +210,7 @@ def test_create_model_builds_the_asked_model_or_refuses(in_chans, num_classes):
 @given(features_only=VALUES, out_indices=VALUES)
 def test_features_only_builds_the_asked_maps_or_refuses(features_only, out_indices):
     """tinynet has two feature maps: ``out_indices`` is None, 1 or 2, or distinct indices in [-2, 2)."""
-    if not isinstance(features_only, bool) or (out_indices is not None and not features_only):
+    if not is_bool(features_only) or (out_indices is not None and not features_only):
         expected = None
     elif out_indices is None:
         expected = (0, 1)
@@ -270,7 +275,7 @@ def test_vit_img_size_builds_that_grid_or_refuses(img_size):
 def test_create_pretrained_from_a_file_builds_what_was_asked_or_refuses(checkpoint, prefix, check_finite,
                                                                         num_classes):
     valid = (isinstance(prefix, (tuple, list)) and all(isinstance(k, str) for k in prefix)
-             and isinstance(check_finite, bool) and (num_classes is None or int_at_least(num_classes, 0)))
+             and is_bool(check_finite) and (num_classes is None or int_at_least(num_classes, 0)))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", zoo_core.HeadSkippedWarning)
@@ -280,7 +285,7 @@ def test_create_pretrained_from_a_file_builds_what_was_asked_or_refuses(checkpoi
         assert not valid and NAME in str(e)
         return
     assert valid
-    assert load.prefix == tuple(prefix) and load.check_finite is check_finite
+    assert load.prefix == tuple(prefix) and load.check_finite is bool(check_finite)
     assert load.source.path == os.fspath(checkpoint)
     assert model.num_classes == (10 if num_classes is None else num_classes)
 
@@ -290,7 +295,7 @@ def test_create_pretrained_from_a_file_builds_what_was_asked_or_refuses(checkpoi
        token=st.one_of(VALUES, st.just("hf_x")))
 def test_create_pretrained_hub_options_reach_the_source_or_are_refused(revision, cache_dir, local_files_only, token):
     """Nothing is downloaded before ``load`` is called: the options are only checked and stored."""
-    valid = (isinstance(revision, str) and revision != "" and isinstance(local_files_only, bool)
+    valid = (isinstance(revision, str) and revision != "" and is_bool(local_files_only)
              and (cache_dir is None or (isinstance(cache_dir, (str, Path)) and os.fspath(cache_dir) != ""))
              and (token is None or isinstance(token, bool) or (isinstance(token, str) and token != "")))
     try:
