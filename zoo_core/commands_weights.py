@@ -25,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     Every option is checked by its argparse type before anything runs (a bad one is a usage error,
     exit 2, naming it); each ``--json`` help states the output's shape.
     """
+    _register_model_commands(subparsers)
+    _register_file_commands(subparsers)
+
+
+def _register_model_commands(subparsers: argparse._SubParsersAction) -> None:
+    """``download``, ``predict`` and ``embed``: a variant's released weights, and what they compute."""
     p = subparsers.add_parser("download", help="download weights into the Hugging Face cache")
     p.add_argument("names", nargs="+", metavar="NAME", type=non_empty)
     p.add_argument("--revision", default="main", type=non_empty)
@@ -53,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                        '"shape": [N, FEATURES], "dtype": "float32", "images": [PATH, ...]}')
     p.set_defaults(func=cmd_embed)
 
+
+def _register_file_commands(subparsers: argparse._SubParsersAction) -> None:
+    """``convert``, ``map`` and ``cache``: checkpoint files and the cache, no model run."""
     p = subparsers.add_parser("convert", help="a PyTorch checkpoint (.pt/.pth/.bin) as safetensors, read safely")
     p.add_argument("checkpoint", type=existing_file)
     p.add_argument("out", type=non_empty,
@@ -76,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
     for action, func, text, shape in (
             ("verify", cmd_cache_verify, "check every cached weights file's sha256 and format",
-             'a JSON list: [{"variant", "status" ("ok" | "corrupt" | "missing"), "detail", "snapshot", "blob"}, ...]'),
+             'a JSON list: [{"variant", "status" ("ok" | "corrupt" | "missing" | "partial" | "downloading" | '
+             '"unchecked"), "detail", "snapshot", "blob"}, ...]'),
             ("repair", cmd_cache_repair, "remove corrupt cached files and download them again",
              'one JSON object: {"removed": [{"variant", "snapshot", "blob", "detail"}, ...], '
              '"downloaded": [{"variant", "path"}, ...]}')):

@@ -61,7 +61,6 @@ def hf_hub_download(
     A transfer that breaks off is resumed by huggingface_hub within this call (it retries from the
     bytes it has); if it gives up, the partial file is deleted and the next call starts over."""
     import huggingface_hub
-    from huggingface_hub import errors as hf_errors
 
     cache_dir = str(cache_dir) if cache_dir is not None else hf_hub_cache_dir()
     local_only = local_files_only or offline()
@@ -76,45 +75,49 @@ def hf_hub_download(
         kwargs["dry_run"] = True
     try:
         return huggingface_hub.hf_hub_download(repo_id, filename, **kwargs)
-    except hf_errors.GatedRepoError as e:
-        raise DownloadError(f"{where}: the repository is gated; accept its terms on the Hub and log in "
-                            f"(`hf auth login` or HF_TOKEN). Hub said: {_first_line(e)}") from e
-    except hf_errors.RepositoryNotFoundError as e:
-        raise DownloadError(f"{where}: repository not found or not accessible (401/404). Hub said: "
-                            f"{_first_line(e)}") from e
-    except hf_errors.RevisionNotFoundError as e:
-        raise DownloadError(f"{where}: revision not found. Hub said: {_first_line(e)}") from e
-    except hf_errors.LocalEntryNotFoundError as e:
+    except Exception as e:  # noqa: BLE001 - each is turned into one DownloadError that says what to do
+        raise DownloadError(f"{where}: {_what_went_wrong(e, repo_id, filename, revision, token, cache_dir, local_only)}"
+                            ) from e
+
+
+def _what_went_wrong(e: Exception, repo_id: str, filename: str, revision: str, token, cache_dir: str,
+                     local_only: bool) -> str:
+    """A download's failure in words, with what to do: the Hub's refusals (gated, not found, no such
+    revision or file), offline or unreachable with a cold cache, the cache not writable, the disk
+    full (the bytes needed named), or a transfer that broke off."""
+    from huggingface_hub import errors as hf_errors
+
+    if isinstance(e, hf_errors.GatedRepoError):
+        return ("the repository is gated; accept its terms on the Hub and log in (`hf auth login` or HF_TOKEN). "
+                f"Hub said: {_first_line(e)}")
+    if isinstance(e, hf_errors.RepositoryNotFoundError):
+        return f"repository not found or not accessible (401/404). Hub said: {_first_line(e)}"
+    if isinstance(e, hf_errors.RevisionNotFoundError):
+        return f"revision not found. Hub said: {_first_line(e)}"
+    if isinstance(e, hf_errors.LocalEntryNotFoundError):  # before EntryNotFoundError, its base
         if local_only:
-            hint = ("offline (HF_HUB_OFFLINE or local_files_only) and the file is not in the cache "
-                    f"{cache_dir}; run `zoo download` with network access, or point HF_HUB_CACHE at a cache that has it")
-        else:
-            hint = (f"the Hub could not be reached and the file is not in the cache {cache_dir}; "
-                    "check the network or HF_ENDPOINT, or set HF_HUB_CACHE to a cache that has it")
-        raise DownloadError(f"{where}: {hint}") from e
-    except hf_errors.EntryNotFoundError as e:  # after LocalEntryNotFoundError, its subclass
-        raise DownloadError(f"{where}: file not found in the repository") from e
-    except hf_errors.HfHubHTTPError as e:
-        raise DownloadError(f"{where}: {_first_line(e)}") from e
-    except OSError as e:
-        if "Consistency check failed" in str(e):  # huggingface_hub: fewer bytes arrived than announced
-            raise DownloadError(_broken_off(where, e)) from e
+            return (f"offline (HF_HUB_OFFLINE or local_files_only) and the file is not in the cache {cache_dir}; "
+                    "run `zoo download` with network access, or point HF_HUB_CACHE at a cache that has it")
+        return (f"the Hub could not be reached and the file is not in the cache {cache_dir}; "
+                "check the network or HF_ENDPOINT, or set HF_HUB_CACHE to a cache that has it")
+    if isinstance(e, hf_errors.EntryNotFoundError):
+        return "file not found in the repository"
+    if isinstance(e, hf_errors.HfHubHTTPError):
+        return _first_line(e)
+    if isinstance(e, OSError) and "Consistency check failed" not in str(e):  # that one: fewer bytes than announced
         if isinstance(e, PermissionError) or e.errno == errno.EROFS:  # a read-only mount too
-            raise DownloadError(f"{where}: cache directory {cache_dir} is not writable ({e.strerror}); "
-                                "set HF_HUB_CACHE to a writable directory") from e
+            return f"cache directory {cache_dir} is not writable ({e.strerror}); set HF_HUB_CACHE to a writable directory"
         if e.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)):
-            raise DownloadError(f"{where}: no space left to write it under {cache_dir} ({e.strerror}); "
-                                f"it needs {_size_text(repo_id, filename, revision, token)}: free space or set "
-                                "HF_HUB_CACHE to a larger disk") from e
-        raise DownloadError(f"{where}: {e}") from e
-    except Exception as e:  # noqa: BLE001 - transport errors of huggingface_hub's HTTP client
-        raise DownloadError(_broken_off(where, e)) from e
+            return (f"no space left to write it under {cache_dir} ({e.strerror}); it needs "
+                    f"{_size_text(repo_id, filename, revision, token)}: free space or set HF_HUB_CACHE to a larger disk")
+        return str(e)
+    return _broken_off(e)  # transport errors of huggingface_hub's HTTP client
 
 
-def _broken_off(where: str, e: Exception) -> str:
+def _broken_off(e: Exception) -> str:
     """What happened to a transfer that huggingface_hub gave up on, as it is: its retries resumed
     from the bytes they had, then its partial file was deleted; a rerun starts from the first byte."""
-    return (f"{where}: the transfer broke off ({type(e).__name__}: {_first_line(e)}) and huggingface_hub's retries "
+    return (f"the transfer broke off ({type(e).__name__}: {_first_line(e)}) and huggingface_hub's retries "
             "did not complete it; the partial file was deleted, so running again downloads it from the start")
 
 
