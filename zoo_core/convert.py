@@ -111,9 +111,9 @@ def to_numpy_state_dict(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
 def convert(src: str | os.PathLike, dst: str | os.PathLike, *, prefixes: Iterable[str] = ()) -> dict[str, Any]:
     """Write ``src`` (a PyTorch checkpoint) as safetensors at ``dst`` plus ``dst.json``, a sidecar
     of every tensor's shape and dtype. Returns the sidecar's content."""
-    from safetensors.torch import save_file
+    state_dict = load_torch_state_dict(src, prefixes=prefixes)  # says what src is first, torch or not
+    from safetensors.torch import save_file  # imports torch, which reading a PyTorch checkpoint needs anyway
 
-    state_dict = load_torch_state_dict(src, prefixes=prefixes)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}  # no shared storage
     dst = Path(dst)
     tmp = dst.with_name(f".{dst.name}.tmp")
