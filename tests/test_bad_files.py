@@ -220,3 +220,23 @@ def test_pytorch_checkpoints_are_recognised_in_either_format_and_their_integer_w
     torch.save({**sd, "fc.bias": torch.arange(10)}, tmp_path / "w.bin")
     with pytest.raises(StateDictMismatchError, match=rf"{tmp_path / 'w.bin'} does not fit the model: 1 problem\n  key 'fc\.bias' holds int64"):
         zoo_core.create_pretrained(NAME, checkpoint_path=tmp_path / "w.bin")[1]()
+
+
+@pytest.mark.parametrize("low_byte", [0x80, 0x50, 0x4B])
+def test_a_safetensors_header_length_that_looks_like_another_format_is_still_safetensors(tmp_path, low_byte):
+    """The first byte of a safetensors file is its header length's lowest: 0x80 (a pickle's first
+    byte) in one file of 256, 'P'/'K' of a zip's magic too. Padding the header to such a length
+    must not make it a PyTorch checkpoint."""
+    import json
+    import struct
+
+    from zoo_core.convert import checkpoint_format
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})
+    n = len(header)
+    n += (low_byte - n) % 256
+    data = struct.pack("<Q", n) + header.ljust(n).encode() + np.ones(2, np.float32).tobytes()
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(data)
+    assert data[0] == low_byte
+    assert checkpoint_format(path) == "safetensors"

@@ -137,10 +137,11 @@ def checkpoint_format(path: str | os.PathLike, label: str | None = None) -> str:
     prefix = _first_bytes(path, label)
     if prefix.startswith(ZIP_MAGIC):
         return _zip_format(path, label)
-    if prefix[:1] == b"\x80":  # pickle protocol 2+: torch.save's legacy format
-        return "torch"
+    # safetensors before pickle: its first byte is the header length's lowest, 0x80 in 1 file of 256
     if len(prefix) > 8 and prefix[8:9] == b"{" and struct.unpack("<Q", prefix[:8])[0] >= 2:
         return "safetensors"
+    if prefix[:1] == b"\x80":  # pickle protocol 2+: torch.save's legacy format
+        return "torch"
     raise CheckpointFormatError(f"{label}: {_what_else(prefix)}")
 
 
