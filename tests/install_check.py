@@ -3,7 +3,8 @@
 ``install_check.py FAMILY VARIANT [DEPENDENCY...]``: the dependencies are the in-repo families the
 plugin declares it builds on (zoo-convnextv2 on zoo-convnext), which pip installs with it.
 
-Checks that ``zoo list`` shows that family alone (with its declared dependencies), that ``create_pretrained`` downloads through
+Checks that ``zoo list`` shows that family alone (with its declared dependencies), that an
+architecture of another first-party family names the distribution to install, that ``create_pretrained`` downloads through
 huggingface_hub from a loopback Hub, and that a second process with ``HF_HUB_OFFLINE=1`` loads from
 the same cache, where ``huggingface_hub.try_to_load_from_cache`` finds the file too.
 """
@@ -29,6 +30,7 @@ def main() -> None:
     from zoo_core.testing.hub_server import LoopbackHub
 
     variant = zoo_core.get_variant(VARIANT)
+    _check_other_families_name_their_distribution(expected)
     data = safetensors_bytes(random_state_dict(VARIANT))
     with LoopbackHub() as hub, tempfile.TemporaryDirectory() as cache:
         hub.add_file(variant.hf_hub_id, variant.filename, data)
@@ -55,6 +57,24 @@ print(float(np.asarray(y).sum()))
         assert isinstance(found, str) and open(found, "rb").read() == data
     alone = f"alone (with {', '.join(f'zoo-{d}' for d in DEPENDENCIES)})" if DEPENDENCIES else "alone"
     print(f"install check passed: zoo-core + zoo-{FAMILY} {alone}, {VARIANT} from the loopback Hub, then offline")
+
+
+def _check_other_families_name_their_distribution(installed_families: set[str]) -> None:
+    """An architecture of a first-party family not installed here says which distribution to install
+    (from zoo-core's catalog data, in the wheel), in the API and in `zoo info`."""
+    import zoo_core
+    from zoo_core.catalog import known_architectures
+
+    installed = {f"zoo-{f}" for f in installed_families}
+    arch, dist = next((a, d) for a, d in known_architectures().items() if d not in installed)
+    try:
+        zoo_core.get_variant(arch)
+    except zoo_core.UnknownVariantError as e:
+        assert f"pip install {dist}" in str(e), str(e)
+    else:
+        raise AssertionError(f"{arch} resolved without {dist} installed")
+    info = subprocess.run(["zoo", "info", arch], capture_output=True, text=True)
+    assert info.returncode != 0 and f"pip install {dist}" in info.stderr, info.stderr
 
 
 if __name__ == "__main__":

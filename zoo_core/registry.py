@@ -208,6 +208,8 @@ class Registry:
         return self.families[self.get(name).family]
 
     def _unknown_message(self, name: str) -> str:
+        from zoo_core.catalog import provider_hint  # data file read only for an unknown name
+
         candidates = list(self.variants) + list(self.defaults)
         close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
         msg = f"unknown variant {name!r}"
@@ -217,6 +219,8 @@ class Registry:
             tags = [v.tag for v in self.variants.values() if v.arch == arch]
             msg += (f"; {arch} (family {fam.name}, from {fam.distribution or '?'}) has the tags "
                     f"{', '.join(tags[:12])}{', ...' if len(tags) > 12 else ''}")
+        elif (hint := provider_hint(arch, (f.distribution for f in self.families.values()))) is not None:
+            msg += f"; {hint}"
         elif close:
             msg += f"; closest: {', '.join(close)}"
         elif not self.variants:
