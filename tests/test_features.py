@@ -40,3 +40,39 @@ def test_features_only_loads_the_released_weights(hub):
     maps, _ = model.apply(params, state, x)
     feats, _ = full.forward_features(fp, fs, x)
     np.testing.assert_allclose(maps[-1], feats, rtol=1e-6)
+
+
+def test_take_indices_follow_timm_forward_intermediates():
+    """None: every point; n: the last n; negatives from the end; in network order, each once (timm
+    collects the points while it runs the network)."""
+    from zoo_core.features import take_indices
+
+    assert take_indices("m", 5, None) == (0, 1, 2, 3, 4)
+    assert take_indices("m", 5, 2) == (3, 4)
+    assert take_indices("m", 5, (4, -5, 0)) == (0, 4)
+    with pytest.raises(ValueError, match="outside the 5 feature maps"):
+        take_indices("m", 5, (5,))
+    with pytest.raises(ValueError, match="the last 6 of 5"):
+        take_indices("m", 5, 6)
+
+
+def test_forward_intermediates_wrapper_with_a_minimal_family_method():
+    """A family method taking only (params, state, x, indices, *, train) serves
+    intermediates_only=True with the defaults; asking for the final features (or norm) names what
+    its family lacks; the compute-dtype wrapper passes the call through."""
+    from zoo_core.features import forward_intermediates
+
+    model = zoo_core.create_model("tinynet_s")
+    p, s = model.init(jax.random.key(0))
+    x = np.ones((2, 10, 12, 3), np.float32)
+    maps, _ = forward_intermediates(model, p, s, x, intermediates_only=True)
+    features, _ = model.forward_features(p, s, x)
+    assert [m.shape for m in maps] == [(2, 10, 12, 8), (2, 5, 6, 16)]
+    np.testing.assert_allclose(maps[-1], features, rtol=1e-6)
+    with pytest.raises(ValueError, match="takes no final"):
+        forward_intermediates(model, p, s, x)
+    with pytest.raises(ValueError, match="takes no norm"):
+        forward_intermediates(model, p, s, x, norm=True, intermediates_only=True)
+    low = zoo_core.create_model("tinynet_s", dtype="bfloat16")
+    maps16, _ = forward_intermediates(low, p, s, x, [-1], intermediates_only=True)
+    assert maps16[0].dtype == np.float32 and maps16[0].shape == (2, 5, 6, 16)

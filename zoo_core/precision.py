@@ -121,11 +121,13 @@ class Precision(Model):
         y = self.inner.forward_head(self._in(params), self._in(x), pre_logits=pre_logits)
         return cast_floating(y, OUTPUT_DTYPE)
 
-    def forward_intermediates(self, params: Params, state: State, x: jax.Array, indices, *, train: bool = False):
-        """The inner ``forward_intermediates`` in ``dtype``; each (N, H, W, C) map float32."""
-        maps, new_state = self.inner.forward_intermediates(self._in(params), state, self._in(x), indices,
-                                                           train=train)
-        return cast_floating(maps, OUTPUT_DTYPE), _like(new_state, state)
+    def forward_intermediates(self, params: Params, state: State, x: jax.Array, indices, *, train: bool = False,
+                              **kwargs: Any):
+        """The inner ``forward_intermediates`` in ``dtype`` (``norm``, ``final`` and the family's
+        options passed on); each map, and the final features with ``final``, float32."""
+        out, new_state = self.inner.forward_intermediates(self._in(params), state, self._in(x), indices,
+                                                          train=train, **kwargs)
+        return cast_floating(out, OUTPUT_DTYPE), _like(new_state, state)
 
 
 def _like(new_state: State, state: State) -> State:

@@ -26,6 +26,11 @@ def gelu_tanh(x: jax.Array) -> jax.Array:
     return jax.nn.gelu(x, approximate=True)
 
 
+def quick_gelu(x: jax.Array) -> jax.Array:
+    """timm's ``QuickGELU`` (OpenAI CLIP's): ``x · sigmoid(1.702 x)``."""
+    return x * jax.nn.sigmoid(jnp.asarray(1.702, x.dtype) * x)
+
+
 def silu(x: jax.Array) -> jax.Array:
     return jax.nn.silu(x)
 
@@ -38,7 +43,7 @@ def identity(x: jax.Array) -> jax.Array:
     return x
 
 
-ACTIVATIONS = {"relu": relu, "gelu": gelu, "gelu_tanh": gelu_tanh, "silu": silu, "swish": silu,
+ACTIVATIONS = {"relu": relu, "gelu": gelu, "gelu_tanh": gelu_tanh, "quick_gelu": quick_gelu, "silu": silu, "swish": silu,
                "sigmoid": sigmoid, "identity": identity, "tanh": jnp.tanh}
 
 

@@ -6,7 +6,7 @@ as in Swin (https://arxiv.org/abs/2103.14030) and MaxViT (https://arxiv.org/abs/
 
 | ours | timm | state-dict keys → leaves |
 | --- | --- | --- |
-| ``mhsa(dim, num_heads, qkv_bias=...)`` → ``MultiHeadSelfAttention`` | ``timm.layers.Attention`` (fused ``qkv``; no qk-norm, scale-norm or gate) | ``qkv.weight`` (3·dim, dim) → ``qkv/kernel`` (dim, 3·dim), ``proj.weight`` → ``proj/kernel`` (``linear_to_dense``); biases as they are |
+| ``mhsa(dim, num_heads, qkv_bias=..., norm=...)`` → ``MultiHeadSelfAttention`` | ``timm.layers.Attention`` (fused ``qkv``; optional scale-norm; no qk-norm or gate) | ``qkv.weight`` (3·dim, dim) → ``qkv/kernel`` (dim, 3·dim), ``proj.weight`` → ``proj/kernel`` (``linear_to_dense``); biases as they are; ``norm.*`` |
 | ``rel_pos_attention(dim, window_size, ...)`` → ``RelPosAttention2d`` | ``timm.models.maxxvit.Attention2d`` with ``rel_pos_cls=RelPosBias`` | ``qkv.weight`` / ``proj.weight`` (OIHW 1×1) → ``kernel`` (1, 1, in, out) (``conv_to_hwio``); ``rel_pos.relative_position_bias_table`` → ``rel_pos/relative_position_bias_table``; the index buffer is not persistent in timm and is recomputed here |
 | ``rel_pos_index(window_size)`` | ``timm.layers.gen_relative_position_index`` | — |
 
@@ -58,18 +58,24 @@ class MultiHeadSelfAttention(Module):
     num_heads: int
     qkv: Dense
     proj: Dense
+    norm: Module | None = None
 
     def apply(self, params, state, x, *, train=False):
         n, t, _ = x.shape
         qkv, _ = self.qkv.apply(params["qkv"], state["qkv"], x)
         q, k, v = qkv.reshape(n, t, 3, self.num_heads, -1).transpose(2, 0, 3, 1, 4)
         y = dot_product_attention(q, k, v).transpose(0, 2, 1, 3).reshape(n, t, -1)
+        if self.norm is not None:
+            y = self.norm.apply(params["norm"], state["norm"], y)[0]
         return self.proj.apply(params["proj"], state["proj"], y)[0], state
 
 
-def mhsa(dim: int, num_heads: int = 8, *, qkv_bias: bool = False, proj_bias: bool = True) -> MultiHeadSelfAttention:
-    """timm's ``Attention(dim, num_heads, qkv_bias, proj_bias=proj_bias)`` (qk_norm off), with the
-    initialisation timm's ViT gives its linears: truncated normal (std 0.02) kernels, zero biases."""
+def mhsa(dim: int, num_heads: int = 8, *, qkv_bias: bool = False, proj_bias: bool = True,
+         norm: Module | None = None) -> MultiHeadSelfAttention:
+    """timm's ``Attention(dim, num_heads, qkv_bias, scale_norm, proj_bias=proj_bias)`` (qk_norm
+    off), with the initialisation timm's ViT gives its linears: truncated normal (std 0.02)
+    kernels, zero biases. ``norm`` (``scale_norm``: BEiT-3's norm of the attention output before
+    ``proj``) is the norm layer built for ``dim``, or None."""
     if dim % num_heads:
         raise ValueError(f"mhsa: dim {dim} does not split into {num_heads} heads")
     kernel_init, bias_init = inits.trunc_normal_init(0.02), inits.zeros
@@ -77,6 +83,7 @@ def mhsa(dim: int, num_heads: int = 8, *, qkv_bias: bool = False, proj_bias: boo
         num_heads=num_heads,
         qkv=Dense(dim, 3 * dim, bias=qkv_bias, kernel_init=kernel_init, bias_init=bias_init),
         proj=Dense(dim, dim, bias=proj_bias, kernel_init=kernel_init, bias_init=bias_init),
+        norm=norm,
     )
 
 

@@ -7,6 +7,7 @@
 | ``LayerNorm`` | ``nn.LayerNorm`` over the last axis | ``weight``→``scale``, ``bias`` |
 | ``layernorm2d`` | timm ``LayerNorm2d`` (NHWC: the same as ``LayerNorm`` on C) | as ``LayerNorm`` |
 | ``vit_layernorm`` | ViT's ``nn.LayerNorm(dim, eps=1e-6)`` on (N, T, D) tokens | as ``LayerNorm`` |
+| ``RmsNorm(dim, eps)`` | ``timm.layers.RmsNorm`` over the last axis (no centring, no bias) | ``weight``→``scale`` |
 """
 
 from __future__ import annotations
@@ -145,3 +146,23 @@ def layernorm2d(channels: int, eps: float = 1e-6) -> LayerNorm:
 def vit_layernorm(dim: int, eps: float = 1e-6) -> LayerNorm:
     """ViT's ``nn.LayerNorm(dim, eps=1e-6)`` over the feature axis of (N, T, dim) tokens."""
     return LayerNorm(dim, eps=eps)
+
+
+@attrs.frozen
+class RmsNorm(Module):
+    """timm's ``RmsNorm(channels, eps, affine)`` over the last axis: ``x / sqrt(mean(x²) + eps) ·
+    scale``, no mean subtracted and no bias. Statistics in float32; the result has ``x``'s dtype."""
+
+    dim: int
+    eps: float = 1e-6
+    affine: bool = True
+
+    def init(self, key):
+        return ({"scale": filled((self.dim,), 1.0)} if self.affine else {}), {}
+
+    def apply(self, params, state, x, *, train=False):
+        xf = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        y = (xf * jax.lax.rsqrt(jnp.mean(jnp.square(xf), axis=-1, keepdims=True) + self.eps)).astype(x.dtype)
+        if self.affine:
+            y = y * params["scale"].astype(y.dtype)
+        return y, state

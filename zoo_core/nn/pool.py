@@ -1,4 +1,4 @@
-"""Pooling on (N, H, W, C) with PyTorch's padding semantics."""
+"""Pooling on (N, H, W, C) with PyTorch's padding and ``ceil_mode`` semantics."""
 
 from __future__ import annotations
 
@@ -30,18 +30,43 @@ def max_pool2d(x: jax.Array, kernel_size, stride=None, padding=0) -> jax.Array:
     return lax.reduce_window(x, init, lax.max, (1, *k, 1), (1, *s, 1), pads)
 
 
-def avg_pool2d(x: jax.Array, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> jax.Array:
-    """``F.avg_pool2d`` (``ceil_mode=False``); with ``count_include_pad`` zeros of the padding count."""
+def _ceil_extra(size: int, k: int, s: int, pad: tuple[int, int], ceil_mode: bool) -> int:
+    """Rows past the padding that PyTorch's ``ceil_mode`` adds at the end (0 without it): one more
+    window when the stride leaves a remainder, unless that window would start in the padding."""
+    span = size + pad[0] + pad[1] - k
+    if not ceil_mode or span % s == 0:
+        return 0
+    out = -(-span // s) + 1
+    if (out - 1) * s >= size + pad[0]:
+        return 0
+    return (out - 1) * s + k - (size + pad[0] + pad[1])
+
+
+def _window_counts(size: int, k: int, s: int, pad: tuple[int, int], extra: int, include_pad: bool) -> np.ndarray:
+    """Per output position along one axis, how many elements PyTorch divides by: the window's
+    input elements, plus its padding ones with ``include_pad``; never the ``ceil_mode`` overhang."""
+    valid = np.concatenate([np.full(pad[0], include_pad), np.ones(size, bool), np.full(pad[1], include_pad),
+                            np.zeros(extra, bool)]).astype(np.int64)
+    out = (len(valid) - k) // s + 1
+    return np.array([valid[i * s: i * s + k].sum() for i in range(out)])
+
+
+def avg_pool2d(x: jax.Array, kernel_size, stride=None, padding=0, count_include_pad: bool = True,
+               ceil_mode: bool = False) -> jax.Array:
+    """``F.avg_pool2d``: zeros of the padding count in the divisor with ``count_include_pad``;
+    ``ceil_mode`` adds a last, partial window (its overhang past the padding never counts)."""
     k = pair(kernel_size)
     s = pair(stride if stride is not None else kernel_size)
-    pads = [(0, 0), *_pads(padding), (0, 0)]
+    pads = _pads(padding)
+    extras = [_ceil_extra(x.shape[1 + i], k[i], s[i], pads[i], ceil_mode) for i in range(2)]
+    window_pads = [(0, 0), *[(p[0], p[1] + e) for p, e in zip(pads, extras)], (0, 0)]
     zero = np.array(0, x.dtype)
-    summed = lax.reduce_window(x, zero, lax.add, (1, *k, 1), (1, *s, 1), pads)
-    if count_include_pad:
+    summed = lax.reduce_window(x, zero, lax.add, (1, *k, 1), (1, *s, 1), window_pads)
+    if count_include_pad and not any(extras):
         return summed / (k[0] * k[1])
-    ones = jnp.ones((1, x.shape[1], x.shape[2], 1), x.dtype)
-    counts = lax.reduce_window(ones, zero, lax.add, (1, *k, 1), (1, *s, 1), pads)
-    return summed / counts
+    counts = [_window_counts(x.shape[1 + i], k[i], s[i], pads[i], extras[i], count_include_pad) for i in range(2)]
+    divisor = np.outer(counts[0], counts[1]).astype(np.float32)[None, :, :, None]
+    return summed / jnp.asarray(divisor, x.dtype)
 
 
 def global_avg_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
@@ -59,3 +84,18 @@ class MaxPool2d(Module):
 
     def apply(self, params, state, x, *, train=False):
         return max_pool2d(x, self.kernel_size, self.stride, self.padding), state
+
+
+@attrs.frozen
+class AvgPool2d(Module):
+    """``nn.AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad)`` as a module."""
+
+    kernel_size: int
+    stride: int | None = None
+    padding: int = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+
+    def apply(self, params, state, x, *, train=False):
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
+                          self.ceil_mode), state

@@ -56,14 +56,17 @@ class SEBlock(Module):
 
 
 def se_block(channels: int, *, rd_ratio: float = 1.0 / 16, rd_channels: int | None = None, rd_divisor: int = 8,
-             act: Any = "relu") -> SEBlock:
+             act: Any = "relu", kernel_init: Any = None) -> SEBlock:
     """timm's ``SEModule(channels, rd_ratio, rd_channels, rd_divisor, act_layer=act)``.
 
     The bottleneck width is ``rd_channels`` when given (and non-zero), otherwise
     ``se_make_divisible(channels * rd_ratio, rd_divisor, round_limit=0)`` as timm computes it.
-    ``act`` is a timm activation name (``"relu"``, ``"silu"``, ...) or a function.
+    ``act`` is a timm activation name (``"relu"``, ``"silu"``, ...) or a function. ``kernel_init``
+    initializes both 1×1 conv kernels (default: PyTorch's; timm's ResNet re-initializes them
+    kaiming-normal, fan-out, as every conv of the network).
     """
     if not rd_channels:
         rd_channels = se_make_divisible(channels * rd_ratio, rd_divisor, round_limit=0.0)
-    return SEBlock(channels, rd_channels, fc1=Conv2d(channels, rd_channels, 1), fc2=Conv2d(rd_channels, channels, 1),
-                   act=act)
+    init = {} if kernel_init is None else {"kernel_init": kernel_init}
+    return SEBlock(channels, rd_channels, fc1=Conv2d(channels, rd_channels, 1, **init),
+                   fc2=Conv2d(rd_channels, channels, 1, **init), act=act)

@@ -26,8 +26,8 @@ def check_features_parity(name: str, cache_dir, *, out_indices: Sequence[int] | 
     ``atol`` (1e-4; looser only with a measured reason next to the call). Returns each map's (max abs,
     max rel) error.
 
-    ``out_indices=None`` is zoo's default, every point; timm is then given them explicitly, since
-    some timm families default to fewer (ViT: the last 3 blocks). An int or a tuple goes to both.
+    ``out_indices=None`` gives both sides their own default, so the defaults are checked equal too
+    (every point for most families; ViT: the last 3 blocks). An int or a tuple goes to both.
     """
     import jax
     import timm
@@ -43,8 +43,7 @@ def check_features_parity(name: str, cache_dir, *, out_indices: Sequence[int] | 
     kwargs = {} if out_indices is None else {"out_indices": out_indices}
     model, load = zoo_core.create_pretrained(name, features_only=True, local_files_only=True, **kwargs,
                                              **model_kwargs)
-    timm_indices = tuple(range(len(model.architecture.feature_info()))) if out_indices is None else out_indices
-    theirs_model = timm.create_model(name, pretrained=True, features_only=True, out_indices=timm_indices,
+    theirs_model = timm.create_model(name, pretrained=True, features_only=True, **kwargs,
                                      pretrained_cfg_overlay={"file": path}, **model_kwargs).eval()
     x = np.random.default_rng(seed).standard_normal((batch, 3, *img_size), dtype=np.float32)
     with torch.no_grad():

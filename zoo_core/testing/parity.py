@@ -29,7 +29,9 @@ def _torch():
 
 
 def randomize_torch_module(module, seed: int = 0) -> None:
-    """Overwrite every parameter and floating buffer of ``module`` in place with seeded values.
+    """Overwrite every parameter and floating persistent buffer of ``module`` in place with seeded
+    values. Non-persistent buffers (BlurPool's fixed ``filt``, rotary tables) are no checkpoint's
+    business: they stay as the model computes them.
 
     Weights of rank ≥ 2: N(0, 1/fan_in); 1-D ``weight``/``scale``: 1 + N(0, 0.2²) (norm gains);
     ``gamma`` (LayerScale): N(0.5, 0.2²); ``running_var``: U(0.5, 1.5); ``running_mean`` and
@@ -38,9 +40,10 @@ def randomize_torch_module(module, seed: int = 0) -> None:
     torch = _torch()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
+        persistent = set(module.state_dict(keep_vars=True))
         named = list(module.named_parameters()) + list(module.named_buffers())
         for name, tensor in named:
-            if not tensor.is_floating_point():
+            if not tensor.is_floating_point() or name not in persistent:
                 continue
             leaf = name.rsplit(".", 1)[-1]
             shape = tensor.shape
@@ -162,13 +165,14 @@ def _input_hw(variant, img_size) -> tuple[int, int]:
 
 
 def _timm_reference(variant, cache: str, *, seed: int, in_chans: int, num_classes: int | None,
-                    timm_kwargs: Mapping[str, Any]):
-    """timm's model of ``variant`` with every weight randomized, saved as its released file into
-    ``cache``; rebuilt through timm's own ``pretrained=True`` path where ``in_chans``,
-    ``num_classes`` or ``timm_kwargs`` change it (adapt_input_conv, head reset)."""
+                    timm_kwargs: Mapping[str, Any], arch_kwargs: Mapping[str, Any]):
+    """timm's model of ``variant`` (with the architecture overrides ``arch_kwargs``) with every
+    weight randomized, saved as its released file into ``cache``; rebuilt through timm's own
+    ``pretrained=True`` path where ``in_chans``, ``num_classes`` or ``timm_kwargs`` change it
+    (adapt_input_conv, head reset)."""
     import timm
 
-    ref = timm.create_model(variant.name, pretrained=False)
+    ref = timm.create_model(variant.name, pretrained=False, **arch_kwargs)
     randomize_torch_module(ref, seed)
     path = save_state_dict_to_hf_cache(ref.state_dict(), cache, variant.hf_hub_id, variant.filename)
     nc = variant.num_classes if num_classes is None else num_classes
@@ -176,7 +180,7 @@ def _timm_reference(variant, cache: str, *, seed: int, in_chans: int, num_classe
         return ref.eval()
     del ref
     return timm.create_model(variant.name, pretrained=True, pretrained_cfg_overlay={"file": path},
-                             in_chans=in_chans, num_classes=nc, **timm_kwargs).eval()
+                             in_chans=in_chans, num_classes=nc, **arch_kwargs, **timm_kwargs).eval()
 
 
 def check_timm_parity(
@@ -189,6 +193,7 @@ def check_timm_parity(
     seed: int = 0,
     zoo_kwargs: Mapping[str, Any] | None = None,
     timm_kwargs: Mapping[str, Any] | None = None,
+    arch_kwargs: Mapping[str, Any] | None = None,
     rtol: float = 1e-4,
     atol: float = 1e-4,
     train_step: bool = False,
@@ -201,6 +206,9 @@ def check_timm_parity(
     ``adapt_input_conv`` and head reset) and zoo through ``create_pretrained``. A fresh head is random
     on both sides, so then only features and pre-logits are compared. ``zoo_kwargs`` and
     ``timm_kwargs`` go to the two builders (``img_size=...`` on both for ViT, say).
+    ``arch_kwargs`` are architecture overrides both builders take (``layers=(1, 1, 1, 1)``,
+    ``depth=2``): the checkpoint is then made from timm's reduced model, to prove a large
+    architecture's code on a model this machine runs quickly.
     ``train_step=True`` also runs one forward in train mode and compares outputs and the updated
     normalization statistics.
     """
@@ -212,18 +220,20 @@ def check_timm_parity(
     from zoo_core.api import create_pretrained, get_family, get_variant
 
     variant = get_variant(name)
-    report = ParityReport(f"{variant.name} (in_chans={in_chans}, num_classes={num_classes}, img_size={img_size})")
+    arch_kwargs = dict(arch_kwargs or {})
+    report = ParityReport(f"{variant.name} (in_chans={in_chans}, num_classes={num_classes}, img_size={img_size}"
+                          f"{', ' + str(arch_kwargs) if arch_kwargs else ''})")
     temporary = tempfile.TemporaryDirectory() if cache_dir is None else contextlib.nullcontext(cache_dir)
     with temporary as cache:
         theirs = _timm_reference(variant, cache, seed=seed, in_chans=in_chans, num_classes=num_classes,
-                                 timm_kwargs=dict(timm_kwargs or {}))
+                                 timm_kwargs=dict(timm_kwargs or {}), arch_kwargs=arch_kwargs)
         x = np.random.default_rng(seed).standard_normal((batch, in_chans, *_input_hw(variant, img_size)),
                                                         dtype=np.float32)
         expected = _timm_forward(theirs, torch.from_numpy(x))
         if not train_step:  # free timm's weights before ours are loaded: the largest models need it
             theirs = None
         model, load = create_pretrained(variant.name, in_chans=in_chans, num_classes=num_classes, cache_dir=cache,
-                                        local_files_only=True, **dict(zoo_kwargs or {}))
+                                        local_files_only=True, **arch_kwargs, **dict(zoo_kwargs or {}))
         fresh_head = model.num_classes not in (0, variant.num_classes)
         params, state = load(*model.init(jax.random.key(seed))) if fresh_head else load()
         _compare(report, variant.name, _zoo_forward(model, params, state, to_nhwc(x)), expected, rtol=rtol, atol=atol,

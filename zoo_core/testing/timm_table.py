@@ -15,19 +15,27 @@ Needs torch and timm (test-only dependencies); import this module only from pari
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 
+@functools.lru_cache(maxsize=1)
+def _timm_pretrained() -> frozenset[str]:
+    """Every ``arch.tag`` timm has weights for (listed once: ``list_pretrained`` scans them all)."""
+    import timm
+
+    return frozenset(timm.list_pretrained())
+
+
 def timm_pretrained_names(arch: str, select: Callable[[str], bool] | None = None) -> list[str]:
     """``arch.tag`` for every tag timm registers for ``arch`` with weights, in timm's
     ``default_cfgs`` order (the first is timm's default), keeping those ``select(tag)`` accepts."""
-    import timm
     from timm.models._registry import _model_default_cfgs
 
-    released = set(timm.list_pretrained(f"{arch}.*"))
+    released = _timm_pretrained()
     names = [f"{arch}.{tag}" for tag in _model_default_cfgs[arch].tags]
     return [n for n in names if n in released and (select is None or select(n.split(".", 1)[1]))]
 
@@ -68,7 +76,7 @@ def check_row(name: str, licenses: Mapping[str, str | None]) -> None:
     cfg = timm.models.get_pretrained_cfg(name).to_dict()
     v = zoo_core.get_variant(name)
     assert v.name == name
-    assert (v.hf_hub_id, v.num_classes) == (cfg["hf_hub_id"], cfg["num_classes"]), name
+    assert (v.hf_hub_id, v.num_classes) == (cfg.get("hf_hub_id"), cfg["num_classes"]), name
     assert v.input_size == tuple(cfg["input_size"]), name
     assert v.pool_size == _tuple_or_none(cfg.get("pool_size")), name
     assert v.test_input_size == _tuple_or_none(cfg.get("test_input_size")), name

@@ -64,6 +64,29 @@ def test_feature_maps_match_timm_forward_intermediates(zoo_hf_cache, out_indices
         assert_close(a, to_nhwc(b), name=f"{B16} feature map {i}")
 
 
+@pytest.mark.parametrize("options", [{"norm": True, "intermediates_only": True}, {}, {"stop_early": True, "norm": True}])
+def test_forward_intermediates_forms_match_timm(zoo_hf_cache, options):
+    """zoo_core.features.forward_intermediates (timm's signature) on the mixer: normed maps, and the
+    final features with them (of the whole network, or cut after the last index with stop_early)."""
+    from zoo_core.features import forward_intermediates
+
+    ref = timm.create_model(B16, pretrained=False).eval()
+    randomize_torch_module(ref, seed=2)
+    save_state_dict_to_hf_cache(ref.state_dict(), zoo_hf_cache, zoo_core.get_variant(B16).hf_hub_id)
+    model, load = zoo_core.create_pretrained(B16, local_files_only=True)
+    params, state = load()
+    x = np.random.default_rng(2).standard_normal((1, 3, 224, 224), dtype=np.float32)
+    with torch.no_grad():
+        theirs = ref.forward_intermediates(torch.from_numpy(x), indices=[1, 4], **options)
+    ours, _ = jax.jit(lambda p, s, x: forward_intermediates(model, p, s, x, [1, 4], **options))(params, state,
+                                                                                                 to_nhwc(x))
+    if not options.get("intermediates_only"):
+        assert_close(ours[0], theirs[0].numpy(), name=f"{B16} final features {options}")
+        ours, theirs = ours[1], theirs[1]
+    for a, b in zip(ours, theirs, strict=True):
+        assert_close(a, to_nhwc(b), name=f"{B16} intermediates {options}")
+
+
 def test_table_lists_timms_pretrained_tags_in_timms_order():
     """Every pretrained mixer_* tag timm registers is a row (and no other), in timm's order."""
     assert len(check_table("mixer")) == len(VARIANTS) == len(timm.list_pretrained("mixer_*"))

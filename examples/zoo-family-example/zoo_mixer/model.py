@@ -112,19 +112,27 @@ class MlpMixer(Model):
         reduction = max(self.stem.patch_size)
         return [FeatureInfo(self.num_features, reduction, f"blocks.{i}") for i in range(len(self.blocks))]
 
-    def forward_intermediates(self, params, state, x, indices, *, train=False):
-        """The tokens after the blocks at ``indices`` as (N, H/p, W/p, D) maps, without the final
-        norm: timm's ``forward_intermediates(x, indices, intermediates_only=True)`` in NHWC. The
-        blocks after the last index are not run."""
+    def forward_intermediates(self, params, state, x, indices, *, norm=False, final=False, stop_early=False,
+                              train=False):
+        """The tokens after the blocks at ``indices`` as (N, H/p, W/p, D) maps: timm's
+        ``forward_intermediates(x, indices, norm=norm)`` in NHWC (``norm=True``: each map through
+        the final norm). Without ``final`` the blocks after the last index are not run; with it the
+        result is ``(maps, features)``, ``features`` the final-normed tokens of every block (of the
+        blocks up to the last index with ``stop_early``, as timm's)."""
         self.check_input(x)
         x, _ = self.stem.apply(params["stem"], state["stem"], x)
         grid_h, grid_w = self.stem.grid_size
         maps = {}
-        for i in range(max(indices) + 1):
+        last = len(self.blocks) - 1 if final and not stop_early else max(indices)
+        for i in range(last + 1):
             x, _ = self.blocks[i].apply(params["blocks"][str(i)], state["blocks"][str(i)], x)
             if i in indices:
-                maps[i] = x.reshape(x.shape[0], grid_h, grid_w, x.shape[-1])
-        return [maps[i] for i in indices], state
+                y = self.norm.apply(params["norm"], state["norm"], x)[0] if norm else x
+                maps[i] = y.reshape(y.shape[0], grid_h, grid_w, y.shape[-1])
+        maps = [maps[i] for i in indices]
+        if not final:
+            return maps, state
+        return (maps, self.norm.apply(params["norm"], state["norm"], x)[0]), state
 
 
 def mlp_mixer(config: MixerConfig, *, img_size: int | tuple[int, int] = 224, in_chans: int = 3,
