@@ -25,9 +25,10 @@ def tiny_model(**kwargs):
     return zoo_core.create_model(TINY, img_size=32, **kwargs)
 
 
-def shallow_model(**kwargs):
+def shallow_model(in_chans=3, num_classes=1000, **arch):
     """Two ViT-Ti blocks at 32x32: the same code path as every variant, quick to compile."""
-    return vision_transformer(ViTConfig(patch_size=16, embed_dim=192, depth=2, num_heads=3), img_size=32, **kwargs)
+    config = ViTConfig(patch_size=16, embed_dim=192, depth=2, num_heads=3, **arch)
+    return vision_transformer(config, img_size=32, in_chans=in_chans, num_classes=num_classes)
 
 
 def random_params(model, seed=0):
@@ -45,9 +46,9 @@ def tiny():
 
 
 def test_registry_lists_every_variant_with_timm_defaults():
-    """51 variants over 21 architectures; an arch alone resolves to timm's first tag."""
-    assert len(VARIANTS) == 51 and len({v.arch for v in VARIANTS}) == len(ARCHS) == 21
-    assert len(zoo_core.list_variants("vit_*", family="vit")) == 51
+    """The 145 architectures of timm's vision_transformer.py with pretrained tags; every row's
+    architecture among them; an arch alone resolves to timm's first tag."""
+    assert len(ARCHS) == 145 and {v.arch for v in VARIANTS} <= set(ARCHS)
     assert zoo_core.get_variant("vit_base_patch16_224").name == "vit_base_patch16_224.augreg2_in21k_ft_in1k"
     assert zoo_core.get_variant("vit_large_patch16_224").name == "vit_large_patch16_224.augreg_in21k_ft_in1k"
     assert zoo_core.get_variant("vit_small_patch14_dinov2").name == "vit_small_patch14_dinov2.lvd142m"
@@ -63,9 +64,8 @@ def test_variant_rows_carry_heads_sizes_and_licenses():
     assert zoo_core.default_num_classes("vit_base_patch16_224.orig_in21k") == 0
     assert zoo_core.default_num_classes("vit_small_patch16_224.dino") == 0
     assert zoo_core.get_variant("vit_large_patch16_224.mae").license.id == "CC-BY-NC-4.0"
-    assert zoo_core.list_variants("vit_*", commercial="no") == [
-        "vit_base_patch16_224.bamboo", "vit_base_patch16_224.mae", "vit_huge_patch14_224.mae",
-        "vit_large_patch16_224.mae"]
+    assert {"vit_base_patch16_224.bamboo", "vit_base_patch16_224.mae", "vit_huge_patch14_224.mae",
+            "vit_large_patch16_224.mae"} <= set(zoo_core.list_variants("vit_*", commercial="no"))
     dinov2 = zoo_core.get_variant("vit_large_patch14_dinov2.lvd142m")
     assert dinov2.input_size == (3, 518, 518) and dinov2.arch_kwargs["init_values"] == 1e-5
 
@@ -80,7 +80,8 @@ def test_variant_table_imports_no_jax():
 def test_param_tree_mirrors_timm_module_names(tiny):
     """Keys as timm's state dict names them; the position embedding has one row per token."""
     model, params, state = tiny
-    assert set(params) == {"patch_embed", "cls_token", "pos_embed", "blocks", "norm", "fc_norm", "head"}
+    assert set(params) == {"patch_embed", "cls_token", "pos_embed", "norm_pre", "blocks", "norm", "fc_norm", "head"}
+    assert params["norm_pre"] == {}  # timm's Identity without pre_norm
     assert params["patch_embed"]["proj"]["kernel"].shape == (16, 16, 3, 192)
     assert params["pos_embed"].shape == (1, 1 + 2 * 2, 192) and params["cls_token"].shape == (1, 1, 192)
     assert len(params["blocks"]) == 12
@@ -139,7 +140,7 @@ def test_average_pooling_moves_the_final_norm_after_the_pool():
     np.testing.assert_allclose(pooled, expected * params["fc_norm"]["scale"] + params["fc_norm"]["bias"],
                                rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="global_pool"):
-        tiny_model(global_pool="map")
+        tiny_model(global_pool="prr")
 
 
 def test_layer_scale_variants_have_gammas():
@@ -232,8 +233,11 @@ def test_load_writes_a_resampled_checkpoint_strictly():
 def test_features_only_returns_every_block_as_a_patch_map():
     """features_only: one (N, gh, gw, D) map per block (patch tokens in row-major order, class token
     dropped, before the final norm) with timm's feature_info; the final norm of the last map is
-    forward_features' patch tokens; asking for more maps than blocks fails naming the variant."""
-    model = zoo_core.create_model(TINY, img_size=(32, 48), features_only=True)
+    forward_features' patch tokens; asking for more maps than blocks fails naming the variant;
+    without out_indices, timm's default for ViT: the last 3 blocks."""
+    default = zoo_core.create_model(TINY, img_size=(32, 48), features_only=True)
+    assert [i.module for i in default.feature_info()] == ["blocks.9", "blocks.10", "blocks.11"]
+    model = zoo_core.create_model(TINY, img_size=(32, 48), features_only=True, out_indices=12)
     assert [(i.num_chs, i.reduction, i.module) for i in model.feature_info()] == [
         (192, 16, f"blocks.{i}") for i in range(12)]
     full = zoo_core.create_model(TINY, img_size=(32, 48), num_classes=0)
@@ -248,3 +252,57 @@ def test_features_only_returns_every_block_as_a_patch_map():
     assert [i.module for i in last_two.feature_info()] == ["blocks.10", "blocks.11"]
     with pytest.raises(ValueError, match=f"{TINY}: out_indices=13 asks for the last 13 of 12 feature maps"):
         zoo_core.create_model(TINY, features_only=True, out_indices=13)
+
+
+def test_every_architecture_builds_with_timms_num_features():
+    """Each of the 145 architectures builds (no parameters drawn) with num_features = embed_dim."""
+    from zoo_vit.archs import num_features
+    from zoo_vit.model import build_model
+
+    for arch, kwargs in ARCHS.items():
+        variant = next(v for v in VARIANTS if v.arch == arch)
+        model = build_model(variant, in_chans=3, num_classes=0)
+        assert model.num_features == num_features(kwargs) == variant.num_features, arch
+        assert len(model.blocks) == kwargs["depth"], arch
+
+
+def test_architecture_overrides_are_checked():
+    """The builder takes timm's architecture arguments by name; a wrong name, value or a combination
+    timm refuses raises ArgumentError naming the variant."""
+    model = zoo_core.create_model(TINY, depth=2, embed_dim=64, num_heads=4, global_pool="map", class_token=False)
+    assert len(model.blocks) == 2 and model.num_features == 64 and model.attn_pool is not None
+    for kwargs, match in [(dict(depht=2), "unknown keyword argument depht"),
+                          (dict(global_pool="token", class_token=False), "needs the class token"),
+                          (dict(embed_dim=100), "does not split into num_heads=3"),
+                          (dict(norm_layer="batchnorm"), "norm_layer='batchnorm' is not allowed"),
+                          (dict(reg_tokens=-1), "reg_tokens=-1")]:
+        with pytest.raises(ValueError, match=match) as info:
+            zoo_core.create_model(TINY, **kwargs)
+        assert TINY in str(info.value)
+
+
+def test_forward_intermediates_forms():
+    """The family method and the public wrapper: NHWC / NLC maps, prefix tokens, final features,
+    computing no block past the last index without final; dynamic_img_size at another size."""
+    from zoo_core.features import forward_intermediates
+
+    model = shallow_model(reg_tokens=2, no_embed_class=True, num_classes=0)
+    params, state = random_params(model)
+    x = jax.random.normal(jax.random.key(4), (1, 32, 32, 3))
+    (final, maps), _ = forward_intermediates(model, params, state, x)
+    tokens, _ = model.forward_features(params, state, x)
+    np.testing.assert_allclose(final, tokens, rtol=1e-6)
+    assert [m.shape for m in maps] == [(1, 2, 2, 192)] * 2
+    nlc, _ = forward_intermediates(model, params, state, x, [0], output_fmt="NLC", return_prefix_tokens=True,
+                                   intermediates_only=True)
+    assert nlc[0][0].shape == (1, 4, 192) and nlc[0][1].shape == (1, 3, 192)
+    np.testing.assert_allclose(nlc[0][0].reshape(1, 2, 2, 192), maps[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="timm's NCHW is zoo's NHWC"):
+        forward_intermediates(model, params, state, x, output_fmt="NCHW")
+    dynamic = shallow_model(dynamic_img_size=True, class_token=False, global_pool="avg")
+    params, state = random_params(dynamic)
+    y, _ = dynamic.apply(params, state, jax.random.normal(jax.random.key(5), (1, 48, 64, 3)))
+    maps, _ = forward_intermediates(dynamic, params, state, jnp.ones((1, 48, 64, 3)), 1, intermediates_only=True)
+    assert y.shape == (1, 1000) and maps[0].shape == (1, 3, 4, 192)
+    with pytest.raises(InputError, match="not divisible by the patch size"):
+        dynamic.apply(params, state, jnp.ones((1, 40, 64, 3)))

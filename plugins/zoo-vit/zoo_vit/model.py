@@ -1,22 +1,25 @@
-"""Vision Transformer (ViT): timm's ``VisionTransformer`` in its classic form, as pure JAX.
+"""Vision Transformer (ViT): timm's ``VisionTransformer`` as pure JAX, with every option the
+pretrained architectures of timm's ``vision_transformer.py`` use (``archs.py``).
 
 Papers:
 - `An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale`
-  (https://arxiv.org/abs/2010.11929)
-- `How to train your ViT? Data, Augmentation, and Regularization in Vision Transformers` (AugReg,
-  https://arxiv.org/abs/2106.10270)
-- `Emerging Properties in Self-Supervised Vision Transformers` (DINO, https://arxiv.org/abs/2104.14294),
-  `Masked Autoencoders Are Scalable Vision Learners` (MAE, https://arxiv.org/abs/2111.06377),
-  `DINOv2: Learning Robust Visual Features without Supervision` (https://arxiv.org/abs/2304.07193)
+  (https://arxiv.org/abs/2010.11929); AugReg (https://arxiv.org/abs/2106.10270)
+- DINO (https://arxiv.org/abs/2104.14294), MAE (https://arxiv.org/abs/2111.06377), DINOv2
+  (https://arxiv.org/abs/2304.07193), registers (`Vision Transformers Need Registers`,
+  https://arxiv.org/abs/2309.16588)
+- CLIP (https://arxiv.org/abs/2103.00020), SigLIP (https://arxiv.org/abs/2303.15343), AIMv2
+  (https://arxiv.org/abs/2411.14402), FlexiViT (https://arxiv.org/abs/2212.08013)
 
-Weights: Google's (AugReg, original, SAM), DINO, DINOv2 and MIIL releases are Apache-2.0; MAE is
-CC-BY-NC-4.0 (non-commercial); see ``variants.py`` for each tag.
+Weights: each variant's license is in ``variants.py``.
 
-The forward pass, as timm's: patch embedding (N, H, W, C) → (N, gh·gw, D); the class token is
-prepended and the position embedding (one row per token, class token included) added; pre-norm
-blocks; final ``norm``. ``forward_features`` returns these (N, 1 + gh·gw, D) tokens, class token
-first. The head pools (the class token, or the mean of the patch tokens), applies ``fc_norm``
-where timm moves the final norm after pooling, then the linear ``head``.
+The forward pass, as timm's: patch embedding (N, H, W, C) → (N, gh·gw, D) (optionally normed);
+the prefix tokens (class token, then ``reg_tokens`` registers) and the learned position embedding
+(covering the prefix rows unless ``no_embed_class``: then added to the patch tokens before the
+prefix is prepended; resampled to the input's grid at run time with ``dynamic_img_size``);
+``norm_pre`` (CLIP's ``pre_norm``); the blocks (``blocks.py``); the final ``norm``.
+``forward_features`` returns these (N, prefix + gh·gw, D) tokens. The head pools (class token;
+mean / max of the patch tokens, prefix included with ``pool_include_prefix``; or the attention
+pool ``map``), applies ``fc_norm`` where timm moves the final norm after pooling, then ``head``.
 """
 
 from __future__ import annotations
@@ -27,35 +30,35 @@ import jax.numpy as jnp
 
 from zoo_core.features import FeatureInfo
 from zoo_core.models import Model
-from zoo_core.nn import Dense, Identity, LayerNorm, split_keys, vit_layernorm
+from zoo_core.nn import Dense, Identity, split_keys
 from zoo_core.nn import initializers as inits
+from zoo_core.nn.activations import get_act
+from zoo_core.nn.attention_pool import attention_pool_latent
 from zoo_core.nn.conv import pair
-from zoo_core.nn.transformer import PatchEmbed, VitBlock, patch_embed, vit_block
+from zoo_core.nn.module import Module
+from zoo_core.nn.pos_embed import resample_abs_pos_embed
+from zoo_core.nn.transformer import PatchEmbed, patch_embed
 from zoo_core.registry import Variant
-from zoo_core.validate import check_bool, check_choice, check_size
+from zoo_core.validate import check_choice, check_size
 
-GLOBAL_POOLS = ("token", "avg", "avgmax", "max")
+from zoo_vit.blocks import make_block, norm_factory
+from zoo_vit.config import GLOBAL_POOLS, ViTConfig, vit_config
+from zoo_vit.intermediates import ViTIntermediates
 
-
-@attrs.frozen
-class ViTConfig:
-    """An architecture as timm's ``vit_*`` model functions register it."""
-
-    patch_size: int
-    embed_dim: int
-    depth: int
-    num_heads: int
-    mlp_ratio: float = 4.0
-    qkv_bias: bool = True
-    init_values: float | None = None
+__all__ = ["GLOBAL_POOLS", "ViTConfig", "VisionTransformer", "build_model", "global_pool_tokens",
+           "vision_transformer"]
 
 
-def global_pool_tokens(x: jax.Array, pool_type: str, num_prefix_tokens: int = 1) -> jax.Array:
+def global_pool_tokens(x: jax.Array, pool_type: str, num_prefix_tokens: int = 1,
+                       include_prefix: bool = False) -> jax.Array:
     """timm's ``global_pool_nlc``: (N, T, D) → (N, D). ``"token"`` takes the class token; the
-    others reduce the patch tokens (prefix tokens excluded) by mean, max or their average."""
+    others reduce the patch tokens (the prefix tokens too with ``include_prefix``) by mean, max or
+    their average; ``""`` returns the tokens unpooled."""
+    if not pool_type:
+        return x
     if pool_type == "token":
         return x[:, 0]
-    x = x[:, num_prefix_tokens:]
+    x = x if include_prefix else x[:, num_prefix_tokens:]
     if pool_type == "avg":
         return jnp.mean(x, axis=1)
     if pool_type == "max":
@@ -64,40 +67,81 @@ def global_pool_tokens(x: jax.Array, pool_type: str, num_prefix_tokens: int = 1)
 
 
 @attrs.frozen
-class VisionTransformer(Model):
-    """timm's ``VisionTransformer`` with a class token and a learned position embedding that
-    includes it. Params: ``cls_token`` (1, 1, D), ``pos_embed`` (1, 1 + gh·gw, D),
-    ``patch_embed``, ``blocks/<i>``, ``norm``, ``fc_norm``, ``head``."""
+class VisionTransformer(ViTIntermediates, Model):
+    """timm's ``VisionTransformer``. Params: ``cls_token`` (1, 1, D) with a class token,
+    ``reg_token`` (1, R, D) with registers, ``pos_embed`` (1, [prefix +] gh·gw, D),
+    ``patch_embed``, ``norm_pre``, ``blocks/<i>``, ``norm``, ``attn_pool`` (``map``), ``fc_norm``,
+    ``head``."""
 
     in_chans: int
     num_classes: int
     num_features: int
     patch_embed: PatchEmbed
-    blocks: tuple[VitBlock, ...]
-    norm: LayerNorm | Identity
-    fc_norm: LayerNorm | Identity
+    norm_pre: Module
+    blocks: tuple[Module, ...]
+    norm: Module
+    attn_pool: Module | None
+    fc_norm: Module
     head: Dense | Identity
     global_pool: str = "token"
+    class_token: bool = True
+    reg_tokens: int = 0
+    no_embed_class: bool = False
+    pool_include_prefix: bool = False
+    dynamic_img_size: bool = False
 
-    num_prefix_tokens = 1  # the class token
+    default_out_indices = 3  # timm's feature_cfg for ViT: features_only gives the last 3 blocks
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """The class token (if any) and the registers, ahead of the patch tokens."""
+        return int(self.class_token) + self.reg_tokens
+
+    @property
+    def pos_embed_prefix(self) -> int:
+        """Rows of ``pos_embed`` for prefix tokens: none with ``no_embed_class``."""
+        return 0 if self.no_embed_class else self.num_prefix_tokens
 
     def init(self, key):
-        k_children, k_cls, k_pos = split_keys(key, 3)
+        k_children, k_cls, k_reg, k_pos = split_keys(key, 4)
         params, state = super().init(k_children)
-        num_tokens = self.num_prefix_tokens + self.patch_embed.num_patches
-        params["cls_token"] = inits.normal_init(1e-6)(k_cls, (1, 1, self.num_features))
-        params["pos_embed"] = inits.trunc_normal_init(0.02)(k_pos, (1, num_tokens, self.num_features))
+        dim = self.num_features
+        if self.class_token:
+            params["cls_token"] = inits.normal_init(1e-6)(k_cls, (1, 1, dim))
+        if self.reg_tokens:
+            params["reg_token"] = inits.normal_init(1e-6)(k_reg, (1, self.reg_tokens, dim))
+        num_pos = self.pos_embed_prefix + self.patch_embed.num_patches
+        params["pos_embed"] = inits.trunc_normal_init(0.02)(k_pos, (1, num_pos, dim))
         return params, state
 
     def embed(self, params, state, x):
-        """Patch embedding, class token prepended, position embedding added: (N, H, W, in_chans) →
-        (N, 1 + gh·gw, D)."""
+        """Patch embedding, prefix tokens and position embedding, ``norm_pre``: (N, H, W, in_chans)
+        → (N, prefix + gh·gw, D)."""
+        grid = self.patch_embed.feat_size(x.shape[1], x.shape[2])
         x, _ = self.patch_embed.apply(params["patch_embed"], state["patch_embed"], x)
-        cls_token = jnp.broadcast_to(params["cls_token"].astype(x.dtype), (x.shape[0], 1, x.shape[-1]))
-        return jnp.concatenate([cls_token, x], axis=1) + params["pos_embed"].astype(x.dtype)
+        n, _, dim = x.shape
+        pos = params["pos_embed"]
+        if self.dynamic_img_size:
+            pos = resample_abs_pos_embed(pos, grid, self.patch_embed.grid_size, num_prefix_tokens=self.pos_embed_prefix)
+        pos = pos.astype(x.dtype)
+        prefix = [params[k] for k in ("cls_token", "reg_token") if k in params]
+        prefix = [jnp.broadcast_to(p.astype(x.dtype), (n, p.shape[1], dim)) for p in prefix]
+        if self.no_embed_class:
+            x = jnp.concatenate([*prefix, x + pos], axis=1)
+        else:
+            x = jnp.concatenate([*prefix, x], axis=1) + pos
+        return self.norm_pre.apply(params["norm_pre"], state["norm_pre"], x)[0]
+
+    def run_blocks(self, params, state, x, stop: int | None = None):
+        """The tokens after each block up to ``stop`` (all by default): a list."""
+        outs = []
+        for i, block in enumerate(self.blocks[:stop]):
+            x, _ = block.apply(params["blocks"][str(i)], state["blocks"][str(i)], x)
+            outs.append(x)
+        return outs
 
     def forward_features(self, params, state, x, *, train=False):
-        """(N, H, W, in_chans) → (N, 1 + gh·gw, D) tokens after the final norm, class token first."""
+        """(N, H, W, in_chans) → (N, prefix + gh·gw, D) tokens after the final norm, prefix first."""
         self.check_input(x)
         x = self.embed(params, state, x)
         for i, block in enumerate(self.blocks):
@@ -110,21 +154,16 @@ class VisionTransformer(Model):
         return [FeatureInfo(self.num_features, self.patch_embed.patch_size[0], f"blocks.{i}")
                 for i in range(len(self.blocks))]
 
-    def forward_intermediates(self, params, state, x, indices, *, train=False):
-        """The outputs of the blocks at ``indices`` (``features_only``), as timm's
-        ``forward_intermediates`` with ``norm=False``: the patch tokens only (class token dropped)
-        as maps (N, gh, gw, D), computing no block past the last one asked for."""
-        x = self.embed(params, state, x)
-        maps = {}
-        for i, block in enumerate(self.blocks[: max(indices) + 1]):
-            x, _ = block.apply(params["blocks"][str(i)], state["blocks"][str(i)], x)
-            maps[i] = x
-        n, (gh, gw) = x.shape[0], self.patch_embed.grid_size
-        return [maps[i][:, self.num_prefix_tokens:].reshape(n, gh, gw, -1) for i in indices], state
+    def pool(self, params, x):
+        """timm's ``pool``: the attention pool (``map``) or ``global_pool_tokens``."""
+        if self.attn_pool is not None:
+            x = x if self.pool_include_prefix else x[:, self.num_prefix_tokens:]
+            return self.attn_pool.apply(params["attn_pool"], {}, x)[0]
+        return global_pool_tokens(x, self.global_pool, self.num_prefix_tokens, self.pool_include_prefix)
 
     def forward_head(self, params, x, *, pre_logits=False):
         """Pool (N, T, D) tokens to (N, D), apply ``fc_norm``, then the classifier → (N, num_classes)."""
-        x = global_pool_tokens(x, self.global_pool, self.num_prefix_tokens)
+        x = self.pool(params, x)
         x, _ = self.fc_norm.apply(params["fc_norm"], {}, x)
         if pre_logits:
             return x
@@ -132,48 +171,57 @@ class VisionTransformer(Model):
 
 
 def vision_transformer(config: ViTConfig, *, img_size: int | tuple[int, int] = 224, in_chans: int = 3,
-                       num_classes: int = 1000, global_pool: str = "token", fc_norm: bool | None = None
-                       ) -> VisionTransformer:
-    """timm's ``VisionTransformer(img_size, patch_size, in_chans, num_classes, global_pool, embed_dim,
-    depth, num_heads, mlp_ratio, qkv_bias, init_values, fc_norm)``.
-
-    As in timm, ``fc_norm=None`` puts the final norm after pooling (``fc_norm``) for the
-    ``avg``/``avgmax``/``max`` pools and before it (``norm``) for ``token``.
-    """
-    if global_pool not in GLOBAL_POOLS:
-        raise ValueError(f"global_pool must be one of {', '.join(GLOBAL_POOLS)}; got {global_pool!r}")
-    use_fc_norm = global_pool != "token" if fc_norm is None else fc_norm
-    dim = config.embed_dim
+                       num_classes: int = 1000) -> VisionTransformer:
+    """timm's ``VisionTransformer(img_size, in_chans, num_classes, **config)``: ``config`` holds
+    the architecture (``ViTConfig``, e.g. from ``vit_config``)."""
+    c, dim = config, config.embed_dim
+    norm = norm_factory(c.norm_layer, c.norm_eps)
+    final = norm(dim) if c.final_norm else Identity()
+    embed_norm = norm_factory(c.embed_norm_layer, c.embed_norm_eps)(dim) if c.embed_norm_layer else None
+    attn_pool = None
+    if c.global_pool == "map":
+        attn_pool = attention_pool_latent(dim, c.num_heads, mlp_ratio=c.mlp_ratio, norm=norm(dim),
+                                          act=get_act(c.act_layer))
     return VisionTransformer(
         in_chans=in_chans,
         num_classes=num_classes,
         num_features=dim,
-        patch_embed=patch_embed(pair(img_size), config.patch_size, in_chans, dim),
-        blocks=tuple(
-            vit_block(dim, config.num_heads, mlp_ratio=config.mlp_ratio, qkv_bias=config.qkv_bias,
-                      init_values=config.init_values)
-            for _ in range(config.depth)
-        ),
-        norm=Identity() if use_fc_norm else vit_layernorm(dim),
-        fc_norm=vit_layernorm(dim) if use_fc_norm else Identity(),
+        patch_embed=patch_embed(pair(img_size), c.patch_size, in_chans, dim, bias=not c.pre_norm, norm=embed_norm,
+                                strict_img_size=not c.dynamic_img_size),
+        norm_pre=norm(dim) if c.pre_norm else Identity(),
+        blocks=tuple(make_block(c, i) for i in range(c.depth)),
+        norm=Identity() if c.use_fc_norm else final,
+        attn_pool=attn_pool,
+        fc_norm=final if c.use_fc_norm else Identity(),
         head=(Dense(dim, num_classes, kernel_init=inits.trunc_normal_init(0.02), bias_init=inits.zeros)
               if num_classes else Identity()),
-        global_pool=global_pool,
+        global_pool=c.global_pool,
+        class_token=c.class_token,
+        reg_tokens=c.reg_tokens,
+        no_embed_class=c.no_embed_class,
+        pool_include_prefix=c.pool_include_prefix,
+        dynamic_img_size=c.dynamic_img_size,
     )
 
 
 def build_model(variant: Variant, *, in_chans: int, num_classes: int, img_size: int | tuple[int, int] | None = None,
-                global_pool: str = "token", fc_norm: bool | None = None) -> VisionTransformer:
+                **arch) -> VisionTransformer:
     """The model of ``variant`` (its ``arch_kwargs``), built for ``img_size`` (default: the
     variant's input size, as timm's fixed-input-size configs). Loading weights made at another size
     resamples the position embedding (see ``weights.py``). ``img_size`` is an int or a pair
-    ``(H, W)``, each at least the patch size; ``global_pool`` one of ``GLOBAL_POOLS``; ``fc_norm``
-    None or a bool; anything else raises ``ArgumentError`` naming the variant."""
-    config = ViTConfig(**variant.arch_kwargs)
+    ``(H, W)``, each at least the patch size.
+
+    ``arch`` takes timm's architecture arguments by their ``ViTConfig`` names (``global_pool``,
+    ``fc_norm``, ``depth``, ``embed_dim``, ``num_heads``, ``mlp_ratio``, ``class_token``,
+    ``reg_tokens``, ``dynamic_img_size`` ...), each replacing the variant's value as
+    ``timm.create_model(name, **kwargs)`` does, so a reduced model is built alike on both sides.
+    A wrong name, type or value raises ``ArgumentError`` naming the variant.
+    """
+    config = vit_config(variant.name, variant.arch_kwargs, arch)
     patch = config.patch_size
     img_size = check_size(variant.name, "img_size", img_size, min=patch, allow_none=True,
                           why=f" (the patch size {patch}: one patch at least)")
-    global_pool = check_choice(variant.name, "global_pool", global_pool, GLOBAL_POOLS)
-    fc_norm = check_bool(variant.name, "fc_norm", fc_norm, allow_none=True)
-    return vision_transformer(config, img_size=img_size or tuple(variant.input_size[1:]), in_chans=in_chans,
-                              num_classes=num_classes, global_pool=global_pool, fc_norm=fc_norm)
+    check_choice(variant.name, "global_pool", config.global_pool, GLOBAL_POOLS)
+    # timm's precedence: the img_size asked for, the architecture's own (RADIO's 512), the row's input size
+    img_size = img_size or (pair(config.img_size) if config.img_size else tuple(variant.input_size[1:]))
+    return vision_transformer(config, img_size=img_size, in_chans=in_chans, num_classes=num_classes)

@@ -1,13 +1,15 @@
 """timm ViT state dict → zoo params.
 
 Our tree mirrors timm's module names, so every key but one maps by the leaf-name convention:
-``patch_embed.proj.weight`` (OIHW) → ``patch_embed/proj/kernel`` (HWIO); ``blocks.<i>.attn.qkv``,
-``attn.proj``, ``mlp.fc1``/``fc2`` and ``head`` linears (out, in) → ``kernel`` (in, out);
-``norm*.weight`` → ``scale``; ``ls1.gamma``/``ls2.gamma``, ``cls_token`` as they are.
+``patch_embed.proj.weight`` (OIHW) → ``patch_embed/proj/kernel`` (HWIO); every linear (``qkv``,
+``proj``, ``mlp.fc1``/``fc2``/``fc1_g``/``fc1_x``, ``in_proj``, ``attn_pool.q``/``kv``, ``head`` …)
+(out, in) → ``kernel`` (in, out); norm ``weight`` → ``scale`` (``norm_pre``, ``patch_embed.norm``,
+``sub_norm`` …); ``ls1.gamma``, ``cls_token``, ``reg_token``, ``attn_pool.latent``,
+``mlp_bias`` and the differential-attention ``lambda_*`` as they are.
 
 The exception is ``pos_embed``: resampled to the model's patch grid when the model is built for
 another image size than the checkpoint, as timm's ``checkpoint_filter_fn`` does on load (bicubic,
-antialiased, class token kept as is). Written back out (``zoo_core.interop.to_state_dict``) it is
+antialiased; bilinear without antialias for FlexiViT and RADIO; prefix rows kept as they are). Written back out (``zoo_core.interop.to_state_dict``) it is
 kept as it is: what timm's model of the same image size holds.
 """
 
@@ -44,6 +46,9 @@ class ResamplePosEmbed(Transform):
     grid: tuple[int, int]
     num_prefix_tokens: int
     pretrained_grid: tuple[int, int]
+    interpolation: str = "bicubic"
+    antialias: bool = True
+    align_corners: bool | None = None
     name = "resample_pos_embed"
 
     def __call__(self, posemb: np.ndarray) -> np.ndarray:
@@ -51,7 +56,9 @@ class ResamplePosEmbed(Transform):
         source = self.pretrained_grid if math.prod(self.pretrained_grid) == patch_tokens else None
         if patch_tokens == math.prod(self.grid) and source in (None, self.grid):
             return posemb
-        return resample_abs_pos_embed(posemb, self.grid, old_size=source, num_prefix_tokens=self.num_prefix_tokens)
+        return resample_abs_pos_embed(posemb, self.grid, old_size=source, num_prefix_tokens=self.num_prefix_tokens,
+                                      interpolation=self.interpolation, antialias=self.antialias,
+                                      align_corners=self.align_corners)
 
     def inverse(self) -> Transform:
         # Not a mathematical inverse (a resample loses information), but the right one for export:
@@ -60,9 +67,26 @@ class ResamplePosEmbed(Transform):
         return identity
 
 
+# timm's _create_vision_transformer: FlexiViT and RADIO checkpoints resample bilinearly without
+# antialias, two RADIO ones with align_corners.
+_RADIO_ALIGN_CORNERS = ("base_patch16_radio_v3", "huge_patch16_radio_v3")
+
+
+def resample_options(arch: str) -> dict:
+    """The interpolation timm's ``checkpoint_filter_fn`` uses for ``arch``'s position embedding."""
+    if "flexi" in arch:
+        return dict(interpolation="bilinear", antialias=False)
+    if "radio" in arch:
+        return dict(interpolation="bilinear", antialias=False,
+                    align_corners=any(n in arch for n in _RADIO_ALIGN_CORNERS))
+    return {}
+
+
 def pos_embed_transform(variant: Variant, model: VisionTransformer) -> ResamplePosEmbed:
-    """The transform taking a checkpoint's ``pos_embed`` to ``model``'s patch grid."""
-    return ResamplePosEmbed(tuple(model.patch_embed.grid_size), model.num_prefix_tokens, checkpoint_grid(variant, model))
+    """The transform taking a checkpoint's ``pos_embed`` to ``model``'s patch grid (its prefix
+    rows, none with ``no_embed_class``, kept as they are)."""
+    return ResamplePosEmbed(tuple(model.patch_embed.grid_size), model.pos_embed_prefix, checkpoint_grid(variant, model),
+                            **resample_options(variant.arch))
 
 
 def weight_mapping(variant: Variant, model: VisionTransformer, params, state):
