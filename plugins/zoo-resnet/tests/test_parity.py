@@ -1,5 +1,6 @@
 """zoo-resnet against timm: the variant table against timm's pretrained cfgs, the mapping of every
-variant against timm's state_dict, and outputs on randomized weights for every architecture."""
+variant against timm's state_dict, and outputs of the classic ResNet-18 … 152 on randomized weights
+(the other architecture options: ``test_parity_archs.py``)."""
 
 import pytest
 
@@ -12,15 +13,17 @@ from zoo_core.testing.timm_table import check_mapping_structure, check_row, chec
 
 pytestmark = pytest.mark.parity
 
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 VARIANTS = zoo_core.list_variants(family="resnet")
 TIMM_LICENSES = {"Apache-2.0": "apache-2.0", "BSD-3-Clause": "bsd-3-clause", "CC-BY-NC-4.0": "cc-by-nc-4.0",
                  "unspecified": None}
 
 
 def test_table_lists_exactly_timms_pretrained_tags_in_timms_order():
-    """Every ``resnetXX.*`` tag timm registers is a row (and no other), in timm's order, the default tag first."""
-    assert len(check_table("resnet", ARCHS)) == len(VARIANTS)
+    """Every pretrained tag of timm's resnet.py is a row (and no other), each architecture's tags in
+    timm's order, its default tag first; all 150 have a Hub copy (timm/<name>)."""
+    timms = timm.list_models(module="resnet", pretrained=True)
+    assert sorted(VARIANTS) == sorted(timms) and len(VARIANTS) == 150
+    assert len(check_table("resnet")) == len(VARIANTS)
 
 
 @pytest.mark.parametrize("name", VARIANTS)
@@ -31,7 +34,8 @@ def test_row_matches_timms_pretrained_cfg(name):
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_mapping_consumes_timms_state_dict(name):
-    """Our mapping uses every key of timm's state_dict with matching shapes, and writes every leaf."""
+    """Our mapping uses every key of timm's state_dict with matching shapes, and writes every leaf
+    (per tag, not per architecture: the ImageNet-12k tags have an 11821-class head)."""
     assert check_mapping_structure(name) > 0
 
 

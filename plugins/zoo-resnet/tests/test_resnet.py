@@ -15,44 +15,49 @@ from zoo_core.testing.checkpoints import timm_state_dict
 from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
 from zoo_core.testing.training import check_cross_entropy_grads
 
-ARCH_TAG_COUNTS = {"resnet18": 7, "resnet34": 7, "resnet50": 19, "resnet101": 7, "resnet152": 7}
+ARCH_TAG_COUNTS = {"resnet18": 7, "resnet34": 7, "resnet50": 19, "resnet101": 7, "resnet152": 7, "resnet50d": 6,
+                   "resnext50_32x4d": 10, "resnext101_32x8d": 5, "seresnextaa101d_32x8d": 4, "resnetrs420": 1}
 
 
 def x_nhwc(n=2, h=32, w=32, c=3, seed=0):
     return jnp.asarray(np.random.default_rng(seed).standard_normal((n, h, w, c), dtype=np.float32))
 
 
-def test_table_has_every_timm_tag_of_the_five_architectures():
-    """47 rows: 7 + 7 + 19 + 7 + 7 tags, every one a resnetXX arch with a timm/ Hub repository."""
+def test_table_has_every_timm_tag_of_resnet_py():
+    """150 rows over 64 architectures, every one with a timm/ Hub repository; a deep stem's first conv is conv1.0."""
     names = zoo_core.list_variants(family="resnet")
-    assert len(names) == sum(ARCH_TAG_COUNTS.values()) == 47
+    assert len(names) == 150 and len({n.split(".")[0] for n in names}) == 64
     for arch, count in ARCH_TAG_COUNTS.items():
-        rows = [zoo_core.get_variant(n) for n in names if n.startswith(f"{arch}.")]
-        assert len(rows) == count
-        assert all(v.hf_hub_id == f"timm/{v.name}" and v.first_conv == "conv1" and v.classifier == "fc" for v in rows)
+        assert len([n for n in names if n.split(".")[0] == arch]) == count, arch
+    for v in map(zoo_core.get_variant, names):
+        deep = "deep" in v.arch_kwargs.get("stem_type", "")
+        assert v.hf_hub_id == f"timm/{v.name}" and v.classifier == "fc", v.name
+        assert v.first_conv == ("conv1.0" if deep else "conv1"), v.name
 
 
 @pytest.mark.parametrize("arch,default", [("resnet18", "a1_in1k"), ("resnet50", "a1_in1k"),
-                                          ("resnet101", "a1h_in1k"), ("resnet152", "a1h_in1k")])
+                                          ("resnet101", "a1h_in1k"), ("resnet152", "a1h_in1k"),
+                                          ("resnet50d", "ra2_in1k"), ("resnext50_32x4d", "a1h_in1k"),
+                                          ("seresnextaa101d_32x8d", "sw_in12k_ft_in1k_288")])
 def test_arch_alone_means_timms_default_tag(arch, default):
     """The first tag in timm's default_cfgs is the default, as in timm."""
     assert zoo_core.get_variant(arch).name == f"{arch}.{default}"
 
 
 def test_licenses_follow_the_weight_source():
-    """torchvision: BSD-3-Clause; Facebook SSL/SWSL: CC-BY-NC-4.0 (no commercial use); timm and
-    Gluon: Apache-2.0; Bamboo: unspecified, not cleared for commercial use."""
+    """torchvision: BSD-3-Clause; Facebook SSL/SWSL/WSL: CC-BY-NC-4.0 (no commercial use); timm,
+    Gluon, MIIL and the TF ResNet-RS ports: Apache-2.0; Bamboo: unspecified, not cleared for commercial use."""
     def license_of(name):
         return zoo_core.get_variant(name).license
 
     assert license_of("resnet50.tv2_in1k").id == "BSD-3-Clause"
-    assert license_of("resnet18.fb_swsl_ig1b_ft_in1k").id == "CC-BY-NC-4.0"
+    assert license_of("resnext101_32x8d.fb_wsl_ig1b_ft_in1k").id == "CC-BY-NC-4.0"
     assert license_of("resnet50.fb_ssl_yfcc100m_ft_in1k").commercial == "no"
-    assert license_of("resnet101.gluon_in1k").id == "Apache-2.0"
+    assert license_of("resnet101.gluon_in1k").id == license_of("resnetrs50.tf_in1k").id == "Apache-2.0"
+    assert license_of("ecaresnet50d.miil_in1k").commercial == "yes"
     assert license_of("resnet50.bamboo").commercial == "no"
-    assert sorted(zoo_core.list_variants(family="resnet", commercial="no")) == [
-        "resnet18.fb_ssl_yfcc100m_ft_in1k", "resnet18.fb_swsl_ig1b_ft_in1k", "resnet50.bamboo",
-        "resnet50.fb_ssl_yfcc100m_ft_in1k", "resnet50.fb_swsl_ig1b_ft_in1k"]
+    no = zoo_core.list_variants(family="resnet", commercial="no")
+    assert len(no) == 16 and all(n.split(".")[1].startswith("fb_") for n in no if n != "resnet50.bamboo")
     assert zoo_core.get_family("resnet50").license_notes
 
 
@@ -64,6 +69,9 @@ def test_data_configs_are_per_tag():
     assert (tv2.input_size, tv2.test_crop_pct, tv2.interpolation) == ((3, 176, 176), 0.965, "bilinear")
     assert zoo_core.get_variant("resnet34.ra4_e3600_r224_in1k").mean == (0.5, 0.5, 0.5)
     assert zoo_core.default_num_classes("resnet50.bamboo") == 0
+    assert zoo_core.default_num_classes("seresnextaa201d_32x8d.sw_in12k") == 11821
+    rs = zoo_core.get_variant("resnetrs420")
+    assert (rs.input_size, rs.test_input_size, rs.crop_pct) == ((3, 320, 320), (3, 416, 416), 1.0)
 
 
 def test_variant_table_imports_no_jax():
@@ -94,7 +102,8 @@ def test_shapes_and_tree_mirror_timm(arch, num_features, block_keys):
     """Logits (N, 1000), features (N, ⌈H/32⌉, ⌈W/32⌉, C); keys named as timm's modules."""
     model = zoo_core.create_model(arch)
     params, state = zeros_like_init(model)
-    assert set(params) == {"conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"}
+    assert set(params) == {"conv1", "bn1", "maxpool", "layer1", "layer2", "layer3", "layer4", "fc"}
+    assert params["maxpool"] == state["maxpool"] == {}  # a pool: no leaves, as timm's maxpool
     assert set(params["layer2"]["0"]) == block_keys
     assert params["layer2"]["0"]["downsample"]["0"]["kernel"].shape == (1, 1, num_features // 8, num_features // 4)
     assert state["layer4"]["1"]["bn2"]["var"].shape == (512,)  # planes of the last stage

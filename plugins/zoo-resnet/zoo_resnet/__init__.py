@@ -1,1 +1,1 @@
-"""zoo-resnet: timm's classic ResNet-18/34/50/101/152 for zoo, as pure JAX functions."""
+"""zoo-resnet: timm's ResNet family (resnet.py: ResNet, ResNeXt, SE/ECA-ResNet, ResNet-RS, …) for zoo, as pure JAX functions."""

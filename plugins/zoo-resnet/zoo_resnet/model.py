@@ -1,20 +1,24 @@
-"""ResNet: timm's classic ResNet (``timm/models/resnet.py``) as pure JAX functions, NHWC.
+"""ResNet: timm's ``ResNet`` class (``timm/models/resnet.py``) as pure JAX functions, NHWC.
 
 Papers:
 * `Deep Residual Learning for Image Recognition` - https://arxiv.org/abs/1512.03385
+* `Bag of Tricks for Image Classification with Convolutional Neural Networks` - https://arxiv.org/abs/1812.01187
+* `Aggregated Residual Transformations for Deep Neural Networks` (ResNeXt) - https://arxiv.org/abs/1611.05431
+* `Wide Residual Networks` - https://arxiv.org/abs/1605.07146
+* `Squeeze-and-Excitation Networks` - https://arxiv.org/abs/1709.01507
+* `ECA-Net` - https://arxiv.org/abs/1910.03151
+* `Making Convolutional Networks Shift-Invariant Again` - https://arxiv.org/abs/1904.11486
+* `Revisiting ResNets: Improved Training and Scaling Strategies` (ResNet-RS) - https://arxiv.org/abs/2103.07579
 * `ResNet strikes back: An improved training procedure in timm` - https://arxiv.org/abs/2110.00476
-* `Billion-scale semi-supervised learning for image classification` - https://arxiv.org/abs/1905.00546
 
-Weights: timm's own and GluonCV's are Apache-2.0, torchvision's BSD-3-Clause, Facebook's
-semi-/weakly-supervised ones CC-BY-NC-4.0 (see ``variants.py``).
+Weights: each variant's license is the one timm's pretrained config states (``variants.py``).
 
-The architecture is timm's ``ResNet`` with its defaults (torchvision's ResNet "v1.5", Gluon v1b):
-a 7×7 stride-2 conv stem, BatchNorm, ReLU and a 3×3 stride-2 max-pool; four stages of basic
-(ResNet-18/34) or bottleneck (ResNet-50/101/152) blocks with the stride on the 3×3 conv and a
-1×1 conv + BatchNorm projection shortcut where the shape changes; global average pool; a linear
-classifier. Trees mirror timm's module names: ``conv1``, ``bn1``, ``layer1``…``layer4`` /
-``<block>`` / ``conv1``, ``bn1``, ``conv2``, ``bn2`` [, ``conv3``, ``bn3``] [, ``downsample/0``
-(conv), ``downsample/1`` (BatchNorm)], ``fc``. BatchNorm running statistics live in ``state``.
+The network: a stem (a 7×7 stride-2 conv, or timm's deep stem of three 3×3 convs), norm, ReLU and
+a stride-2 pool (max-pool; a conv + norm + ReLU for ResNet-RS; anti-aliased for ``aa``); four
+stages of basic or bottleneck blocks (``blocks.py``) with the stride in the first block; global
+average pool; a linear classifier. Trees mirror timm's module names: ``conv1`` (or ``conv1/0``,
+``/1``, ``/3``, ``/4``, ``/6`` for the deep stem), ``bn1``, [``maxpool/0``, ``/1``], ``layer1`` …
+``layer4`` / ``<block>`` / …, ``fc``. BatchNorm running statistics live in ``state``.
 """
 
 from __future__ import annotations
@@ -24,122 +28,112 @@ import attrs
 from zoo_core import nn
 from zoo_core.features import FeatureInfo
 from zoo_core.models import Model
+from zoo_core.nn.blur import BlurPool2d, create_aa
+from zoo_core.nn.pool import AvgPool2d
 from zoo_core.registry import Variant
+from zoo_core.validate import check_ints, refuse
 
-from zoo_resnet.variants import EXPANSION, STAGE_PLANES
+from zoo_resnet.archs import EXPANSION, STAGE_PLANES
+from zoo_resnet.blocks import (
+    BLOCKS,
+    BlockSpec,
+    Bottleneck,
+    Relu,
+    bottleneck_width,
+    conv,
+    downsample,
+    make_norm,
+    norm_apply,
+)
+from zoo_resnet.pruned import PRUNED
 
 
 @attrs.frozen
 class ResNetConfig:
-    """One architecture, the typed view of a row of ``variants.ARCHS``. ``block``: ``"basic"`` or
-    ``"bottleneck"``; ``layers``: blocks per stage."""
+    """One architecture, the typed view of a row of ``archs.ARCHS`` (see there for each field)."""
 
-    block: str
-    layers: tuple[int, int, int, int]
+    block: str | tuple[str, ...]
+    layers: tuple[int, ...]
+    channels: tuple[int, ...] = STAGE_PLANES
+    cardinality: int = 1
+    base_width: int = 64
+    stem_width: int = 64
+    stem_type: str = ""
+    replace_stem_pool: bool = False
+    block_reduce_first: int = 1
+    down_kernel_size: int = 1
+    avg_down: bool = False
+    attn: str | None = None
+    attn_rd_ratio: float = 1 / 16
+    aa: str | None = None
+    norm: str = "batchnorm"
+    pruned: str | None = None
 
+    @property
+    def blocks(self) -> tuple[str, ...]:
+        return (self.block,) * len(self.layers) if isinstance(self.block, str) else tuple(self.block)
 
-def conv(in_chans: int, out_chans: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
-    """timm ResNet's bias-free conv with symmetric padding and kaiming-normal (fan-out) init."""
-    return nn.Conv2d(in_chans, out_chans, kernel_size, stride=stride, padding=kernel_size // 2, bias=False,
-                     kernel_init=nn.kaiming_normal_fan_out)
-
-
-def conv_bn(module: nn.Module, i: int, params, state, x, train: bool):
-    """``bn{i}(conv{i}(x))`` of ``module`` (timm's flat ``conv1``/``bn1`` naming): (N, H, W, Cin) →
-    (N, H', W', Cout), and the BatchNorm's new state."""
-    x, _ = getattr(module, f"conv{i}").apply(params[f"conv{i}"], {}, x)
-    return getattr(module, f"bn{i}").apply(params[f"bn{i}"], state[f"bn{i}"], x, train=train)
-
-
-def zero_last_bn(params, name: str):
-    """timm's ``zero_init_last``: the last BatchNorm of each residual branch starts with weight 0."""
-    scale = params[name]["scale"]
-    params[name] = dict(params[name], scale=nn.initializers.filled(scale.shape, 0.0, scale.dtype))
-    return params
-
-
-@attrs.frozen
-class BasicBlock(nn.Module):
-    """timm ``BasicBlock``: 3×3 conv → BN → ReLU → 3×3 conv → BN, plus shortcut, then ReLU.
-    (N, H, W, in) → (N, H / stride, W / stride, planes)."""
-
-    conv1: nn.Conv2d
-    bn1: nn.BatchNorm
-    conv2: nn.Conv2d
-    bn2: nn.BatchNorm
-    downsample: nn.Sequential | None = None
-
-    @classmethod
-    def create(cls, in_chans: int, planes: int, stride: int, downsample: nn.Sequential | None) -> BasicBlock:
-        return cls(conv(in_chans, planes, 3, stride), nn.BatchNorm(planes), conv(planes, planes, 3),
-                   nn.BatchNorm(planes), downsample)
-
-    def init(self, key):
-        params, state = super().init(key)
-        return zero_last_bn(params, "bn2"), state
-
-    def apply(self, params, state, x, *, train=False):
-        new_state = dict(state)
-        y, new_state["bn1"] = conv_bn(self, 1, params, state, x, train)
-        y = nn.relu(y)
-        y, new_state["bn2"] = conv_bn(self, 2, params, state, y, train)
-        shortcut = x
-        if self.downsample is not None:
-            shortcut, new_state["downsample"] = self.downsample.apply(params["downsample"], state["downsample"], x,
-                                                                      train=train)
-        return nn.relu(y + shortcut), new_state
+    def widths(self, stage: int, index: int) -> tuple[int, int, int]:
+        """Block ``index`` of ``stage``: the output channels of its first conv, its 3×3 conv, itself."""
+        if self.pruned:
+            return PRUNED[self.pruned][stage][index]
+        planes, block = self.channels[stage], self.blocks[stage]
+        out = planes * EXPANSION[block]
+        if block == "basic":
+            return planes // self.block_reduce_first, out, out
+        width = bottleneck_width(planes, self.cardinality, self.base_width)
+        return width // self.block_reduce_first, width, out
 
 
-@attrs.frozen
-class Bottleneck(nn.Module):
-    """timm ``Bottleneck``: 1×1 conv → BN → ReLU → 3×3 conv (stride) → BN → ReLU → 1×1 conv
-    (×4 channels) → BN, plus shortcut, then ReLU. (N, H, W, in) → (N, H / stride, W / stride, 4 · planes)."""
-
-    conv1: nn.Conv2d
-    bn1: nn.BatchNorm
-    conv2: nn.Conv2d
-    bn2: nn.BatchNorm
-    conv3: nn.Conv2d
-    bn3: nn.BatchNorm
-    downsample: nn.Sequential | None = None
-
-    @classmethod
-    def create(cls, in_chans: int, planes: int, stride: int, downsample: nn.Sequential | None) -> Bottleneck:
-        out_chans = planes * EXPANSION["bottleneck"]
-        return cls(conv(in_chans, planes, 1), nn.BatchNorm(planes), conv(planes, planes, 3, stride),
-                   nn.BatchNorm(planes), conv(planes, out_chans, 1), nn.BatchNorm(out_chans), downsample)
-
-    def init(self, key):
-        params, state = super().init(key)
-        return zero_last_bn(params, "bn3"), state
-
-    def apply(self, params, state, x, *, train=False):
-        new_state = dict(state)
-        y, new_state["bn1"] = conv_bn(self, 1, params, state, x, train)
-        y = nn.relu(y)
-        y, new_state["bn2"] = conv_bn(self, 2, params, state, y, train)
-        y = nn.relu(y)
-        y, new_state["bn3"] = conv_bn(self, 3, params, state, y, train)
-        shortcut = x
-        if self.downsample is not None:
-            shortcut, new_state["downsample"] = self.downsample.apply(params["downsample"], state["downsample"], x,
-                                                                      train=train)
-        return nn.relu(y + shortcut), new_state
+def make_stem(config: ResNetConfig, in_chans: int) -> tuple[nn.Module, int]:
+    """timm's ``conv1``: one 7×7 stride-2 conv to 64 channels, or (``deep``/``deep_tiered``) three
+    3×3 convs with norm + ReLU between, to ``2 · stem_width``. Returns it and its output channels."""
+    if "deep" not in config.stem_type:
+        return conv(in_chans, 64, 7, stride=2), 64
+    w = config.stem_width
+    c0, c1, out = (3 * (w // 4) if "tiered" in config.stem_type else w), w, 2 * w
+    norm = config.norm
+    return nn.Sequential((conv(in_chans, c0, 3, stride=2), make_norm(norm, c0), Relu(), conv(c0, c1, 3),
+                          make_norm(norm, c1), Relu(), conv(c1, out, 3))), out
 
 
-BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
+def make_stem_pool(config: ResNetConfig, chans: int) -> nn.Module:
+    """timm's ``maxpool`` (stride 2): a 3×3 max-pool; ResNet-RS's 3×3 conv + norm + ReLU
+    (``replace_stem_pool``); with ``aa="avg"`` a 2×2 average pool, with ``aa="blur"`` a stride-1
+    max-pool then BlurPool."""
+    if config.replace_stem_pool:
+        layers = [conv(chans, chans, 3, stride=1 if config.aa else 2)]
+        if config.aa:
+            layers.append(create_aa(config.aa, chans, 2))
+        return nn.Sequential((*layers, make_norm(config.norm, chans), Relu()))
+    if config.aa == "avg":
+        return AvgPool2d(2)
+    if config.aa == "blur":
+        return nn.Sequential((nn.MaxPool2d(3, 1, 1), BlurPool2d(chans, stride=2)))
+    return nn.MaxPool2d(3, 2, 1)
 
 
-def make_stage(block: str, in_chans: int, planes: int, depth: int, stride: int) -> tuple[nn.Module, ...]:
-    """One ``layerN``: ``depth`` blocks, the first with ``stride`` and, where the shape changes, a
-    1×1 conv + BatchNorm projection shortcut (timm's ``downsample_conv``)."""
-    out_chans = planes * EXPANSION[block]
-    downsample = None
-    if stride != 1 or in_chans != out_chans:
-        downsample = nn.Sequential((conv(in_chans, out_chans, 1, stride), nn.BatchNorm(out_chans)))
-    blocks = [BLOCKS[block].create(in_chans, planes, stride, downsample)]
-    blocks += [BLOCKS[block].create(out_chans, planes, 1, None) for _ in range(depth - 1)]
-    return tuple(blocks)
+def make_stage(config: ResNetConfig, stage: int, in_chans: int, stride: int) -> tuple[tuple[nn.Module, ...], int]:
+    """One ``layerN`` as timm's ``make_blocks``: its blocks, the first with ``stride`` and, where the
+    shape changes, the shortcut projection. Returns them and the stage's output channels."""
+    kind, blocks = config.blocks[stage], []
+    attn_chans = config.channels[stage] * EXPANSION[kind]  # pruned: ECA's kernel from the unpruned width
+    for i in range(config.layers[stage]):
+        widths = config.widths(stage, i)
+        shortcut = None
+        if i == 0 and (stride != 1 or in_chans != widths[2]):
+            shortcut = downsample(in_chans, widths[2], stride, avg_down=config.avg_down,
+                                  kernel_size=config.down_kernel_size, norm=config.norm)
+        spec = BlockSpec(in_chans, widths, stride if i == 0 else 1, 1 if config.pruned else config.cardinality,
+                         config.norm, config.attn, attn_chans, config.attn_rd_ratio, config.aa)
+        blocks.append(BLOCKS[kind].create(spec, shortcut))
+        in_chans = widths[2]
+    return tuple(blocks), in_chans
+
+
+def block_out_chans(block: nn.Module) -> int:
+    """A block's output channels: its last conv's."""
+    return (block.conv3 if isinstance(block, Bottleneck) else block.conv2).out_chans
 
 
 def apply_stage(blocks: tuple[nn.Module, ...], params, state, x, train: bool):
@@ -157,8 +151,9 @@ class ResNet(Model):
     in_chans: int
     num_classes: int
     num_features: int
-    conv1: nn.Conv2d
-    bn1: nn.BatchNorm
+    conv1: nn.Module
+    bn1: nn.Module
+    maxpool: nn.Module
     layer1: tuple[nn.Module, ...]
     layer2: tuple[nn.Module, ...]
     layer3: tuple[nn.Module, ...]
@@ -169,45 +164,52 @@ class ResNet(Model):
 
     @classmethod
     def create(cls, config: ResNetConfig, *, in_chans: int = 3, num_classes: int = 1000) -> ResNet:
-        stem_chans = 64
-        stages, prev = [], stem_chans
-        for i, (planes, depth) in enumerate(zip(STAGE_PLANES, config.layers)):
-            stages.append(make_stage(config.block, prev, planes, depth, stride=1 if i == 0 else 2))
-            prev = planes * EXPANSION[config.block]
+        stem, prev = make_stem(config, in_chans)
+        bn1, pool = make_norm(config.norm, prev), make_stem_pool(config, prev)
+        stages = []
+        for i in range(len(config.layers)):
+            blocks, prev = make_stage(config, i, prev, stride=1 if i == 0 else 2)
+            stages.append(blocks)
         fc = nn.Dense(prev, num_classes) if num_classes else None
-        return cls(in_chans, num_classes, prev, conv(in_chans, stem_chans, 7, stride=2), nn.BatchNorm(stem_chans),
-                   *stages, fc)
+        return cls(in_chans, num_classes, prev, stem, bn1, pool, *stages, fc)
+
+    def stem(self, params, state, x, train: bool):
+        """``act1(bn1(conv1(x)))``: the stem's stride-2 map (timm's first feature), and new state."""
+        new_state = dict(state)
+        x, new_state["conv1"] = self.conv1.apply(params["conv1"], state["conv1"], x, train=train)
+        x, new_state["bn1"] = norm_apply(self, "bn1", params, state, x, train)
+        return nn.relu(x), new_state
 
     def forward_features(self, params, state, x, *, train=False):
-        """(N, H, W, in_chans) → (N, H / 32, W / 32, num_features) (ceil at each stride) and new state."""
+        """(N, H, W, in_chans) → (N, H / 32, W / 32, num_features) and new state."""
         self.check_input(x)
-        new_state = dict(state)
-        x, new_state["bn1"] = conv_bn(self, 1, params, state, x, train)
-        x = nn.max_pool2d(nn.relu(x), 3, stride=2, padding=1)
-        for name in self.STAGES:
-            x, new_state[name] = apply_stage(getattr(self, name), params[name], state[name], x, train)
+        (_, x), new_state = self.forward_intermediates(params, state, x, (), final=True, train=train)
         return x, new_state
 
     def feature_info(self) -> list[FeatureInfo]:
-        """timm's ``feature_info``: the stem's ``act1`` (before the max-pool) at stride 2, then the
+        """timm's ``feature_info``: the stem's ``act1`` (before the pool) at stride 2, then the
         output of each stage at strides 4, 8, 16 and 32."""
-        last_bn = {BasicBlock: "bn2", Bottleneck: "bn3"}
-        stages = [FeatureInfo(getattr(blocks[-1], last_bn[type(blocks[-1])]).num_features, 4 * 2**i, name)
-                  for i, (name, blocks) in enumerate((name, getattr(self, name)) for name in self.STAGES)]
-        return [FeatureInfo(self.bn1.num_features, 2, "act1"), *stages]
+        stem = self.conv1 if isinstance(self.conv1, nn.Conv2d) else self.conv1.layers[-1]
+        stages = [FeatureInfo(block_out_chans(getattr(self, name)[-1]), 4 * 2**i, name)
+                  for i, name in enumerate(self.STAGES)]
+        return [FeatureInfo(stem.out_chans, 2, "act1"), *stages]
 
-    def forward_intermediates(self, params, state, x, indices, *, train=False):
-        """The maps at ``indices`` of ``feature_info`` (``features_only``): a list of (N, H/s, W/s, C_i),
-        computing no stage past the last one asked for."""
-        new_state = dict(state)
-        x, new_state["bn1"] = conv_bn(self, 1, params, state, x, train)
-        x = nn.relu(x)
+    def forward_intermediates(self, params, state, x, indices, *, norm=False, final=False, stop_early=False,
+                              train=False):
+        """The maps at ``indices`` of ``feature_info`` (NHWC, in the order asked), computing no stage
+        past the last one asked for unless ``final``; then ``((maps, features), state)`` with the
+        ``forward_features`` output, or with ``stop_early`` the output where the last index stops
+        the network (after the stem's pool for index 0), as timm's. ``norm`` changes nothing: timm's
+        ResNet has no final norm."""
+        x, new_state = self.stem(params, state, x, train)
         maps = {0: x}
-        x = nn.max_pool2d(x, 3, stride=2, padding=1)
-        for i, name in enumerate(self.STAGES[: max(indices)], start=1):
+        x, new_state["maxpool"] = self.maxpool.apply(params["maxpool"], state["maxpool"], x, train=train)
+        last = len(self.STAGES) if final and not stop_early else max(indices, default=0)
+        for i, name in enumerate(self.STAGES[:last], start=1):
             x, new_state[name] = apply_stage(getattr(self, name), params[name], state[name], x, train)
             maps[i] = x
-        return [maps[i] for i in indices], new_state
+        picked = [maps[i] for i in indices]
+        return ((picked, x) if final else picked), new_state
 
     def forward_head(self, params, x, *, pre_logits=False):
         """Global average pool, then ``fc``: (N, H, W, num_features) → (N, num_classes), or the pooled
@@ -218,6 +220,14 @@ class ResNet(Model):
         return self.fc.apply(params["fc"], {}, x)[0]
 
 
-def build_model(variant: Variant, *, in_chans: int, num_classes: int) -> ResNet:
-    """The ResNet of ``variant.arch_kwargs`` (``resnet18`` … ``resnet152``)."""
-    return ResNet.create(ResNetConfig(**variant.arch_kwargs), in_chans=in_chans, num_classes=num_classes)
+def build_model(variant: Variant, *, in_chans: int, num_classes: int, layers=None) -> ResNet:
+    """The ResNet of ``variant.arch_kwargs``. ``layers`` (blocks per stage, as timm's
+    ``create_model(name, layers=...)``) overrides the architecture's depth, e.g. to test a deep
+    network's block code on a shallow copy; pruned architectures have fixed per-block widths and
+    refuse it."""
+    kwargs = dict(variant.arch_kwargs)
+    if layers is not None:
+        if kwargs.get("pruned"):
+            raise refuse(variant.name, "layers", layers, "None: a pruned architecture has fixed per-block widths")
+        kwargs["layers"] = check_ints(variant.name, "layers", layers, length=len(kwargs["layers"]), min=1)
+    return ResNet.create(ResNetConfig(**kwargs), in_chans=in_chans, num_classes=num_classes)
