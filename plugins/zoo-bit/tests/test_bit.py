@@ -1,5 +1,6 @@
-"""zoo-bit without torch: the registry rows, shapes, the fixed stem, head and stem options, train
-mode, grad, and loading a checkpoint written in timm's layout from an offline HF cache."""
+"""zoo-bit without torch, BiT: the registry rows, shapes, the fixed stem, head and stem options, train
+mode, grad, and loading a checkpoint written in timm's layout from an offline HF cache (timm's own
+ResNetV2 architectures: ``test_resnetv2.py``)."""
 
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from zoo_core.testing.checkpoints import timm_state_dict
 from zoo_core.testing.hf_cache import safetensors_bytes, write_cached_file
 from zoo_core.testing.training import check_cross_entropy_grads
 
-from zoo_bit.model import FixedStem
+from zoo_bit.layers import Stem
 
 WIDTHS = {"resnetv2_50x1_bit": 2048, "resnetv2_50x3_bit": 6144, "resnetv2_101x1_bit": 2048,
           "resnetv2_101x3_bit": 6144, "resnetv2_152x2_bit": 4096, "resnetv2_152x4_bit": 8192}
@@ -41,8 +42,8 @@ def bit50():
 
 
 def test_table_has_the_fifteen_bit_rows():
-    """Six architectures, 15 tags, all Apache-2.0 with a timm/ Hub repository and timm's stem/head names."""
-    names = zoo_core.list_variants(family="bit")
+    """Six BiT architectures, 15 tags, all Apache-2.0 with a timm/ Hub repository and timm's stem/head names."""
+    names = [n for n in zoo_core.list_variants(family="bit") if "_bit." in n]
     assert len(names) == 15
     rows = [zoo_core.get_variant(n) for n in names]
     assert {v.arch for v in rows} == set(WIDTHS)
@@ -96,7 +97,7 @@ def test_shapes_and_tree_mirror_timm(arch):
 
 def test_fixed_stem_pads_with_zeros_before_the_max_pool():
     """timm's ConstantPad2d(1, 0.) + MaxPool2d(3, 2): border windows see 0, so negative maps give 0 there."""
-    stem = FixedStem(nn.Identity())
+    stem = Stem(nn.Identity(), fixed=True)
     y, _ = stem.apply({"conv": {}}, {"conv": {}}, -jnp.ones((1, 5, 7, 2)))
     assert y.shape == (1, 3, 4, 2)
     expected = np.array([[0, 0, 0, 0], [0, -1, -1, 0], [0, 0, 0, 0]], np.float32)
@@ -192,7 +193,7 @@ def test_features_only_returns_the_stem_conv_and_the_four_stages():
     assert [m.shape for m in maps] == [(1, 32, 24, 64), (1, 16, 12, 256), (1, 8, 6, 512), (1, 4, 3, 1024),
                                        (1, 2, 2, 2048)]
     features, _ = jax.jit(full.forward_features)(params, state, x)
-    normed = nn.relu(full.norm.apply(params["norm"], {}, maps[-1])[0])
+    normed = full.norm.apply(params["norm"], state["norm"], maps[-1])[0]
     np.testing.assert_allclose(normed, features, rtol=1e-5, atol=1e-5)
     assert not np.allclose(maps[-1], features, atol=1e-3)
     with pytest.raises(ValueError, match=r"resnetv2_50x1_bit.goog_distilled_in1k: out_indices \(4, -1\) names a feature map twice"):

@@ -1,5 +1,6 @@
 """zoo-bit against timm: the variant table against timm's pretrained cfgs, the mapping of every
-variant against timm's state_dict, and outputs on randomized weights for every architecture."""
+variant against timm's state_dict, and BiT's outputs on randomized weights for every BiT
+architecture (timm's own ResNetV2 trainings: ``test_parity_resnetv2.py``)."""
 
 import pytest
 
@@ -12,19 +13,20 @@ from zoo_core.testing.timm_table import check_mapping_structure, check_row, chec
 
 pytestmark = pytest.mark.parity
 
-ARCHS = ("resnetv2_50x1_bit", "resnetv2_50x3_bit", "resnetv2_101x1_bit", "resnetv2_101x3_bit",
-         "resnetv2_152x2_bit", "resnetv2_152x4_bit")
 VARIANTS = zoo_core.list_variants(family="bit")
 
 
 def test_table_lists_exactly_timms_pretrained_tags_in_timms_order():
-    """Every BiT tag timm registers is a row (and no other), in timm's order, the default tag first."""
-    assert len(check_table("bit", ARCHS)) == len(VARIANTS)
+    """Every tag timm registers with weights in resnetv2.py is a row (and no other), in timm's order
+    per architecture, the default tag first; the family lists every architecture of the module
+    that has one."""
+    assert len(check_table("bit")) == len(VARIANTS) == 24
+    assert sorted(VARIANTS) == sorted(timm.list_models(module="resnetv2", pretrained=True))
 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_row_matches_timms_pretrained_cfg(name):
-    """Head size, data config, Hub repository, stem/classifier names and Apache-2.0, as timm states them."""
+    """Head size, data config, Hub repository, stem/classifier names, Apache-2.0 and num_features, as timm states them."""
     check_row(name, {"Apache-2.0": "apache-2.0"})
 
 

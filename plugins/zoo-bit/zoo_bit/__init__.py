@@ -1,1 +1,1 @@
-"""zoo-bit: Big Transfer (BiT) ResNetV2 models for zoo, as pure JAX functions."""
+"""zoo-bit: timm's pre-activation ResNetV2 (Big Transfer (BiT) and timm's own trainings) for zoo, as pure JAX functions."""
