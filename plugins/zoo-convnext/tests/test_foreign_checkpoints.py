@@ -1,13 +1,16 @@
-"""Original Facebook ConvNeXt checkpoints (facebookresearch/ConvNeXt key layout) loaded through
-``create_pretrained(checkpoint_path=...)``: the transform hook's answer without torch, and outputs
+"""Foreign ConvNeXt checkpoints loaded through ``create_pretrained(checkpoint_path=...)``: original
+Facebook ConvNeXt files (facebookresearch/ConvNeXt key layout) and OpenCLIP's ConvNeXt towers
+(``visual.trunk.*``, ``visual.head.*``). The transform hook's answer without torch, and outputs
 against timm loading the same file through its own ``checkpoint_filter_fn``."""
 
+import numpy as np
 import pytest
 
 import zoo_core
 from zoo_core.testing.checkpoints import check_checkpoint_transform, random_state_dict
 
 from zoo_convnext.checkpoint import to_facebook
+from zoo_convnext.openclip import to_openclip
 from zoo_convnext.plugin import zoo_transform_checkpoint
 
 NAME = "convnext_tiny.fb_in1k"
@@ -75,3 +78,61 @@ def test_facebook_pth_with_model_wrapper_and_fine_tuned_head_matches_timm(tmp_pa
     model, _ = zoo_core.create_pretrained(NAME, checkpoint_path=path)
     assert model.num_classes == 10
     print(check_checkpoint_file_parity(NAME, path, reference, img_size=(64, 64), seed=1))
+
+
+#: one block per stage and narrow stages on both sides: the head and the key layout are what is tested
+REDUCED = dict(depths=(1, 1, 1, 1), dims=(16, 24, 32, 48))
+TEXT_KEYS = {"text.token_embedding.weight": np.zeros((8, 4), np.float32), "logit_scale": np.ones((), np.float32)}
+
+
+@pytest.mark.parametrize("name", ["convnext_base.clip_laion2b", "convnext_large_mlp.clip_laion2b_augreg"])
+def test_transform_renames_an_openclip_tower_and_drops_the_text_tower(name):
+    """visual.trunk.* → timm's keys, visual.head.proj (base) or visual.head.mlp.fc1/fc2 (large_mlp)
+    → head.fc / head.pre_logits.fc with head.fc's zero bias; the text tower and logit_scale dropped."""
+    timm_layout = random_state_dict(name, **REDUCED)
+    timm_layout["head.fc.bias"] = np.zeros_like(timm_layout["head.fc.bias"])
+    foreign = to_openclip(timm_layout, text_keys=TEXT_KEYS)
+    assert ("visual.head.mlp.fc1.weight" in foreign) == ("large_mlp" in name) and "logit_scale" in foreign
+    converted = check_checkpoint_transform(zoo_transform_checkpoint, zoo_core.get_variant(name), timm_layout,
+                                           foreign, foreign_path="open_clip_model.safetensors")
+    assert converted.shape("head.fc.bias") == timm_layout["head.fc.bias"].shape
+    dp = {f"module.{k}": v for k, v in foreign.items()}  # DataParallel's prefix
+    assert set(zoo_transform_checkpoint(variant=zoo_core.get_variant(name), state_dict=dp, path="x.bin")) == set(
+        timm_layout)
+
+
+def _openclip_reference(name, *, seed=0):
+    """A reduced, randomized timm ``clip_*`` tower with a zero head.fc bias (OpenCLIP's projection has
+    none), written in OpenCLIP's layout, and a second timm model that loaded that file through timm's
+    own checkpoint_filter_fn (strict)."""
+    import timm
+    import torch
+    from timm.models.convnext import checkpoint_filter_fn
+
+    from zoo_core.testing.parity import randomize_torch_module, state_dict_to_numpy
+
+    ref = timm.create_model(name, pretrained=False, **REDUCED)
+    randomize_torch_module(ref, seed)
+    with torch.no_grad():
+        ref.head.fc.bias.zero_()
+    foreign = to_openclip(state_dict_to_numpy(ref.state_dict()), text_keys=TEXT_KEYS)
+    reference = timm.create_model(name, pretrained=False, **REDUCED).eval()
+    reference.load_state_dict(checkpoint_filter_fn({k: torch.from_numpy(v) for k, v in foreign.items()}, reference))
+    for key, value in ref.state_dict().items():
+        torch.testing.assert_close(reference.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    return foreign, reference
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("name", ["convnext_base.clip_laion2b", "convnext_large_mlp.clip_laion2b_augreg"])
+def test_openclip_tower_file_matches_timms_clip_tag(tmp_path, name):
+    """An OpenCLIP-layout safetensors file from randomized timm weights (reduced on both sides, as
+    REDUCED says): features, pre-logits and the CLIP embedding equal timm's clip_* model at 1e-4."""
+    pytest.importorskip("timm")
+    from zoo_core.interop import save_safetensors
+    from zoo_core.testing.parity import check_checkpoint_file_parity
+
+    foreign, reference = _openclip_reference(name)
+    path = tmp_path / "open_clip_model.safetensors"
+    save_safetensors(path, foreign)
+    print(check_checkpoint_file_parity(name, path, reference, img_size=(64, 64), zoo_kwargs=REDUCED))

@@ -1,5 +1,6 @@
 """zoo-convnext against timm: the variant table against timm's pretrained cfgs, the mapping of every
-variant against timm's state_dict, and outputs on randomized weights for every architecture."""
+variant against timm's state_dict, and outputs on randomized weights for the Facebook AI
+architectures (tiny … xlarge; the other architecture options: test_parity_options.py)."""
 
 import pytest
 
@@ -10,24 +11,34 @@ import zoo_core  # noqa: E402
 from zoo_core.testing.parity import check_timm_parity  # noqa: E402
 from zoo_core.testing.timm_table import check_mapping_structure, check_row, check_table  # noqa: E402
 
+from zoo_convnext.licenses import TIMM_LICENSE_IDS  # noqa: E402
+
 pytestmark = pytest.mark.parity
 
-ARCHS = ("convnext_tiny", "convnext_small", "convnext_base", "convnext_large", "convnext_xlarge")
 VARIANTS = zoo_core.list_variants(family="convnext")
-TIMM_LICENSES = {"Apache-2.0": "apache-2.0", "DINOv3 License": "dinov3-license"}
 
 
-def test_table_lists_timms_fb_and_dinov3_tags_in_timms_order():
-    """Every ``fb_*`` and ``dinov3_*`` tag timm registers for the five architectures is a row (and
-    no other), in timm's order: the default is the first of them in timm's default_cfgs."""
-    checked = check_table("convnext", ARCHS, select=lambda tag: tag.startswith(("fb_", "dinov3_")))
-    assert sorted(checked) == VARIANTS
+def _timm_v1_archs():
+    """Every architecture of timm's convnext.py with Hub weights that is not ConvNeXt-V2."""
+    from timm.models._registry import _model_to_module
+
+    return sorted(a for a, module in _model_to_module.items() if module == "convnext" and not a.startswith("convnextv2")
+                  and timm.list_pretrained(f"{a}.*"))
+
+
+def test_table_is_every_v1_tag_of_timms_convnext_py():
+    """Every pretrained tag timm's convnext.py registers with a Hub copy, ConvNeXt-V2's aside, is a row
+    (and no other), in timm's order per architecture; an architecture alone is timm's default tag."""
+    archs = _timm_v1_archs()
+    assert "convnext_atto_rms" not in archs and len(archs) == 21  # atto_rms: registered untrained only
+    checked = check_table("convnext", archs)
+    assert sorted(checked) == sorted(VARIANTS) and len(VARIANTS) == 75
 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_row_matches_timms_pretrained_cfg(name):
     """Head size, data config, Hub repository, stem/classifier names and license as timm states them."""
-    check_row(name, TIMM_LICENSES)
+    check_row(name, TIMM_LICENSE_IDS)
 
 
 @pytest.mark.parametrize("name", VARIANTS)

@@ -1,1 +1,1 @@
-"""zoo-convnext: timm's ConvNeXt v1 (tiny … xlarge) for zoo, with the Facebook AI and DINOv3 weights."""
+"""zoo-convnext: timm's ConvNeXt v1 (zepto … xxlarge) for zoo, with every v1 weight timm releases."""

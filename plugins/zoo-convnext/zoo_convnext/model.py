@@ -4,27 +4,29 @@ Papers:
 * `A ConvNet for the 2020s` - https://arxiv.org/abs/2201.03545
 * `ConvNeXt V2: Co-designing and Scaling ConvNets with Masked Autoencoders` - https://arxiv.org/abs/2301.00808
   (the same network with Global Response Normalization in the MLP: ``use_grn=True``; see zoo-convnextv2)
-* `DINOv3` - https://arxiv.org/abs/2508.10104 (the ``dinov3_lvd1689m`` encoders)
+* `Reproducible scaling laws for contrastive language-image learning` - https://arxiv.org/abs/2212.07143
+  (the LAION/OpenCLIP ``clip_*`` towers)
+* `DINOv3` - https://arxiv.org/abs/2508.10104; `Efficient Universal Perception Encoder` - https://arxiv.org/abs/2603.22387
 
-Weights: the Facebook AI ``fb_*`` checkpoints are Apache-2.0 as timm states; the DINOv3 encoders
-are under Meta's DINOv3 License (see ``variants.py``).
+Weights and their licenses: ``variants.py`` and ``licenses.py``.
 
-The architecture, with timm's defaults for the released models (``stem_type='patch'``,
-``head_norm_first=False``, ``output_stride=32``, 7×7 depthwise kernels, MLP ratio 4):
+The architecture, with the options timm's registered models use:
 
-* stem: a 4×4 stride-4 conv ("patchify") and a LayerNorm over channels;
-* four stages; stages 2–4 open with a downsample (LayerNorm, then a 2×2 stride-2 conv);
-* blocks: depthwise 7×7 conv → LayerNorm → MLP (Linear, exact GELU, [GRN,] Linear) →
-  LayerScale (``gamma``, v1 only) → residual add;
-* head (timm ``NormMlpClassifierHead``): global average pool → LayerNorm → Linear.
+* stem (``blocks.make_stem``): a ``patch_size`` "patchify" conv and a norm, or (``_ols`` models)
+  two overlapping 3×3 stride-2 convs and a norm;
+* four stages; stages 2–4 open with a downsample (norm, then a 2×2 stride-2 conv);
+* blocks: depthwise k×k conv (``kernel_sizes``, per stage) → norm → MLP (Linear, activation,
+  [GRN,] Linear) → LayerScale (``gamma``, v1 only) → residual add;
+* head (``head.py``): pool → norm → [Linear + GELU, ``head_hidden_size``] → Linear; or with
+  ``head_norm_first`` a norm on the map (``norm_pre``) → pool → Linear.
 
-On NHWC every norm is a LayerNorm over the last axis, so timm's ``conv_mlp`` choice (1×1 convs and
-``LayerNorm2d`` on NCHW, or ``nn.Linear`` and ``LayerNorm`` on NHWC) is the same computation here:
-it only changes the layout of the MLP weights in the checkpoint (``weights.py``). Trees mirror
-timm's module names: ``stem/0``, ``stem/1``, ``stages/i/downsample/0|1``,
-``stages/i/blocks/j/{conv_dw,norm,mlp/fc1,mlp/grn,mlp/fc2,gamma}``, ``head/norm``, ``head/fc``.
-Stochastic depth and dropout (training-time regularizers) are not implemented: ``train=True``
-computes the same function as eval (ConvNeXt has no BatchNorm).
+Norms are timm's ``LayerNorm`` (eps 1e-6, or ``norm_eps``: 1e-5 for ``convnext_xxlarge``) or
+``SimpleNorm`` (``norm_layer='simplenorm'``, ``convnext_zepto_rms``). On NHWC every norm works over
+the last axis, so timm's ``conv_mlp`` choice (1×1 convs and ``LayerNorm2d`` on NCHW, or
+``nn.Linear`` and ``LayerNorm`` on NHWC) is the same computation here: it only changes the layout
+of the MLP weights in the checkpoint (``weights.py``). Trees mirror timm's module names. Stochastic
+depth and dropout (training-time regularizers) are not implemented: ``train=True`` computes the same
+function as eval (ConvNeXt has no BatchNorm).
 """
 
 from __future__ import annotations
@@ -34,188 +36,117 @@ import attrs
 from zoo_core import nn
 from zoo_core.features import FeatureInfo
 from zoo_core.models import Model
-from zoo_core.nn.grn import GlobalResponseNormMlp, grn_mlp
-from zoo_core.nn.layer_scale import LayerScale
-from zoo_core.nn.transformer import Mlp, mlp
 from zoo_core.registry import Variant
 
-NORM_EPS = 1e-6  # timm's LayerNorm / LayerNorm2d default eps, used throughout ConvNeXt
-KERNEL_INIT = nn.trunc_normal_init(0.02)  # timm's _init_weights: trunc_normal_(std=.02), zero bias
+from zoo_convnext.blocks import ConvNeXtStage, conv, make_stage, make_stem, stem_reduction
+from zoo_convnext.config import ConvNeXtConfig, checked_config
+from zoo_convnext.head import ClassifierHead, NormMlpClassifierHead, dense, make_head
+from zoo_convnext.layers import make_norm
 
-
-@attrs.frozen
-class ConvNeXtConfig:
-    """One ConvNeXt architecture, as timm's ``convnext_*`` / ``convnextv2_*`` entry points set it: the
-    typed view of a row of ``ARCHS`` in zoo_convnext's or zoo_convnextv2's ``variants.py``.
-
-    ``depths``/``dims``: blocks and channels per stage (``dims[-1]`` is ``num_features``);
-    ``ls_init_value``: LayerScale init (``None``: no LayerScale, V2); ``use_grn``: GRN in the MLP
-    (V2); ``conv_mlp``: timm builds the MLP from 1×1 convs, which only changes the checkpoint's
-    weight layout.
-    """
-
-    depths: tuple[int, int, int, int]
-    dims: tuple[int, int, int, int]
-    ls_init_value: float | None = 1e-6
-    use_grn: bool = False
-    conv_mlp: bool = False
-    kernel_size: int = 7
-    patch_size: int = 4
-    mlp_ratio: int = 4
-
-
-def conv(in_chans: int, out_chans: int, kernel_size: int, *, stride: int = 1, padding: int = 0,
-         groups: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_chans, out_chans, kernel_size, stride=stride, padding=padding, groups=groups,
-                     kernel_init=KERNEL_INIT, bias_init=nn.initializers.zeros)
-
-
-def norm(dim: int) -> nn.LayerNorm:
-    return nn.LayerNorm(dim, eps=NORM_EPS)
-
-
-@attrs.frozen
-class ConvNeXtBlock(nn.Module):
-    """timm's ``ConvNeXtBlock`` (stride 1, in == out): (N, H, W, dim) → (N, H, W, dim),
-    ``x + gamma · mlp(norm(conv_dw(x)))``.
-
-    ``gamma`` is the LayerScale of v1 (``ls_init_value`` 1e-6); timm holds it as a bare parameter
-    of the block (``stages.0.blocks.0.gamma``) and so does our tree (``.../blocks/0/gamma``).
-    """
-
-    conv_dw: nn.Conv2d
-    norm: nn.LayerNorm
-    mlp: Mlp | GlobalResponseNormMlp
-    ls_init_value: float | None = None
-
-    @property
-    def layer_scale(self) -> LayerScale | None:
-        if self.ls_init_value is None:
-            return None
-        return LayerScale(self.conv_dw.out_chans, self.ls_init_value)
-
-    def init(self, key):
-        params, state = super().init(key)
-        if self.layer_scale is not None:
-            params["gamma"] = self.layer_scale.init(key)[0]["gamma"]
-        return params, state
-
-    def apply(self, params, state, x, *, train=False):
-        shortcut = x
-        x, _ = self.conv_dw.apply(params["conv_dw"], state["conv_dw"], x)
-        x, _ = self.norm.apply(params["norm"], state["norm"], x)
-        x, _ = self.mlp.apply(params["mlp"], state["mlp"], x)
-        if self.layer_scale is not None:
-            x, _ = self.layer_scale.apply({"gamma": params["gamma"]}, {}, x)
-        return x + shortcut, state
-
-
-def make_block(dim: int, config: ConvNeXtConfig) -> ConvNeXtBlock:
-    hidden = config.mlp_ratio * dim
-    return ConvNeXtBlock(
-        conv_dw=conv(dim, dim, config.kernel_size, padding=config.kernel_size // 2, groups=dim),
-        norm=norm(dim),
-        mlp=grn_mlp(dim, hidden) if config.use_grn else mlp(dim, hidden),
-        ls_init_value=config.ls_init_value,
-    )
-
-
-@attrs.frozen
-class ConvNeXtStage(nn.Module):
-    """timm's ``ConvNeXtStage``: an optional downsample (LayerNorm, 2×2 stride-2 conv), then the
-    blocks: (N, H, W, in) → (N, H/2, W/2, out) (stage 1: (N, H, W, out), no downsample)."""
-
-    downsample: nn.Sequential | nn.Identity
-    blocks: tuple[ConvNeXtBlock, ...]
-
-    def apply(self, params, state, x, *, train=False):
-        x, _ = self.downsample.apply(params["downsample"], state["downsample"], x)
-        for i, block in enumerate(self.blocks):
-            x, _ = block.apply(params["blocks"][str(i)], state["blocks"][str(i)], x)
-        return x, state
-
-
-def make_stage(in_chans: int, out_chans: int, depth: int, stride: int, config: ConvNeXtConfig) -> ConvNeXtStage:
-    if in_chans != out_chans or stride > 1:
-        downsample = nn.Sequential((norm(in_chans), conv(in_chans, out_chans, 2, stride=stride)))
-    else:
-        downsample = nn.Identity()
-    return ConvNeXtStage(downsample, tuple(make_block(out_chans, config) for _ in range(depth)))
-
-
-@attrs.frozen
-class NormClassifierHead(nn.Module):
-    """timm's ``NormMlpClassifierHead`` as ConvNeXt uses it (no hidden layer): global average
-    pool → LayerNorm → ``fc``: (N, H, W, C) → (N, num_classes). ``fc`` is ``None`` with no classes."""
-
-    norm: nn.LayerNorm
-    fc: nn.Dense | None
-
-    def forward(self, params, x, *, pre_logits=False):
-        """Logits, or with ``pre_logits=True`` (or no ``fc``) the normalized pooled (N, C)."""
-        x, _ = self.norm.apply(params["norm"], {}, nn.global_avg_pool(x))
-        if pre_logits or self.fc is None:
-            return x
-        return self.fc.apply(params["fc"], {}, x)[0]
-
-    def apply(self, params, state, x, *, train=False):
-        return self.forward(params, x), state
+__all__ = ["ConvNeXt", "ConvNeXtConfig", "build_model", "conv", "dense"]
 
 
 @attrs.frozen
 class ConvNeXt(Model):
     """timm's ``ConvNeXt``. ``apply``: (N, H, W, in_chans) → (N, num_classes), or the (N,
-    num_features) pooled, normalized features when ``num_classes == 0``. Any H, W ≥ 32 works
-    (the network is fully convolutional; sizes that are not multiples of 32 floor as in timm)."""
+    head width) pooled features when ``num_classes == 0``. Any H, W ≥ 32 works (the network is
+    fully convolutional; sizes that are not multiples of 32 floor as in timm)."""
 
     in_chans: int
     num_classes: int
     num_features: int
     stem: nn.Sequential
     stages: tuple[ConvNeXtStage, ...]
-    head: NormClassifierHead
+    norm_pre: nn.Module | None
+    head: NormMlpClassifierHead | ClassifierHead
+    stem_stride: int = 4
 
     @classmethod
     def create(cls, config: ConvNeXtConfig, *, in_chans: int = 3, num_classes: int = 1000) -> ConvNeXt:
+        norm, act = make_norm(config.norm_layer, config.norm_eps), nn.get_act(config.act_layer)
         dims = config.dims
-        stem = nn.Sequential((conv(in_chans, dims[0], config.patch_size, stride=config.patch_size), norm(dims[0])))
+        stem = make_stem(config.stem_type, in_chans, dims[0], patch_size=config.patch_size, norm=norm, act=act)
         stages, prev = [], dims[0]
+        first_stride = stem_reduction(config.stem_type, config.patch_size)
         for i, (dim, depth) in enumerate(zip(dims, config.depths)):
-            stages.append(make_stage(prev, dim, depth, stride=1 if i == 0 else 2, config=config))
+            stages.append(make_stage(prev, dim, depth, stage_stride(i, first_stride), norm=norm,
+                                     kernel_size=config.kernel_sizes[i], mlp_ratio=config.mlp_ratio, use_grn=config.use_grn,
+                                     ls_init_value=config.ls_init_value, act=act))
             prev = dim
-        fc = nn.Dense(prev, num_classes, kernel_init=KERNEL_INIT, bias_init=nn.initializers.zeros) if num_classes else None
-        return cls(in_chans, num_classes, prev, stem, tuple(stages), NormClassifierHead(norm(prev), fc))
+        head = make_head(prev, num_classes, norm=norm, head_norm_first=config.head_norm_first,
+                         head_hidden_size=config.head_hidden_size)
+        return cls(in_chans, num_classes, config.head_hidden_size or prev, stem, tuple(stages),
+                   norm(prev) if config.head_norm_first else None, head, first_stride)
+
+    def _stage(self, params, state, i, x):
+        return self.stages[i].apply(params["stages"][str(i)], state["stages"][str(i)], x)[0]
+
+    def _norm_pre(self, params, x):
+        return x if self.norm_pre is None else self.norm_pre.apply(params["norm_pre"], {}, x)[0]
 
     def forward_features(self, params, state, x, *, train=False):
-        """Stem and stages: (N, H, W, in_chans) → (N, H/32, W/32, num_features)."""
+        """Stem, stages and (``_hnf``) ``norm_pre``: (N, H, W, in_chans) → (N, H/32, W/32, C)."""
         self.check_input(x)
         x, _ = self.stem.apply(params["stem"], state["stem"], x)
-        for i, stage in enumerate(self.stages):
-            x, _ = stage.apply(params["stages"][str(i)], state["stages"][str(i)], x)
-        return x, state
+        for i in range(len(self.stages)):
+            x = self._stage(params, state, i, x)
+        return self._norm_pre(params, x), state
 
     def feature_info(self) -> list[FeatureInfo]:
-        """timm's ``feature_info``: the output of each stage, at strides 4, 8, 16 and 32."""
-        return [FeatureInfo(stage.blocks[-1].conv_dw.out_chans, 4 * 2**i, f"stages.{i}")
-                for i, stage in enumerate(self.stages)]
+        """timm's ``feature_info``: the output of each stage (``stages.i``), at its stride."""
+        info, reduction = [], self.stem_stride
+        for i, stage in enumerate(self.stages):
+            reduction *= stage_stride(i, reduction)
+            info.append(FeatureInfo(stage.blocks[-1].conv_dw.out_chans, reduction, f"stages.{i}"))
+        return info
 
-    def forward_intermediates(self, params, state, x, indices, *, train=False):
-        """The outputs of the stages at ``indices`` (``features_only``): a list of (N, H/s, W/s, C_i),
-        computing no stage past the last one asked for."""
+    def forward_intermediates(self, params, state, x, indices, *, norm=False, final=False, stop_early=False,
+                              train=False):
+        """The stage outputs at ``indices`` (resolved ints into ``feature_info()``), NHWC, in the
+        order asked. ``norm=True``: the last stage's map through ``norm_pre`` (timm's meaning: only
+        ``_hnf`` models have one; elsewhere a no-op). Without ``final`` no stage past the last index
+        asked runs (timm's ``stop_early``); with it the result is ``(maps, features)``, ``features``
+        being ``forward_features``'s output, or with ``stop_early`` too that of the network cut after
+        the last index asked (``norm_pre`` only if that is the last stage, as timm). Returns
+        ``(result, state)``."""
+        self.check_input(x)
+        last = len(self.stages) - 1
+        stop = last if final and not stop_early else max(indices)
         x, _ = self.stem.apply(params["stem"], state["stem"], x)
         maps = {}
-        for i, stage in enumerate(self.stages[: max(indices) + 1]):
-            x, _ = stage.apply(params["stages"][str(i)], state["stages"][str(i)], x)
-            maps[i] = x
-        return [maps[i] for i in indices], state
+        for i in range(stop + 1):
+            x = self._stage(params, state, i, x)
+            if i in indices:
+                maps[i] = self._norm_pre(params, x) if norm and i == last else x
+        out = [maps[i] for i in indices]
+        if final:
+            return (out, self._norm_pre(params, x) if stop == last else x), state
+        return out, state
 
     def forward_head(self, params, x, *, pre_logits=False):
-        """Pool → norm → fc: (N, h, w, num_features) → (N, num_classes); with ``pre_logits=True``
-        (or ``num_classes == 0``) the normalized pooled (N, num_features)."""
+        """Pool → [norm] → [pre-logits MLP] → fc: (N, h, w, C) → (N, num_classes); with
+        ``pre_logits=True`` (or ``num_classes == 0``) the (N, num_features) vector before ``fc``."""
         return self.head.forward(params["head"], x, pre_logits=pre_logits)
 
 
-def build_model(variant: Variant, *, in_chans: int, num_classes: int) -> ConvNeXt:
-    """The ConvNeXt of ``variant.arch_kwargs`` (``convnext_tiny`` … ``convnext_xlarge``; zoo-convnextv2's
-    ``convnextv2_atto`` … ``convnextv2_huge`` too)."""
-    return ConvNeXt.create(ConvNeXtConfig(**variant.arch_kwargs), in_chans=in_chans, num_classes=num_classes)
+def stage_stride(i: int, stride_before: int) -> int:
+    """timm's rule: every stage but the first halves the map; the first does too after a stride-2 stem."""
+    return 2 if i > 0 or stride_before == 2 else 1
+
+
+KEEP = object()  # a builder keyword left at the architecture's own value
+
+
+def build_model(variant: Variant, *, in_chans: int, num_classes: int, depths=KEEP, dims=KEEP, kernel_sizes=KEEP,
+                ls_init_value=KEEP, head_hidden_size=KEEP, norm_eps=KEEP) -> ConvNeXt:
+    """The ConvNeXt of ``variant.arch_kwargs`` (every ``convnext_*`` of timm's table; zoo-convnextv2's
+    ``convnextv2_*`` too). The keywords override the architecture as timm's ``create_model(name,
+    depths=..., dims=..., ...)`` does (a reduced model for tests, say): ``depths`` and ``dims`` 4
+    ints ≥ 1, ``kernel_sizes`` an odd int or 4 of them, ``ls_init_value`` a number > 0 or None,
+    ``head_hidden_size`` an int ≥ 1 or None, ``norm_eps`` a number > 0 or None. Released weights
+    load only into the architecture they were made for. Anything else raises ``ArgumentError``."""
+    given = dict(depths=depths, dims=dims, kernel_sizes=kernel_sizes, ls_init_value=ls_init_value,
+                 head_hidden_size=head_hidden_size, norm_eps=norm_eps)
+    overrides = {k: v for k, v in given.items() if v is not KEEP}
+    config = checked_config(variant.name, variant.arch_kwargs, overrides)
+    return ConvNeXt.create(config, in_chans=in_chans, num_classes=num_classes)

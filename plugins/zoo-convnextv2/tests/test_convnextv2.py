@@ -139,7 +139,7 @@ def test_encoder_shapes(atto_fcmae_trees):
 def test_grad_through_grn():
     """jax.grad reaches every parameter of a small V2 network (GRN, no LayerScale), finite."""
     config = attrs.evolve(ConvNeXtConfig(**ARCHS["convnextv2_atto"]), depths=(1, 1, 1, 1), dims=(8, 16, 24, 32),
-                          kernel_size=3)
+                          kernel_sizes=3)
     model = ConvNeXt.create(config, num_classes=0)
     abstract = jax.eval_shape(model.init, jax.random.key(0))
     rng = np.random.default_rng(0)

@@ -82,3 +82,15 @@ def test_features_only_matches_timm(zoo_hf_cache, name, out_indices):
     from zoo_core.testing.features_parity import check_features_parity
 
     print(check_features_parity(name, zoo_hf_cache, out_indices=out_indices, img_size=(64, 96)))
+
+
+@pytest.mark.parametrize("name,arch", [("convnextv2_atto.fcmae_ft_in1k", {}),
+                                       ("convnextv2_tiny.fcmae_ft_in1k", dict(depths=(1, 1, 2, 1)))])
+def test_forward_intermediates_matches_timm(tmp_path, name, arch):
+    """zoo-convnext's forward_intermediates on V2's GRN blocks (atto: 1×1-conv MLP; tiny: Linear, depths
+    reduced on both sides), through zoo_core.features.forward_intermediates: the stage maps of timm's
+    forward_intermediates(intermediates_only=True), all of them, a subset with norm=True (a no-op: V2
+    has no norm_pre) and two with stop_early, and the final features against timm's, at 1e-4."""
+    from zoo_convnext.testing import check_intermediates_parity
+
+    print(check_intermediates_parity(name, tmp_path, ((None, False, False), ([3, 1], True, False), ([0, 1], False, True)), **arch))
