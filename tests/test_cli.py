@@ -135,9 +135,10 @@ def test_predict_prints_top_k_with_probabilities_and_embed_saves_features(capsys
     assert code == 0 and out.splitlines()[0] == IMAGES[0] and "%" in out.splitlines()[1]
     code, out, _ = run(capsys, "embed", "tinynet_s", *IMAGES, "--out", str(tmp_path / "f.npy"))
     assert code == 0 and np.load(tmp_path / "f.npy").shape == (len(IMAGES), 16)
+    assert f"{len(IMAGES)} × 16 float32 pooled features of tinynet_s.zoo_in1k: the head's input (pre-logits)" in out
 
 
-BUILT_IN = ["list", "info", "plugins", "download", "predict", "embed", "convert", "map", "cache"]
+BUILT_IN = ["list", "info", "plugins", "download", "predict", "embed", "convert", "map", "cache", "push"]
 
 
 def test_the_built_in_commands_come_from_zoo_cores_own_register_commands_hook():
@@ -370,6 +371,15 @@ def test_embed_out_in_a_read_only_directory_fails_before_any_model_is_created(ca
     assert code == 11 and f"its directory '{locked}' is not writable" in err
 
 
+def test_embed_projected_of_a_classifier_fails_before_any_model_is_created(capsys, monkeypatch, tmp_path):
+    """``--projected`` asks for an image-text projection head; a classifier's (tinynet's 10 classes)
+    is refused with a one-line error saying what the variant has instead."""
+    _no_model(monkeypatch)
+    code, out, err = run(capsys, "embed", "tinynet_s", IMAGES[0], "--out", str(tmp_path / "x.npy"), "--projected")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "tinynet_s.zoo_in1k has no image-text projection to apply: its head is a classifier" in err
+
+
 def test_convert_checks_its_output_path_before_reading_the_checkpoint(capsys, monkeypatch, tmp_path):
     import zoo_core.convert
 
@@ -427,8 +437,10 @@ def test_json_of_download_embed_map_and_the_cache_commands_parses(capsys, hub, t
     assert code == 0 and json.loads(out) == {"removed": [], "downloaded": []}
 
     code, out, _ = run(capsys, "embed", "tinynet_s", *IMAGES[:2], "--out", str(tmp_path / "f.npy"), "--json")
-    assert code == 0 and json.loads(out) == {"variant": "tinynet_s", "out": str(tmp_path / "f.npy"), "shape": [2, 16],
-                                             "dtype": "float32", "images": IMAGES[:2]}
+    assert code == 0 and json.loads(out) == {
+        "variant": "tinynet_s", "out": str(tmp_path / "f.npy"), "output": "pooled", "shape": [2, 16],
+        "description": "pooled features of tinynet_s.zoo_in1k: the head's input (pre-logits), not normalized",
+        "dtype": "float32", "normalized": False, "images": IMAGES[:2]}
 
     sd = {k.replace("fc.", "classifier."): v for k, v in tinynet_state_dict().items()}
     path = write_cached_file(tmp_path, "x/y", "model.safetensors", safetensors_bytes(sd))

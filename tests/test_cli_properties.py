@@ -36,7 +36,7 @@ OPTION_VALUES = {
     "list": ["--family", "--license-id"],
     "info": [],
     "predict": ["--top-k", "--batch-size", "--checkpoint"],
-    "embed": ["--out", "--batch-size"],
+    "embed": ["--out", "--batch-size", "--checkpoint"],
     "map": ["--checkpoint", "--hint"],
     "download": ["--revision", "--cache-dir"],
     "convert": ["--strip-prefix"],

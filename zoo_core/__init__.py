@@ -28,6 +28,7 @@ from zoo_core.errors import (
 )
 from zoo_core.hookspecs import hookimpl
 from zoo_core.registry import Family, License, Variant
+from zoo_core.save import push_to_hub, save_pretrained, upload_folder
 
 __version__ = "0.1.0"
 
@@ -35,7 +36,7 @@ __all__ = [
     "ArgumentError", "CheckpointFormatError", "DownloadError", "Family", "HeadSkippedWarning", "InputError", "License",
     "NotInvertibleError", "OutputPathError", "PluginError", "RegistryConflictError", "StateDictMismatchError", "UnknownVariantError", "Variant",
     "WeightsError", "ZooError", "create_model", "create_pretrained", "default_num_classes", "get_family",
-    "get_variant", "hookimpl", "list_variants",
+    "get_variant", "hookimpl", "list_variants", "push_to_hub", "save_pretrained", "upload_folder",
 ]
 
 

@@ -15,16 +15,39 @@ from zoo_core.registry import Family, Variant
 from zoo_core.validate import check_bool, check_int, check_keys, check_keywords, check_path, check_str, refuse, show
 
 
+class _OwnChannels:
+    """``in_chans``'s default: the channel count of the variant's weights (3; a ``hf-hub:``
+    repository's own, from its config). Not ``None``, which stays an invalid ``in_chans``."""
+
+    def __repr__(self) -> str:
+        return "OWN_CHANNELS"
+
+
+OWN_CHANNELS: Any = _OwnChannels()
+
+
 class HeadSkippedWarning(UserWarning):
     """``num_classes`` differs from the released head, which is left out of the loaded weights."""
 
 
-def get_variant(name: str) -> Variant:
+def get_variant(name: str, *, revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+                local_files_only: bool = False, token: str | bool | None = None) -> Variant:
     """The ``Variant`` record for ``name`` (``arch.tag``, or ``arch`` for its default tag). An
     unknown name's error also names the installed plugins that did not load (broken, or kept out
-    by ``ZOO_LOAD_PLUGINS``/``ZOO_DISABLE_PLUGINS``): one of them may provide it."""
+    by ``ZOO_LOAD_PLUGINS``/``ZOO_DISABLE_PLUGINS``): one of them may provide it.
+
+    ``hf-hub:org/name[@revision]`` is a timm repository of the Hub: its ``config.json`` (read once
+    per process through huggingface_hub's cache, with ``revision``, ``cache_dir``,
+    ``local_files_only`` and ``token``, which only such names use) becomes a
+    ``zoo_core.hub_repo.HubVariant`` of the installed family providing its architecture."""
+    name = check_str("get_variant", "name", name)
+    from zoo_core.hub_repo import hub_variant, is_hub_name  # light: no JAX, no network until used
+
+    if is_hub_name(name):
+        return hub_variant(name, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                           token=token)
     try:
-        return get_registry().get(check_str("get_variant", "name", name))
+        return get_registry().get(name)
     except UnknownVariantError as e:
         unavailable = unavailable_plugins()
         if not unavailable:
@@ -33,8 +56,8 @@ def get_variant(name: str) -> Variant:
 
 
 def get_family(name: str) -> Family:
-    """The ``Family`` that registers the variant ``name``."""
-    return get_registry().family_of(name)
+    """The ``Family`` that registers the variant ``name`` (for ``hf-hub:`` names: its architecture's)."""
+    return get_registry().families[get_variant(name).family]
 
 
 def default_num_classes(name: str) -> int:
@@ -51,15 +74,18 @@ def list_variants(pattern: str | Sequence[str] = "*", *, family: str | None = No
                                commercial=commercial)
 
 
-def create_model(name: str, *, in_chans: int = 3, num_classes: int | None = None, features_only: bool = False,
-                 out_indices=None, dtype: Any = None, **family_kwargs: Any):
+def create_model(name: str, *, in_chans: int = OWN_CHANNELS, num_classes: int | None = None,
+                 features_only: bool = False, out_indices=None, dtype: Any = None, **family_kwargs: Any):
     """The architecture of ``name`` with random initialisation (``timm.create_model(name)``).
 
-    ``num_classes=None`` gives the released head size, ``0`` a model whose ``apply`` returns
+    ``in_chans`` defaults to the variant's own channels (3; a ``hf-hub:`` repository's, from its
+    config). ``num_classes=None`` gives the released head size, ``0`` a model whose ``apply`` returns
     pooled features. ``features_only=True`` gives a backbone whose ``apply`` returns the list of
     feature maps at ``out_indices`` (timm's semantics: 0-based, negative from the end; default
-    all), with ``feature_info()``. ``family_kwargs`` go to the family's builder (``img_size`` for
+    timm's for the family: every point, ViT the last 3 blocks), with ``feature_info()``. ``family_kwargs`` go to the family's builder (``img_size`` for
     ViT, ...). Returns a ``Model``; ``model.init(key)`` makes ``(params, state)``.
+    A ``hf-hub:`` repository's ``model_args`` (``img_size``, ``global_pool``, ...) are family
+    keywords too, under the ones given here.
     ``dtype`` (``jnp.bfloat16``, ``"bfloat16"``, ``"float16"``) is the compute dtype: params stay
     float32, each call casts them and the input to ``dtype`` and returns float32 outputs
     (``zoo_core.precision``; errors against timm in docs/precision.md).
@@ -67,8 +93,8 @@ def create_model(name: str, *, in_chans: int = 3, num_classes: int | None = None
     type or range raises ``ArgumentError`` naming the variant, the argument and the value.
     """
     variant = get_variant(name)
-    builder, in_chans, num_classes = _checked_model_arguments(variant, in_chans, num_classes, features_only,
-                                                              out_indices, dtype, family_kwargs)
+    builder, in_chans, num_classes, family_kwargs = _checked_model_arguments(
+        variant, in_chans, num_classes, features_only, out_indices, dtype, family_kwargs)
     from zoo_core.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
@@ -91,8 +117,11 @@ def _checked_model_arguments(variant: Variant, in_chans: Any, num_classes: Any, 
     """``create_model``'s arguments checked before anything is built: ``in_chans`` an int ≥ 1,
     ``num_classes`` None or an int ≥ 0, ``features_only`` a bool, ``out_indices`` only with
     ``features_only``, ``dtype`` a compute dtype, ``family_kwargs`` keywords the family's builder
-    takes (its own checks of their values run when it builds). Returns ``(builder, in_chans,
-    num_classes)``; raises ``ArgumentError`` naming the variant, the argument and the value."""
+    takes (its own checks of their values run when it builds), under them a ``hf-hub:``
+    repository's ``model_args``; ``OWN_CHANNELS`` is the variant's own channel count. Returns
+    ``(builder, in_chans, num_classes, family_kwargs)``; raises ``ArgumentError`` naming the
+    variant, the argument and the value."""
+    in_chans = variant.input_size[0] if in_chans is OWN_CHANNELS else in_chans
     in_chans = check_int(variant.name, "in_chans", in_chans, min=1)
     num_classes = check_int(variant.name, "num_classes", num_classes, min=0, allow_none=True)
     if not check_bool(variant.name, "features_only", features_only) and out_indices is not None:
@@ -104,13 +133,18 @@ def _checked_model_arguments(variant: Variant, in_chans: Any, num_classes: Any, 
     builder = get_registry().families[variant.family].build()
     check_keywords(variant.name, builder, family_kwargs, positional=1, taken=("in_chans", "num_classes"),
                    taker=f"the {variant.family} family")
-    return builder, in_chans, num_classes
+    from zoo_core.hub_repo import HubVariant
+    from zoo_core.hub_repo import family_kwargs as repo_kwargs
+
+    if isinstance(variant, HubVariant):
+        family_kwargs = {**repo_kwargs(variant, builder), **family_kwargs}
+    return builder, in_chans, num_classes, dict(family_kwargs)
 
 
 def create_pretrained(
     name: str,
     *,
-    in_chans: int = 3,
+    in_chans: int = OWN_CHANNELS,
     num_classes: int | None = None,
     revision: str = "main",
     cache_dir: str | os.PathLike | None = None,
@@ -131,9 +165,12 @@ def create_pretrained(
     mutates its inputs; ``load()`` builds the trees itself from abstract shapes, without a random
     init. ``num_classes=None`` keeps the released head, ``0`` drops it, any other value gives a
     fresh head (kept from the trees passed to ``load``) and a ``HeadSkippedWarning``.
-    ``in_chans != 3`` adapts the stem kernel as timm's ``adapt_input_conv``. Nothing is downloaded
-    until ``load`` is called. ``checkpoint_path`` loads a local file instead of the released
-    weights — safetensors, a PyTorch checkpoint read with ``torch.load(weights_only=True)``, or a
+    ``in_chans`` other than the weights' own (3, or a ``hf-hub:`` repository's) adapts the stem kernel
+    as timm's ``adapt_input_conv``. Nothing is downloaded until ``load`` is called (a ``hf-hub:``
+    name's ``config.json`` and card are read at once, with the same ``revision``, ``cache_dir``,
+    ``local_files_only`` and ``token``; ``hf-hub:org/name@rev`` is ``revision="rev"``).
+    ``checkpoint_path`` loads a local file instead of the released weights — safetensors, a
+    PyTorch checkpoint read with ``torch.load(weights_only=True)``, or a
     ``.npz`` read with ``numpy.load(allow_pickle=False)``; a foreign key layout is turned into
     timm's by the families' ``zoo_transform_checkpoint`` hooks — and, with ``num_classes=None``,
     takes the head size from the file. Weights load as stored, NaN and Inf included; ``check_finite=True``
@@ -141,13 +178,16 @@ def create_pretrained(
     ``dtype`` is the compute dtype as in ``create_model``; the loaded params stay float32.
     Every argument is checked before any file is opened (``ArgumentError``, as ``create_model``).
     """
+    from zoo_core.hub_repo import HubVariant
     from zoo_core.loading import HubWeights, LocalFile
 
-    variant = get_variant(name)
-    _, in_chans, num_classes = _checked_model_arguments(variant, in_chans, num_classes, features_only, out_indices,
-                                                        dtype, family_kwargs)
-    prefix, local_files_only, check_finite = _checked_load_arguments(
-        variant.name, revision, cache_dir, prefix, local_files_only, token, checkpoint_path, check_finite)
+    load_args = (revision, cache_dir, prefix, local_files_only, token, checkpoint_path, check_finite)
+    variant = _variant_to_load(name, load_args)
+    _, in_chans, num_classes, _ = _checked_model_arguments(variant, in_chans, num_classes, features_only,
+                                                           out_indices, dtype, family_kwargs)
+    prefix, local_files_only, check_finite = _checked_load_arguments(variant.name, *load_args)
+    if isinstance(variant, HubVariant):
+        revision = variant.revision
     if checkpoint_path is not None:
         source = LocalFile(checkpoint_path)
         head_classes = source.open(variant).head_classes(variant)
@@ -171,6 +211,19 @@ def create_pretrained(
     loader = Loader(model, variant, source, prefix, in_chans=in_chans, head_classes=head_classes,
                     check_finite=check_finite)
     return model, loader
+
+
+def _variant_to_load(name: Any, load_args: tuple) -> Variant:
+    """``create_pretrained``'s variant: a ``hf-hub:`` repository's read again with the download
+    options, which are checked first (a HEAD request when cached: the repository may have moved on)."""
+    from zoo_core.hub_repo import hub_variant, is_hub_name
+
+    if not is_hub_name(name):
+        return get_variant(name)
+    _checked_load_arguments(name, *load_args)
+    revision, cache_dir, _, local_files_only, token, _, _ = load_args
+    return hub_variant(name, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
+                       refresh=True)
 
 
 def _checked_load_arguments(where: str, revision: Any, cache_dir: Any, prefix: Any, local_files_only: Any, token: Any,

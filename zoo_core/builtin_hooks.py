@@ -44,12 +44,13 @@ def zoo_before_load(variant, options):
 
 @hookimpl(tryfirst=True)
 def zoo_register_commands(subparsers):
-    """The built-in commands: list, info, plugins, download, predict, embed, convert, map, cache.
+    """The built-in commands: list, info, plugins, download, predict, embed, convert, map, cache, push.
 
     Tried first, so every plugin's ``zoo_register_commands`` sees them in ``subparsers.choices``
     (argparse refuses a second command of the same name: a plugin cannot replace one).
     """
-    from zoo_core import commands_catalog, commands_weights  # deferred: their modules import the registry
+    from zoo_core import commands_catalog, commands_hub, commands_weights  # deferred: they import the registry
 
     commands_catalog.register(subparsers)
     commands_weights.register(subparsers)
+    commands_hub.register(subparsers)

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_list)
 
     p = subparsers.add_parser("info", help="every field of one variant, its license and cache state")
-    p.add_argument("name", type=non_empty)
+    p.add_argument("name", type=non_empty, help="arch.tag, arch, or a timm repository of the Hub: hf-hub:org/name[@rev]")
     p.add_argument("--json", action="store_true",
                    help="one JSON object: the variant record plus cached_file, distribution and license_notes")
     p.set_defaults(func=cmd_info)
@@ -90,6 +90,7 @@ def _info_lines(v, fam, data: dict) -> list[str]:
         lines.append(f"  license url     {lic.url}")
     if lic.note:
         lines.append(wrap(lic.note, indent="  license note    ", subsequent_indent=FIELD_INDENT))
+    lines += _repository_lines(v)
     lines += [
         f"  num_classes     {v.num_classes}" + ("  (encoder only: no classifier)" if v.num_classes == 0 else ""),
         f"  num_features    {v.num_features}",
@@ -104,7 +105,25 @@ def _info_lines(v, fam, data: dict) -> list[str]:
         lines.append(f"  labels          {v.resolved_label_names}")
     if v.notes:
         lines.append(wrap(v.notes, indent="  notes           ", subsequent_indent=FIELD_INDENT))
-    return lines + ["\n" + wrap(f"note: {note}", subsequent_indent="  ") for note in fam.license_notes]
+    return lines + ["\n" + wrap(f"note: {note}", subsequent_indent="  ") for note in data["license_notes"]]
+
+
+def _repository_lines(v) -> list[str]:
+    """``zoo info``'s lines for a ``hf-hub:`` variant: where its config came from and what it says."""
+    from zoo_core.hub_repo import HubVariant
+
+    if not isinstance(v, HubVariant):
+        return []
+    lines = [f"  repository      {v.repo_id} (revision {v.revision})",
+             f"  architecture    {v.architecture} (built as zoo's {v.base_variant})",
+             f"  license from    {v.license_source}"]
+    if v.labels:
+        shown = ", ".join(v.labels[:8]) + (", ..." if len(v.labels) > 8 else "")
+        lines.append(wrap(f"{len(v.labels)} from config.json: {shown}", indent="  label names     ",
+                          subsequent_indent=FIELD_INDENT))
+    if v.model_args:
+        lines.append(f"  model_args      {json.dumps(dict(v.model_args), default=str)}")
+    return lines
 
 
 def cmd_info(args) -> int:
@@ -117,9 +136,11 @@ def cmd_info(args) -> int:
     from zoo_core.interop.hub import cached_file  # deferred: an unknown name fails without importing the Hub client
 
     data = v.to_dict()
-    data["cached_file"] = cached_file(v.hf_hub_id, v.filename) if v.hf_hub_id else None
+    revision = getattr(v, "revision", "main")  # a hf-hub: variant's own
+    data["cached_file"] = cached_file(v.hf_hub_id, v.filename, revision=revision) if v.hf_hub_id else None
     data["distribution"] = f"{fam.distribution} {fam.version or ''}".strip()
-    data["license_notes"] = list(fam.license_notes)
+    # the family's notes are about its own released weights, not a Hub repository's
+    data["license_notes"] = [] if getattr(v, "repo_id", None) else list(fam.license_notes)
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     else:

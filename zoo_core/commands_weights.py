@@ -50,13 +50,21 @@ def _register_model_commands(subparsers: argparse._SubParsersAction) -> None:
                                                        '"label": STR, "probability": FLOAT}, ...]}, ...]')
     p.set_defaults(func=cmd_predict)
 
-    p = subparsers.add_parser("embed", help="pooled features of images, saved as .npy")
+    p = subparsers.add_parser("embed", help="pooled features (or image-text embeddings) of images, saved as .npy")
     p.add_argument("name", type=non_empty)
     p.add_argument("images", nargs="+", metavar="IMAGE", type=existing_file)
-    p.add_argument("--out", required=True, type=non_empty, help="output .npy file, (N, num_features) float32")
+    p.add_argument("--out", required=True, type=non_empty,
+                   help="output .npy file, (N, D) float32, not normalized")
+    p.add_argument("--projected", action="store_true",
+                   help="through the variant's image-text projection head (CLIP towers: D is the embedding size); "
+                        "default: the pooled features before the head (D = num_features)")
+    p.add_argument("--checkpoint", default=None, type=existing_file,
+                   help="a local weights file instead of the released ones (a layout the family knows: timm's, "
+                        "OpenCLIP's, big_vision's .npz, ...)")
     p.add_argument("--batch-size", type=positive_int, default=8)
-    p.add_argument("--json", action="store_true", help='one JSON object: {"variant": NAME, "out": FILE, '
-                                                       '"shape": [N, FEATURES], "dtype": "float32", "images": [PATH, ...]}')
+    p.add_argument("--json", action="store_true", help='one JSON object: {"variant": NAME, "out": FILE, "output": '
+                                                       '"pooled" | "projected", "description": STR, "shape": [N, D], '
+                                                       '"dtype": "float32", "normalized": false, "images": [PATH, ...]}')
     p.set_defaults(func=cmd_embed)
 
 
@@ -110,7 +118,7 @@ def cmd_download(args) -> int:
 
     done = []
     for name in args.names:
-        v = get_variant(name)
+        v = get_variant(name, revision=args.revision, cache_dir=args.cache_dir)
         path = weights_file(v, revision=args.revision, cache_dir=args.cache_dir)
         done.append({"variant": v.name, "path": str(path)})
         _say(args, f"{v.name}: {path}")
@@ -137,20 +145,24 @@ def cmd_predict(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    """The pooled features of the images, ``(N, num_features)`` float32, saved with ``numpy.save``;
-    ``--out`` is checked before any model is created."""
+    """One vector per image, ``(N, D)`` float32, saved with ``numpy.save``: the pooled features, or
+    with ``--projected`` the image-text embeddings of a CLIP tower; the output says which. ``--out``
+    and ``--projected`` are checked before any model is created."""
     import numpy as np
 
-    from zoo_core.predict import embed
+    from zoo_core.predict import describe_embedding, embed
 
     check_output_file(args.out, what="--out")
-    features = embed(args.name, args.images, batch_size=args.batch_size)
+    what = describe_embedding(args.name, projected=args.projected)
+    features = embed(args.name, args.images, projected=args.projected, batch_size=args.batch_size,
+                     checkpoint_path=args.checkpoint)
     np.save(args.out, features)
     if args.json:
-        print(json.dumps({"variant": args.name, "out": args.out, "shape": list(features.shape),
-                          "dtype": str(features.dtype), "images": list(args.images)}, indent=2))
+        print(json.dumps({"variant": args.name, "out": args.out, "output": what.output, "description": what.text,
+                          "shape": list(features.shape), "dtype": str(features.dtype), "normalized": False,
+                          "images": list(args.images)}, indent=2))
     else:
-        print(f"{args.out}: {features.shape[0]} × {features.shape[1]} float32 features of {args.name}")
+        print(f"{args.out}: {features.shape[0]} × {features.shape[1]} float32 {what.text}")
     return 0
 
 

@@ -72,7 +72,7 @@ class HubWeights:
     token: str | bool | None = None
 
     def path(self, variant: Variant) -> str:
-        return weights_file(variant, revision=self.revision, cache_dir=self.cache_dir,
+        return _hub_weights_file(variant, revision=self.revision, cache_dir=self.cache_dir,
                             local_files_only=self.local_files_only, token=self.token)
 
     def open(self, variant: Variant) -> Checkpoint:
@@ -174,6 +174,23 @@ def weights_file(variant: Variant, *, revision: str = "main", cache_dir=None, lo
     return os.fspath(path)
 
 
+def _hub_weights_file(variant: Variant, **fetch) -> str:
+    """``weights_file``, where a ``hf-hub:`` repository without ``model.safetensors`` that holds a
+    pickle gets an error saying how to convert it."""
+    from zoo_core.errors import DownloadError
+    from zoo_core.hub_repo import HubVariant, missing_weights_error
+
+    try:
+        return weights_file(variant, **fetch)
+    except DownloadError as e:
+        if not isinstance(variant, HubVariant):
+            raise
+        better = missing_weights_error(variant, e, revision=fetch.get("revision", "main"), token=fetch.get("token"))
+        if better is e:
+            raise
+        raise better from e
+
+
 def classifier_prefixes(variant: Variant) -> tuple[str, ...]:
     """The key prefixes of the released classifier (``"head.fc."``; several for a split head)."""
     return tuple(f"{c.strip()}." for c in variant.classifier.split(",") if c.strip())
@@ -191,11 +208,13 @@ class LoadPlan:
 
 
 def plan_load(model, variant: Variant, family: Family, checkpoint: Checkpoint, params, state, *,
-              in_chans: int = 3, head_classes: int | None = None) -> LoadPlan:
+              in_chans: int | None = None, head_classes: int | None = None) -> LoadPlan:
     """The family's mapping for ``model`` as built, on ``(params, state)`` (arrays or
     ``ShapeDtypeStruct`` trees), fitted to the call: ``head_classes`` is the checkpoint's head size
     (default: the variant's); a model head of another non-zero size is kept; the stem kernel
-    (``variant.first_conv``) is adapted to ``in_chans`` as timm's ``adapt_input_conv``."""
+    (``variant.first_conv``) is adapted to ``in_chans`` as timm's ``adapt_input_conv`` when that
+    differs from the weights' own channels (``variant.input_size[0]``: 3, or a ``hf-hub:``
+    repository's; ``None`` means those)."""
     from zoo_core.interop.transforms import adapt_input_conv, compose
     from zoo_core.nn.module import shape_structs
 
@@ -211,7 +230,7 @@ def plan_load(model, variant: Variant, family: Family, checkpoint: Checkpoint, p
         if keep_head and key.startswith(heads):
             kept.append(target)
             continue
-        if key == first_conv_key and in_chans != 3:
+        if key == first_conv_key and in_chans not in (None, variant.input_size[0]):
             transform = compose(transform, adapt_input_conv(in_chans))
         triples.append((key, target, transform))
     ignored = frozenset(k for k in checkpoint.state_dict if k.startswith(heads)) \
@@ -219,7 +238,7 @@ def plan_load(model, variant: Variant, family: Family, checkpoint: Checkpoint, p
     return LoadPlan(tuple(triples), tuple(kept), ignored)
 
 
-def load_weights(model, variant: Variant, family: Family, source, params, state, *, in_chans: int = 3,
+def load_weights(model, variant: Variant, family: Family, source, params, state, *, in_chans: int | None = None,
                  check_finite: bool = False, head_classes: int | None = None):
     """Read ``source`` (a ``CheckpointSource``, an opened ``Checkpoint``, a file path or a
     ``(label, state_dict)`` pair) onto ``(params, state)`` (arrays or ``ShapeDtypeStruct`` trees)

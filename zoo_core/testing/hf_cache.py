@@ -44,3 +44,22 @@ def safetensors_bytes(tensors) -> bytes:
     from safetensors.numpy import save
 
     return save({k: np.ascontiguousarray(v) for k, v in tensors.items()})
+
+
+def write_cached_repo(cache_dir: str | os.PathLike, repo_id: str, files: dict[str, bytes], *, revision: str = "main",
+                      commit: str | None = None) -> Path:
+    """Put several files of ``repo_id`` into the cache as one snapshot (one commit), as a
+    download of each would leave them: what ``hf-hub:`` names read offline (``config.json``,
+    ``README.md``, ``model.safetensors``). Returns the snapshot directory."""
+    digest = hashlib.sha1(f"{repo_id}/{revision}".encode())
+    for name in sorted(files):
+        digest.update(name.encode() + hashlib.sha256(files[name]).digest())
+    commit = commit or digest.hexdigest()
+    for name, data in files.items():
+        write_cached_file(cache_dir, repo_id, name, data, revision=revision, commit=commit)
+    return repo_folder(cache_dir, repo_id) / "snapshots" / commit
+
+
+def saved_repo_files(directory: str | os.PathLike) -> dict[str, bytes]:
+    """``{file name: bytes}`` of a directory written by ``zoo_core.save_pretrained`` (or timm's ``save_for_hf``)."""
+    return {p.name: p.read_bytes() for p in sorted(Path(directory).iterdir()) if p.is_file()}
