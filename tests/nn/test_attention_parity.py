@@ -14,20 +14,12 @@ import jax.numpy as jnp  # noqa: E402
 from timm.layers import Attention, RelPosBias, gen_relative_position_index  # noqa: E402
 from timm.models.maxxvit import Attention2d  # noqa: E402
 
-from zoo_core.interop import apply_state_dict, tree_mapping  # noqa: E402
 from zoo_core.nn.attention import mhsa, rel_pos_attention, rel_pos_index  # noqa: E402
-from zoo_core.testing.parity import assert_close, randomize_torch_module, to_nhwc  # noqa: E402
+from zoo_core.testing.parity import assert_close, layer_from_torch, randomize_torch_module, to_nhwc  # noqa: E402
 
 pytestmark = pytest.mark.parity
 
 
-def load_from_torch(module, ref):
-    """``module``'s (params, state) with ``ref``'s state dict written through the derived mapping,
-    which must use every key of it."""
-    params, state = jax.eval_shape(module.init, jax.random.key(0))
-    sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
-    tree = apply_state_dict({"params": params, "state": state}, sd, tree_mapping(params, state))
-    return tree["params"], tree["state"]
 
 
 @pytest.mark.parametrize("dim,num_heads,qkv_bias,tokens,fused", [
@@ -43,7 +35,7 @@ def test_mhsa_matches_timm_attention(dim, num_heads, qkv_bias, tokens, fused):
     randomize_torch_module(ref, seed=dim)
     ref.eval()
     ours = mhsa(dim, num_heads, qkv_bias=qkv_bias)
-    params, state = load_from_torch(ours, ref)
+    params, state = layer_from_torch(ours, ref)
     x = np.random.default_rng(0).standard_normal((2, tokens, dim), dtype=np.float32)
     with torch.no_grad():
         expected = ref(torch.from_numpy(x)).numpy()
@@ -65,7 +57,7 @@ def test_rel_pos_attention_matches_timm_attention2d(dim, window, kwargs, fused):
     randomize_torch_module(ref, seed=dim + window[1])
     ref.eval()
     ours = rel_pos_attention(dim, window, **kwargs)
-    params, state = load_from_torch(ours, ref)
+    params, state = layer_from_torch(ours, ref)
     assert params["rel_pos"]["relative_position_bias_table"].shape == tuple(ref.rel_pos.relative_position_bias_table.shape)
     x = torch.from_numpy(np.random.default_rng(1).standard_normal((2, dim, *window), dtype=np.float32))
     with torch.no_grad():

@@ -13,21 +13,13 @@ from timm.layers import Mlp, PatchEmbed  # noqa: E402
 from timm.models.vision_transformer import Block  # noqa: E402
 
 from zoo_core.errors import InputError  # noqa: E402
-from zoo_core.interop import apply_state_dict, tree_mapping  # noqa: E402
 from zoo_core.nn.activations import gelu_tanh  # noqa: E402
 from zoo_core.nn.transformer import mlp, patch_embed, vit_block  # noqa: E402
-from zoo_core.testing.parity import assert_close, randomize_torch_module, to_nhwc  # noqa: E402
+from zoo_core.testing.parity import assert_close, layer_from_torch, randomize_torch_module, to_nhwc  # noqa: E402
 
 pytestmark = pytest.mark.parity
 
 
-def load_from_torch(module, ref):
-    """``module``'s (params, state) with ``ref``'s state dict written through the derived mapping,
-    which must use every key of it."""
-    params, state = jax.eval_shape(module.init, jax.random.key(0))
-    sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
-    tree = apply_state_dict({"params": params, "state": state}, sd, tree_mapping(params, state))
-    return tree["params"], tree["state"]
 
 
 @pytest.mark.parametrize("img_size,patch_size,in_chans,embed_dim,bias", [
@@ -43,7 +35,7 @@ def test_patch_embed_matches_timm(img_size, patch_size, in_chans, embed_dim, bia
     randomize_torch_module(ref, seed=embed_dim)
     ours = patch_embed(img_size, patch_size, in_chans, embed_dim, bias=bias)
     assert ours.grid_size == tuple(ref.grid_size) and ours.num_patches == ref.num_patches
-    params, state = load_from_torch(ours, ref)
+    params, state = layer_from_torch(ours, ref)
     hw = ref.img_size
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, in_chans, *hw), dtype=np.float32))
     with torch.no_grad():
@@ -71,7 +63,7 @@ def test_mlp_matches_timm(in_features, hidden, out, bias, act):
     ref = Mlp(in_features, hidden, out, act_layer=act_layer, bias=bias)
     randomize_torch_module(ref, seed=in_features)
     ours = mlp(in_features, hidden, out, bias=bias, **({} if act == "gelu" else {"act": gelu_tanh}))
-    params, state = load_from_torch(ours, ref)
+    params, state = layer_from_torch(ours, ref)
     x = np.random.default_rng(0).standard_normal((2, 5, in_features), dtype=np.float32)
     with torch.no_grad():
         expected = ref(torch.from_numpy(x)).numpy()
@@ -91,7 +83,7 @@ def test_vit_block_matches_timm(dim, num_heads, kwargs, tokens):
     randomize_torch_module(ref, seed=dim)
     ref.eval()
     ours = vit_block(dim, num_heads, **kwargs)
-    params, state = load_from_torch(ours, ref)
+    params, state = layer_from_torch(ours, ref)
     x = np.random.default_rng(0).standard_normal((2, tokens, dim), dtype=np.float32)
     with torch.no_grad():
         expected = ref(torch.from_numpy(x)).numpy()

@@ -24,7 +24,6 @@ from timm.layers import (  # noqa: E402
 from timm.layers.activations import quick_gelu as timm_quick_gelu  # noqa: E402
 
 from zoo_core.errors import InputError  # noqa: E402
-from zoo_core.interop import apply_state_dict, tree_mapping  # noqa: E402
 from zoo_core.nn import RmsNorm as ZooRmsNorm  # noqa: E402
 from zoo_core.nn import quick_gelu  # noqa: E402
 from zoo_core.nn.activations import silu  # noqa: E402
@@ -34,25 +33,18 @@ from zoo_core.nn.diff_attention import diff_attention  # noqa: E402
 from zoo_core.nn.mlp import glu_mlp, swiglu  # noqa: E402
 from zoo_core.nn.norm import LayerNorm as ZooLayerNorm  # noqa: E402
 from zoo_core.nn.transformer import mlp, patch_embed  # noqa: E402
-from zoo_core.testing.parity import assert_close, randomize_torch_module, to_nhwc  # noqa: E402
+from zoo_core.testing.parity import assert_close, layer_from_torch, randomize_torch_module, to_nhwc  # noqa: E402
 
 pytestmark = pytest.mark.parity
 
 
-def load_from_torch(module, ref):
-    """``module``'s (params, state) with ``ref``'s state dict written through the derived mapping,
-    which must use every key of it."""
-    params, state = jax.eval_shape(module.init, jax.random.key(0))
-    sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
-    tree = apply_state_dict({"params": params, "state": state}, sd, tree_mapping(params, state))
-    return tree["params"], tree["state"]
 
 
 def check(ours, ref, x, name, seed=0):
     """``ours`` with ``ref``'s randomized weights gives ``ref``'s output on ``x`` (N, ..., C)."""
     randomize_torch_module(ref, seed)
     ref.eval()
-    params, state = load_from_torch(ours, ref)
+    params, state = layer_from_torch(ours, ref)
     with torch.no_grad():
         expected = ref(torch.from_numpy(x)).numpy()
     y, _ = jax.jit(ours.apply)(params, state, jnp.asarray(x))
@@ -115,7 +107,7 @@ def test_patch_embed_with_norm_and_any_size_matches_timm():
     ref = PatchEmbed(32, 8, 3, 16, norm_layer=RmsNorm, strict_img_size=False)
     randomize_torch_module(ref, 1)
     ours = patch_embed(32, 8, 3, 16, norm=ZooRmsNorm(16, 1e-6), strict_img_size=False)
-    params, state = load_from_torch(ours, ref)
+    params, state = layer_from_torch(ours, ref)
     x = torch.from_numpy(tokens(1, 3, 40, 24))
     with torch.no_grad():
         expected = ref(x).numpy()

@@ -61,6 +61,21 @@ def randomize_torch_module(module, seed: int = 0) -> None:
             tensor.copy_(value.to(tensor.dtype))
 
 
+def layer_from_torch(module, ref):
+    """A ``zoo_core.nn`` layer's ``(params, state)`` holding torch module ``ref``'s state dict,
+    written through the leaf-name mapping (``tree_mapping``), which must use every key of it: the
+    start of a layer's parity test."""
+    import jax
+
+    from zoo_core.interop.mapping import tree_mapping
+    from zoo_core.interop.state_dict import apply_state_dict
+
+    params, state = jax.eval_shape(module.init, jax.random.key(0))
+    sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    tree = apply_state_dict({"params": params, "state": state}, sd, tree_mapping(params, state))
+    return tree["params"], tree["state"]
+
+
 def to_numpy(t) -> np.ndarray:
     return t.detach().cpu().float().numpy() if hasattr(t, "detach") else np.asarray(t)
 
