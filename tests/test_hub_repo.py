@@ -198,3 +198,14 @@ def test_a_repository_in_the_cache_opens_offline_without_a_hub(tmp_path, hf_cach
     with pytest.raises(DownloadError, match="offline"):
         zoo_core.get_variant("hf-hub:me/elsewhere")
 
+
+
+def test_a_gated_or_private_repository_says_so_as_timm_weights_do(hub):
+    """A repository the Hub refuses (gated: 403; private or missing: 401/404) is one DownloadError
+    naming it, from the config's download, before anything is built."""
+    hub.add_file("org/gated", "config.json", b"{}", status=403, message="Access to model org/gated is restricted")
+    with pytest.raises(DownloadError, match=r"org/gated.*gated"):
+        zoo_core.get_variant("hf-hub:org/gated")
+    hub.add_file("org/private", "config.json", b"{}", status=401, message="Repository not found")
+    with pytest.raises(DownloadError, match=r"org/private.*not found or not accessible"):
+        zoo_core.create_model("hf-hub:org/private")
