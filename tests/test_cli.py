@@ -32,6 +32,10 @@ def test_list_filters_by_family_and_license_and_emits_json(capsys):
     rows = json.loads(out)
     assert code == 0 and [r["name"] for r in rows] == ["tinynet_s.zoo_nc"]
     assert rows[0]["license"]["commercial"] == "no" and rows[0]["arch"] == "tinynet_s"
+    code, out, _ = run(capsys, "list", "--family", "tinynet", "--commercial", "no", "--json")
+    assert code == 0 and [r["name"] for r in json.loads(out)] == ["tinynet_s.zoo_nc"]
+    code, out, _ = run(capsys, "list", "--family", "tinynet", "--commercial", "yes", "--json")
+    assert code == 0 and "tinynet_s.zoo_nc" not in [r["name"] for r in json.loads(out)] and json.loads(out)
 
 
 def test_list_of_nothing_says_why_and_exits_like_grep(capsys, monkeypatch):

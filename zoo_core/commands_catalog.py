@@ -12,6 +12,7 @@ import sys
 
 from zoo_core.cli import non_empty, table, wrap
 from zoo_core.plugins import get_registry, plugin_host, plugin_infos
+from zoo_core.registry import COMMERCIAL_USE
 
 NO_FAMILY_HINT = ("no model family is installed: a family is a distribution with an entry point in the group "
                   "'zoo' (`zoo plugins` lists what zoo found)")
@@ -25,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--license", action="store_true", help="show each variant's weights license and commercial use")
     p.add_argument("--license-id", type=non_empty, help="only weights under this license id (fnmatch, e.g. 'cc-by-nc*')")
     p.add_argument("--pretrained", action="store_true", help="only variants with released weights")
+    p.add_argument("--commercial", choices=COMMERCIAL_USE,
+                   help="only weights whose license allows commercial use (yes), forbids it (no) or sets conditions")
     p.add_argument("--json", action="store_true",
                    help="a JSON list of variant records (name, arch, family, license {id, commercial, ...}, ...)")
     p.set_defaults(func=cmd_list)
@@ -44,7 +47,7 @@ def cmd_list(args) -> int:
     """The matching variants as a table (``--license``: license columns and the families' notes) or JSON."""
     reg = get_registry()
     names = reg.list(args.pattern or "*", family=args.family, license=args.license_id,
-                     pretrained=True if args.pretrained else None)
+                     pretrained=True if args.pretrained else None, commercial=args.commercial)
     variants = [reg.variants[n] for n in names]
     if args.json:
         print(json.dumps([v.to_dict() for v in variants], indent=2))
@@ -82,7 +85,7 @@ def _info_lines(v, fam, data: dict) -> list[str]:
     lic = v.license
     lines = [
         f"{v.name}  ({v.family} family, from {data['distribution']})",
-        f"  weights         {v.hf_hub_id}/{v.filename}" if v.hf_hub_id else "  weights         none released",
+        f"  weights         {v.hf_hub_id}/{v.filename}" if v.hf_hub_id else "  weights         not on the Hugging Face Hub (see notes; load a local file with checkpoint_path=)",
         f"  cached          {data['cached_file'] or 'no'}",
         f"  license         {lic.id}  commercial use: {lic.commercial}",
     ]

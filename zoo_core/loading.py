@@ -166,7 +166,10 @@ def weights_file(variant: Variant, *, revision: str = "main", cache_dir=None, lo
                  token=None) -> str:
     """The local path of ``variant``'s weights, from the first plugin that answers (the Hub by default)."""
     if not variant.pretrained:
-        raise WeightsError(f"{variant.name}: no released weights (the variant has no Hub repository)")
+        raise WeightsError(f"{variant.name}: its weights are not on the Hugging Face Hub (the variant has no Hub "
+                           "repository), so nothing can be downloaded; load a file you have with "
+                           "create_pretrained(name, checkpoint_path=FILE)" + (f". Notes: {variant.notes}"
+                                                                            if variant.notes else ""))
     path = hooks().zoo_weights_file(variant=variant, revision=revision, cache_dir=cache_dir,
                                     local_files_only=local_files_only, token=token)
     if path is None:
