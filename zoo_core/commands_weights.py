@@ -76,6 +76,9 @@ def _register_file_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="output .safetensors (a .json sidecar of shapes and dtypes is written beside it)")
     p.add_argument("--strip-prefix", action="append", default=[], metavar="PREFIX", type=non_empty,
                    help="remove this key prefix (DataParallel's 'module.' is always removed)")
+    p.add_argument("--key", type=non_empty, default=None, metavar="NAME",
+                   help="the entry of the checkpoint that holds the state dict (I-JEPA: encoder); default: the "
+                        "tensors themselves or the usual wrappers (state_dict, model, ...)")
     p.add_argument("--json", action="store_true", help='one JSON object: {"source": FILE, "out": FILE, "sidecar": '
                                                        'FILE, "tensors": {KEY: {"shape": [...], "dtype": STR}}}')
     p.set_defaults(func=cmd_convert)
@@ -172,7 +175,7 @@ def cmd_convert(args) -> int:
     from zoo_core.convert import convert
 
     check_output_file(args.out, what="output")
-    sidecar = convert(args.checkpoint, args.out, prefixes=args.strip_prefix)
+    sidecar = convert(args.checkpoint, args.out, prefixes=args.strip_prefix, key=args.key)
     if args.json:
         print(json.dumps({"source": args.checkpoint, "out": args.out, "sidecar": f"{args.out}.json",
                           "tensors": sidecar["tensors"]}, indent=2))

@@ -47,11 +47,18 @@ def _is_tensor_dict(obj: Any, torch) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def unwrap(obj: Any, source: str) -> Mapping[str, Any]:
-    """The state dict inside a checkpoint object: the object itself, or the first wrapper key
-    (``state_dict``, ``model_state_dict``, ``model``, ...) whose value is a dict, recursively."""
+def unwrap(obj: Any, source: str, key: str | None = None) -> Mapping[str, Any]:
+    """The state dict inside a checkpoint object: ``obj[key]`` when ``key`` is given (I-JEPA's
+    ``encoder``), then the object itself or the first wrapper key (``state_dict``,
+    ``model_state_dict``, ``model``, ...) whose value is a dict, recursively."""
     torch = _torch()
     seen = []
+    if key is not None:
+        if not isinstance(obj, Mapping) or not isinstance(obj.get(key), Mapping):
+            found = ", ".join(repr(k) for k in list(obj)[:20]) if isinstance(obj, Mapping) else type(obj).__name__
+            raise CheckpointFormatError(f"{source}: has no dict under {key!r} (its top level: {found})")
+        seen.append(key)
+        obj = obj[key]
     while isinstance(obj, Mapping) and not _is_tensor_dict(obj, torch):
         key = next((k for k in WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
         if key is None:
@@ -63,9 +70,11 @@ def unwrap(obj: Any, source: str) -> Mapping[str, Any]:
     bad = {k: type(v).__name__ for k, v in obj.items() if not isinstance(v, torch.Tensor)}
     if bad:
         listed = ", ".join(f"{k!r} ({t})" for k, t in list(bad.items())[:10])
+        nested = [k for k, v in obj.items() if isinstance(v, Mapping)]
         raise CheckpointFormatError(
             f"{source}{' [' + ']['.join(seen) + ']' if seen else ''}: {len(bad)} entries are not tensors: {listed}"
-            f"{' ...' if len(bad) > 10 else ''}")
+            f"{' ...' if len(bad) > 10 else ''}"
+            + (f"; if the weights are under {nested[0]!r}, pick them with --key {nested[0]}" if nested else ""))
     return obj
 
 
@@ -80,9 +89,11 @@ def strip_prefixes(state_dict: Mapping[str, Any], prefixes: Iterable[str] = ()) 
     return out
 
 
-def load_torch_state_dict(path: str | os.PathLike, *, prefixes: Iterable[str] = ()) -> dict[str, Any]:
-    """Read a PyTorch checkpoint safely and return its normalized state dict of torch tensors; a
-    file that is something else (``checkpoint_format``) is a ``CheckpointFormatError`` saying what."""
+def load_torch_state_dict(path: str | os.PathLike, *, prefixes: Iterable[str] = (), key: str | None = None
+                          ) -> dict[str, Any]:
+    """Read a PyTorch checkpoint safely and return its normalized state dict of torch tensors (the
+    one under ``key`` where given); a file that is something else (``checkpoint_format``) is a
+    ``CheckpointFormatError`` saying what."""
     source = os.fspath(path)
     kind = checkpoint_format(source)
     if kind != "torch":
@@ -96,7 +107,7 @@ def load_torch_state_dict(path: str | os.PathLike, *, prefixes: Iterable[str] = 
         raise CheckpointFormatError(
             f"{source}: torch.load(weights_only=True) refused it ({type(e).__name__}: {str(e).splitlines()[0][:300]}); "
             "zoo never unpickles arbitrary objects") from e
-    return strip_prefixes(unwrap(obj, source), prefixes)
+    return strip_prefixes(unwrap(obj, source, key), prefixes)
 
 
 def to_numpy_state_dict(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -108,10 +119,12 @@ def to_numpy_state_dict(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
-def convert(src: str | os.PathLike, dst: str | os.PathLike, *, prefixes: Iterable[str] = ()) -> dict[str, Any]:
-    """Write ``src`` (a PyTorch checkpoint) as safetensors at ``dst`` plus ``dst.json``, a sidecar
-    of every tensor's shape and dtype. Returns the sidecar's content."""
-    state_dict = load_torch_state_dict(src, prefixes=prefixes)  # says what src is first, torch or not
+def convert(src: str | os.PathLike, dst: str | os.PathLike, *, prefixes: Iterable[str] = (), key: str | None = None
+            ) -> dict[str, Any]:
+    """Write ``src`` (a PyTorch checkpoint; the state dict under ``key`` where given) as
+    safetensors at ``dst`` plus ``dst.json``, a sidecar of every tensor's shape and dtype. Returns
+    the sidecar's content."""
+    state_dict = load_torch_state_dict(src, prefixes=prefixes, key=key)  # says what src is first, torch or not
     from safetensors.torch import save_file  # imports torch, which reading a PyTorch checkpoint needs anyway
 
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}  # no shared storage

@@ -147,13 +147,14 @@ def test_mapping_consumes_timms_state_dict(name, shared_timm_models):
 @pytest.mark.filterwarnings("ignore::zoo_core.builtin_hooks.NonCommercialWeightsWarning")  # CC-BY-NC-4.0, as listed
 def test_ijepa_original_file_loads_by_the_documented_recipe(tmp_path):
     """A file laid out as Meta's I-JEPA checkpoints (the encoder under ``encoder``, keys under
-    DataParallel's ``module.``, beside the target encoder and training state), turned into safetensors
-    as docs/families/vit.md shows, loads to timm's outputs: a reduced ViT-H/14-gap (depth 2, width
-    64, 56 px; timm's and zoo's builders take the same overrides), at 1e-4."""
+    DataParallel's ``module.``, beside the target encoder and training state) goes through
+    ``zoo convert FILE OUT --key encoder`` as docs/families/vit.md shows and loads to timm's
+    outputs: a reduced ViT-H/14-gap (depth 2, width 64, 56 px; timm's and zoo's builders take the
+    same overrides), at 1e-4. Without ``--key`` the error says which entry to pick."""
     torch = pytest.importorskip("torch")
     timm = pytest.importorskip("timm")
-    from safetensors.torch import save_file
 
+    from zoo_core.cli import main
     from zoo_core.testing.parity import check_checkpoint_file_parity, randomize_torch_module
 
     name, reduced = "vit_huge_patch14_gap_224.in1k_ijepa", dict(depth=2, embed_dim=64, num_heads=2, img_size=56)
@@ -162,7 +163,7 @@ def test_ijepa_original_file_loads_by_the_documented_recipe(tmp_path):
     encoder = {f"module.{k}": v for k, v in reference.state_dict().items()}
     torch.save({"encoder": encoder, "target_encoder": encoder, "epoch": 300}, tmp_path / "IN1K-vit.pth.tar")
 
-    checkpoint = torch.load(tmp_path / "IN1K-vit.pth.tar", map_location="cpu", weights_only=True)
     path = tmp_path / "ijepa.safetensors"
-    save_file({k.removeprefix("module."): v.contiguous() for k, v in checkpoint["encoder"].items()}, path)
+    assert main(["convert", str(tmp_path / "IN1K-vit.pth.tar"), str(path)]) != 0  # names --key encoder
+    assert main(["convert", str(tmp_path / "IN1K-vit.pth.tar"), str(path), "--key", "encoder"]) == 0
     print(check_checkpoint_file_parity(name, path, reference, img_size=56, zoo_kwargs=reduced))

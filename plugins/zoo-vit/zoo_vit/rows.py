@@ -71,5 +71,5 @@ def ijepa_row(name: str, file: str, num_classes: int, **cfg) -> Variant:
     ``encoder`` entry (keys under ``module.``) is timm's layout."""
     return row(name, IJEPA, num_classes, hub=None, extra_notes=(
         f"; not on the Hugging Face Hub: timm loads Meta's original file {IJEPA_URL}{file}, whose 'encoder' "
-        "entry (keys prefixed 'module.') is this model's state dict; saved as safetensors it loads with "
-        "create_pretrained(name, checkpoint_path=FILE), see docs/families/vit.md"), **cfg)
+        "entry (keys prefixed 'module.') is this model's state dict: `zoo convert FILE OUT.safetensors --key encoder`, "
+        "then create_pretrained(name, checkpoint_path=OUT.safetensors); see docs/families/vit.md"), **cfg)
