@@ -42,7 +42,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Core and plugin tests: offline, CPU, no torch (parity tests are skipped here)."""
-    install_zoo(session, "optax")
+    install_zoo(session, "optax", ".[flax,equinox,orbax]")
     session.run("pytest", *TEST_PATHS, "-m", "not parity and not torch", "-q", *session.posargs,
                 env={"JAX_PLATFORMS": "cpu"})
 
