@@ -359,8 +359,14 @@ def test_embed_out_in_a_missing_directory_fails_before_any_model_is_created(caps
     code, out, err = run(capsys, "embed", "tinynet_s", IMAGES[0], "--out", "/nonexistent/dir/x.npy")
     assert code == OutputPathError.exit_code and out == ""
     assert err == "zoo: error: --out '/nonexistent/dir/x.npy': its directory '/nonexistent/dir' does not exist\n"
+    (tmp_path / "d.npy").mkdir()
+    code, _, err = run(capsys, "embed", "tinynet_s", IMAGES[0], "--out", str(tmp_path / "d.npy"))
+    assert code == OutputPathError.exit_code and f"--out '{tmp_path / 'd.npy'}' is a directory" in err
+    (tmp_path / "other.txt").write_text("not a zoo output")  # an --out DIR: new, empty, or a zoo job's
     code, _, err = run(capsys, "embed", "tinynet_s", IMAGES[0], "--out", str(tmp_path))
-    assert code == OutputPathError.exit_code and f"--out '{tmp_path}' is a directory" in err
+    assert code == OutputPathError.exit_code and f"--out '{tmp_path}' is not empty and holds no manifest.json" in err
+    code, _, err = run(capsys, "embed", "tinynet_s", IMAGES[0], "--out", str(tmp_path / "other.txt"))
+    assert code == OutputPathError.exit_code and "is a file; give a directory" in err
 
 
 def test_embed_out_in_a_read_only_directory_fails_before_any_model_is_created(capsys, monkeypatch, tmp_path):
@@ -408,7 +414,9 @@ def test_bad_options_are_usage_errors_naming_the_option(capsys, monkeypatch, tmp
         (("predict", "tinynet_s", IMAGES[0], "--top-k", "two"), "argument --top-k: expected a positive integer, got 'two'"),
         (("embed", "tinynet_s", IMAGES[0], "--out", "x.npy", "--batch-size", "-1"), "argument --batch-size"),
         (("embed", "tinynet_s", str(tmp_path / "no.jpg"), "--out", "x.npy"), "argument IMAGE: no such file"),
-        (("predict", "tinynet_s", str(tmp_path)), "is a directory; expected a file"),
+        (("predict", "tinynet_s", str(tmp_path / "no_dir")), "argument IMAGE: no such file"),
+        (("predict", "tinynet_s", IMAGES[0], "--list", str(tmp_path / "no.txt")), "argument --list: no such file"),
+        (("predict", "tinynet_s", IMAGES[0], "--format", "xml"), "argument --format: invalid choice"),
         (("predict", "tinynet_s", IMAGES[0], "--checkpoint", str(tmp_path / "w.safetensors")),
          "argument --checkpoint: no such file"),
         (("map", "tinynet_s", "--hint", "fc/kernel"), "argument --hint: expected OURS=THEIRS"),

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from zoo_core.cli import check_output_file, existing_file, hint_pair, non_empty, positive_int, table
+from zoo_core.inputs import image_input, list_file
 from zoo_core.plugins import get_registry
 
 MAP_JSON_HELP = ('one JSON object: {"variant": NAME, "checkpoint": FILE, "pairs": [{"key", "path", "transform", "how"}, '
@@ -41,20 +43,28 @@ def _register_model_commands(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("predict", help="classify images with a variant's released weights")
     p.add_argument("name", type=non_empty)
-    p.add_argument("images", nargs="+", metavar="IMAGE", type=existing_file)
+    _add_inputs(p)
     p.add_argument("--top-k", type=positive_int, default=5)
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--checkpoint", default=None, type=existing_file,
                    help="a local safetensors file instead of the released weights")
+    p.add_argument("--out", default=None, type=non_empty, metavar="DIR",
+                   help="write the rows into DIR (predictions.jsonl or .csv, manifest.json, errors.jsonl) as they "
+                        "are computed, resumable, bad images skipped (docs/datasets.md); default: print them")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="the rows' format under --out")
+    _add_dataset_options(p)
     p.add_argument("--json", action="store_true", help='a JSON list: [{"image": PATH, "top": [{"index": INT, '
-                                                       '"label": STR, "probability": FLOAT}, ...]}, ...]')
+                                                       '"label": STR, "probability": FLOAT}, ...]}, ...]; with --out: '
+                                                       'the summary {"out", "inputs", "rows", "skipped", "computed"}')
     p.set_defaults(func=cmd_predict)
 
     p = subparsers.add_parser("embed", help="pooled features (or image-text embeddings) of images, saved as .npy")
     p.add_argument("name", type=non_empty)
-    p.add_argument("images", nargs="+", metavar="IMAGE", type=existing_file)
+    _add_inputs(p)
     p.add_argument("--out", required=True, type=non_empty,
-                   help="output .npy file, (N, D) float32, not normalized")
+                   help="output .npy file, (N, D) float32, not normalized; a name not ending in .npy is a "
+                        "directory of .npy shards written as they are computed, resumable, bad images skipped "
+                        "(docs/datasets.md)")
     p.add_argument("--projected", action="store_true",
                    help="through the variant's image-text projection head (CLIP towers: D is the embedding size); "
                         "default: the pooled features before the head (D = num_features)")
@@ -62,10 +72,31 @@ def _register_model_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="a local weights file instead of the released ones (a layout the family knows: timm's, "
                         "OpenCLIP's, big_vision's .npz, ...)")
     p.add_argument("--batch-size", type=positive_int, default=8)
+    _add_dataset_options(p)
     p.add_argument("--json", action="store_true", help='one JSON object: {"variant": NAME, "out": FILE, "output": '
                                                        '"pooled" | "projected", "description": STR, "shape": [N, D], '
-                                                       '"dtype": "float32", "normalized": false, "images": [PATH, ...]}')
+                                                       '"dtype": "float32", "normalized": false, "images": [PATH, ...]}'
+                                                       '; with an --out directory: "images" is left out and "inputs", '
+                                                       '"rows", "skipped", "computed" are added')
     p.set_defaults(func=cmd_embed)
+
+
+def _add_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="*", metavar="IMAGE", type=image_input,
+                   help="image files, directories (searched recursively) or quoted glob patterns ('**' for any depth)")
+    p.add_argument("--list", action="append", default=[], dest="lists", metavar="FILE", type=list_file,
+                   help="a file naming one image a line ('-': standard input); may be repeated")
+
+
+def _add_dataset_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shard-size", type=positive_int, default=1024,
+                   help="images per shard of an --out directory (a multiple of the batch size; the work an "
+                        "interruption can lose)")
+    p.add_argument("--workers", type=positive_int, default=None, help="image decoding threads (default: CPU count)")
+    p.add_argument("--progress", action="store_true",
+                   help="a progress bar with rate and ETA on stderr even when it is not a terminal")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start an --out directory's job again instead of resuming it")
 
 
 def _register_file_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -130,11 +161,55 @@ def cmd_download(args) -> int:
     return 0
 
 
+def _images(args) -> list[str]:
+    """Every image the positional inputs and ``--list`` files name (one-shot forms: collected)."""
+    from zoo_core.errors import InputError
+    from zoo_core.inputs import iter_images
+
+    _check_inputs(args)
+    images = list(iter_images(args.images, args.lists))
+    if not images:
+        raise InputError(f"no image found in {', '.join([*args.images, *args.lists])}")
+    return images
+
+
+def _check_inputs(args) -> None:
+    from zoo_core.errors import InputError
+
+    if not args.images and not args.lists:
+        raise InputError(f"zoo {args.command}: give images, directories, glob patterns or --list FILE")
+
+
+def _dataset(args, fn, **kwargs) -> dict:
+    """Run a dataset job into the ``--out`` directory; its summary, also said on stderr."""
+    _check_inputs(args)
+    try:
+        r = fn(args.name, args.images, args.out, lists=args.lists, batch_size=args.batch_size,
+               shard_size=args.shard_size, workers=args.workers, progress=True if args.progress else None,
+               overwrite=args.overwrite, checkpoint_path=args.checkpoint, **kwargs)
+    except KeyboardInterrupt:
+        print(f"zoo: the finished shards in {args.out} are kept; the same command resumes after them",
+              file=sys.stderr)
+        raise
+    if r.skipped:
+        print(f"zoo: {r.skipped} image(s) skipped, reasons in {os.path.join(r.out, 'errors.jsonl')}", file=sys.stderr)
+    return {"out": r.out, "inputs": r.inputs, "rows": r.rows, "skipped": r.skipped, "computed": r.computed}
+
+
 def cmd_predict(args) -> int:
-    """The top-k classes of each image, as text or JSON."""
+    """The top-k classes of each image, as text or JSON; with ``--out DIR``, rows written into DIR."""
+    if args.out is not None:
+        from zoo_core.datasets import predict_dataset
+
+        done = _dataset(args, predict_dataset, top_k=args.top_k, format=args.format)
+        _say(args, f"{done['out']}: {done['rows']} predictions of {done['inputs']} images "
+                   f"({done['computed']} computed now, {done['skipped']} skipped)")
+        if args.json:
+            print(json.dumps(done, indent=2))
+        return 0
     from zoo_core.predict import predict
 
-    results = predict(args.name, args.images, top_k=args.top_k, batch_size=args.batch_size,
+    results = predict(args.name, _images(args), top_k=args.top_k, batch_size=args.batch_size,
                       checkpoint_path=args.checkpoint)
     if args.json:
         print(json.dumps([{"image": r.image, "top": [{"index": i, "label": lab, "probability": p}
@@ -149,21 +224,37 @@ def cmd_predict(args) -> int:
 
 def cmd_embed(args) -> int:
     """One vector per image, ``(N, D)`` float32, saved with ``numpy.save``: the pooled features, or
-    with ``--projected`` the image-text embeddings of a CLIP tower; the output says which. ``--out``
-    and ``--projected`` are checked before any model is created."""
+    with ``--projected`` the image-text embeddings of a CLIP tower; the output says which. An
+    ``--out`` not ending in ``.npy`` is a directory of shards (``zoo_core.datasets.embed_dataset``).
+    ``--out`` and ``--projected`` are checked before any model is created."""
     import numpy as np
 
     from zoo_core.predict import describe_embedding, embed
 
-    check_output_file(args.out, what="--out")
+    dataset = not args.out.endswith(".npy")
+    if not dataset:
+        check_output_file(args.out, what="--out")
     what = describe_embedding(args.name, projected=args.projected)
-    features = embed(args.name, args.images, projected=args.projected, batch_size=args.batch_size,
+    if dataset:
+        from zoo_core.datasets import embed_dataset
+
+        done = _dataset(args, embed_dataset, projected=args.projected)
+        if args.json:
+            print(json.dumps({"variant": args.name, "output": what.output, "description": what.text,
+                              "shape": [done["rows"], what.dim], "dtype": "float32", "normalized": False, **done},
+                             indent=2))
+        else:
+            print(f"{args.out}: {done['rows']} × {what.dim} float32 {what.text}, in shards "
+                  f"({done['computed']} computed now, {done['skipped']} skipped)")
+        return 0
+    images = _images(args)
+    features = embed(args.name, images, projected=args.projected, batch_size=args.batch_size,
                      checkpoint_path=args.checkpoint)
     np.save(args.out, features)
     if args.json:
         print(json.dumps({"variant": args.name, "out": args.out, "output": what.output, "description": what.text,
                           "shape": list(features.shape), "dtype": str(features.dtype), "normalized": False,
-                          "images": list(args.images)}, indent=2))
+                          "images": images}, indent=2))
     else:
         print(f"{args.out}: {features.shape[0]} × {features.shape[1]} float32 {what.text}")
     return 0

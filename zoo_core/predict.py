@@ -79,27 +79,26 @@ def _variant(name: str, pretrained_kwargs):
     return get_variant(name, **fetch) if is_hub_name(name) else get_variant(name)
 
 
-def _batches(n: int, size: int):
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
 def _run(model, params, state, paths, config, batch_size: int) -> np.ndarray:
-    """Outputs for every image, in batches split over all local devices, with a progress bar
-    (shown on a terminal when there is more than one batch)."""
-    import jax
-    from tqdm.auto import tqdm
+    """Outputs for every image, through ``zoo_core.pipeline``: decoded on a thread pool while the
+    model runs, in batches split over all local devices; an unreadable image is an ``InputError``."""
+    from zoo_core.pipeline import decode_batches, device_apply, run
 
-    from zoo_core.data import preprocess
-    from zoo_core.parallel import data_parallel
+    apply, batch_size = device_apply(lambda p, s, x: model.apply(p, s, x)[0], batch_size)
+    batches = decode_batches(paths, config, batch_size=batch_size, on_error="raise")
+    return np.concatenate([b.outputs for b in run(apply, params, state, batches)])
 
-    apply = data_parallel(lambda p, s, x: model.apply(p, s, x)[0])
-    batch_size = max(batch_size, jax.local_device_count())
-    batches = list(_batches(len(paths), batch_size))
-    outs = []
-    for sl in tqdm(batches, desc=f"{len(paths)} images", unit="batch", disable=None if len(batches) > 1 else True):
-        outs.append(np.asarray(apply(params, state, preprocess(paths[sl], config))))
-    return np.concatenate(outs)
+
+def check_classifier(variant, checkpoint_path) -> None:
+    """A ``ZooError`` saying what to use instead where ``variant``'s head classifies nothing (an
+    encoder, an image-text projection) and no checkpoint of the user's brings one."""
+    if variant.num_classes == 0 and checkpoint_path is None:
+        raise ZooError(f"{variant.name} is an encoder without a classifier (num_classes 0): "
+                       f"use `zoo embed {variant.name} IMAGE... --out features.npy` for its features")
+    if head_is_projection(variant) and checkpoint_path is None:
+        raise ZooError(f"{variant.name}'s head is its projection into a {variant.num_classes}-d image-text "
+                       f"embedding, not a classifier: use `zoo embed {variant.name} IMAGE... --projected "
+                       f"--out embeddings.npy`")
 
 
 def predict(name: str, images: Sequence[str | os.PathLike], *, top_k: int = 5, batch_size: int = 8,
@@ -113,13 +112,7 @@ def predict(name: str, images: Sequence[str | os.PathLike], *, top_k: int = 5, b
     from zoo_core.data import resolve_data_config
 
     variant = _variant(name, pretrained_kwargs)
-    if variant.num_classes == 0 and checkpoint_path is None:
-        raise ZooError(f"{variant.name} is an encoder without a classifier (num_classes 0): "
-                       f"use `zoo embed {variant.name} IMAGE... --out features.npy` for its features")
-    if head_is_projection(variant) and checkpoint_path is None:
-        raise ZooError(f"{variant.name}'s head is its projection into a {variant.num_classes}-d image-text "
-                       f"embedding, not a classifier: use `zoo embed {variant.name} IMAGE... --projected "
-                       f"--out embeddings.npy`")
+    check_classifier(variant, checkpoint_path)
     model, load = create_pretrained(variant.name, checkpoint_path=checkpoint_path, **pretrained_kwargs)
     params, state = load()
     paths = [os.fspath(p) for p in images]
