@@ -4,11 +4,19 @@ fine-tune written against ``model.apply``, tree comparisons."""
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from tinynet_weights import tinynet_bytes
 
 NAME, REPO = "tinynet_s.zoo_in1k", "zoo-test/tinynet_s.zoo_in1k"
+X = jax.random.normal(jax.random.key(1), (2, 8, 8, 3))  # a batch for the adapters' equivalence tests
+LABELS = jnp.array([1, 3])
+
+
+def loss_of(logits):
+    """Cross-entropy of ``logits`` against ``LABELS``."""
+    return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(2), LABELS])
 
 
 def serve_tinynet(hub) -> None:

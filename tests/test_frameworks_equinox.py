@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -17,19 +16,12 @@ pytest.importorskip("equinox")
 pytest.importorskip("optax")
 
 import equinox as eqx  # noqa: E402
-from frameworks_common import NAME, assert_trees_close, reference_finetune, serve_tinynet  # noqa: E402
+from frameworks_common import NAME, X, assert_trees_close, loss_of, reference_finetune, serve_tinynet  # noqa: E402, I001
 
 import zoo_core  # noqa: E402
 from zoo_core.frameworks.equinox import ZooModel, load_pretrained  # noqa: E402
 
 from tinynet_weights import tinynet_state_dict  # noqa: E402
-
-X = jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
-LABELS = jnp.array([1, 3])
-
-
-def loss_of(logits):
-    return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(2), LABELS])
 
 
 @pytest.mark.parametrize("train", [False, True])
