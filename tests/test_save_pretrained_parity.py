@@ -80,6 +80,30 @@ def _compare(model, params, state, tmodel, *, seed=1):
     assert_close(ours, theirs, name="logits")
 
 
+def _sgd_steps(model, params, state, num_classes, *, steps=3, lr=0.01, seed=2):
+    """A few plain SGD steps of cross-entropy on random images and labels (eval-mode forward: a
+    ViT has no batch statistics): the fine-tune the round trip starts from. Returns the new params
+    and the losses, which must fall."""
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.standard_normal((4, IMG, IMG, model.in_chans)).astype(np.float32))
+    y = jnp.asarray(rng.integers(0, num_classes, 4))
+
+    @jax.jit
+    def step(params):
+        def loss_fn(p):
+            logits, _ = model.apply(p, state, x)
+            return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(4), y])
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads), loss
+
+    losses = []
+    for _ in range(steps):
+        params, loss = step(params)
+        losses.append(float(loss))
+    return params, losses
+
+
 def _trees_equal(a, b):
     flat_a, tree_a = jax.tree_util.tree_flatten(a)
     flat_b, tree_b = jax.tree_util.tree_flatten(b)
@@ -118,14 +142,16 @@ def test_saved_directory_opens_in_timm_with_equal_logits(tmp_path, name, kwargs,
 
 
 def test_vit_pushed_to_the_hub_opens_in_timm_and_in_zoo(monkeypatch, zoo_hub, tmp_path):
-    """ViT at img_size 32 (its model_args carry it), 10 named classes: pushed through huggingface_hub's
-    own upload API to the loopback Hub, opened by timm's ``hf-hub:`` with equal logits and by
-    zoo's ``hf-hub:`` with identical trees."""
+    """ViT at img_size 32 (its model_args carry it), 10 named classes, fine-tuned a few SGD steps in
+    zoo (the loss falls): pushed through huggingface_hub's own upload API to the loopback Hub,
+    opened by timm's ``hf-hub:`` with equal logits and by zoo's ``hf-hub:`` with identical trees."""
     import timm
 
     name = "vit_tiny_patch16_224.augreg_in21k_ft_in1k"
     labels = [f"breed {i}" for i in range(10)]
     model, params, state = _finetuned(name, num_classes=10, img_size=IMG, global_pool="avg")
+    params, losses = _sgd_steps(model, params, state, 10)
+    assert losses[-1] < losses[0], losses
     zoo_core.push_to_hub(model, params, state, "me/vit-pets", variant=name, label_names=labels, token="hf_test")
     _serve_to_timm(monkeypatch, zoo_hub)
     tmodel = timm.create_model("hf-hub:me/vit-pets", pretrained=True, cache_dir=tmp_path / "timm-cache").eval()
