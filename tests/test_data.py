@@ -30,6 +30,17 @@ def test_eval_transform_gives_nhwc_float32_of_the_input_size(mode, size):
     assert -2.01 <= x.min() and x.max() <= 2.01
 
 
+def test_a_one_channel_model_gets_grayscale_images():
+    """A one-channel input_size (a fine-tune on 1-channel images, opened with hf-hub:) gets Pillow's
+    grayscale of the image, as (H, W, 1), normalized by its one mean and std; it was RGB (3 channels)."""
+    cfg = DataConfig((1, 32, 48), "bilinear", (0.5,), (0.25,), 0.9, "center")
+    x = eval_transform(cfg)(load_image(IMAGES[0]))
+    gray = eval_transform(DataConfig((3, 32, 48), "bilinear", (0.5,) * 3, (0.25,) * 3, 0.9, "center"))(
+        load_image(IMAGES[0]).convert("L").convert("RGB"))
+    assert x.shape == (32, 48, 1) and x.dtype == np.float32
+    np.testing.assert_allclose(x[..., 0], gray[..., 0], atol=1e-6)
+
+
 def test_preprocess_stacks_a_batch_and_names_unreadable_files(tmp_path):
     cfg = resolve_data_config("tinynet_m")
     assert preprocess(IMAGES, cfg).shape == (len(IMAGES), 32, 32, 3)

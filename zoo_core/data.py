@@ -183,7 +183,7 @@ def _center_crop(img, crop_hw: tuple[int, int], fill=0):
 def check_data_config(where: str, config: Any) -> DataConfig:
     """``config``, a ``DataConfig`` whose fields the eval transform can use: ``input_size`` three
     ints ≥ 1, ``interpolation`` and ``crop_mode`` known names, ``crop_pct`` in (0, 1] (or None for
-    timm's 0.875), ``mean``/``std`` of 1 or 3 values (the image is RGB), ``std`` > 0. Else an
+    timm's 0.875), ``mean``/``std`` of 1 or 3 values (RGB, or grayscale for one channel), ``std`` > 0. Else an
     ``ArgumentError`` naming ``where``, the field and its value."""
     if not isinstance(config, DataConfig):
         raise refuse(where, "config", config, "a DataConfig (from zoo_core.data.resolve_data_config)")
@@ -197,10 +197,12 @@ def check_data_config(where: str, config: Any) -> DataConfig:
 
 
 def eval_transform(config: DataConfig) -> Callable[[Any], np.ndarray]:
-    """A function taking a PIL image (converted to RGB) to a normalized (H, W, C) float32 array,
-    equal to timm's eval transform for ``config`` (checked first by ``check_data_config``)."""
+    """A function taking a PIL image (converted to RGB; to grayscale, Pillow's ``L``, for a
+    one-channel ``input_size``) to a normalized (H, W, C) float32 array, equal to timm's eval
+    transform for ``config`` (checked first by ``check_data_config``)."""
     check_data_config("eval_transform", config)
-    _, h, w = config.input_size
+    channels, h, w = config.input_size
+    mode = "L" if channels == 1 else "RGB"
     crop_pct = config.crop_pct or 0.875
     scale = (math.floor(h / crop_pct), math.floor(w / crop_pct))
     resample = _resample(config.interpolation)
@@ -208,8 +210,8 @@ def eval_transform(config: DataConfig) -> Callable[[Any], np.ndarray]:
     std = np.asarray(config.std, np.float32)
 
     def transform(img) -> np.ndarray:
-        if img.mode != "RGB":
-            img = img.convert("RGB")
+        if img.mode != mode:
+            img = img.convert(mode)
         if config.crop_mode == "squash":
             img = _center_crop(_resize(img, scale, resample), (h, w))
         elif config.crop_mode == "border":
@@ -222,7 +224,7 @@ def eval_transform(config: DataConfig) -> Callable[[Any], np.ndarray]:
                 img = _resize_keep_ratio(img, scale, resample)
             img = _center_crop(img, (h, w))
         x = np.asarray(img, dtype=np.float32) / 255.0
-        return (x - mean) / std
+        return (x.reshape(h, w, -1) - mean) / std
 
     return transform
 
