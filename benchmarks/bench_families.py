@@ -5,8 +5,13 @@ normal loader (``create_pretrained(checkpoint_path=...)``), check the logits agr
 batch size time ``--repeats`` rounds alternating ours and timm (so both see the same machine state)
 and print the medians as images/s, the ratio ours / timm, our first-call compile time, and the
 achieved GFLOP/s (XLA's own FLOP count of our compiled forward pass) against the machine's matmul
-peak, measured in the same run. On a machine with CUDA, torch and JAX both use the GPU;
-``--torch-compile`` adds ``torch.compile``'d timm as a third column.
+peak, measured in the same run. On a machine with CUDA, torch and JAX both use the GPU.
+``torch.compile``'d timm is a third column (``--no-torch-compile`` leaves it out, as does a torch
+whose compiler cannot run here).
+
+Each row ends with issue 22's bars, marked met (``ok``) or missed (``MISS``): zoo at least 1.3× timm
+eager, at least level with ``torch.compile``, and, for the convolutional models, at least 70% of the
+matmul peak; the last line counts the cells that meet them.
 
     python benchmarks/bench_families.py [--batch 1 8] [--img-size 224] [--repeats 7] [--models ...]
 """
@@ -81,18 +86,49 @@ def build_pair(name: str, img_size: int):
     return ref.to(TORCH_DEVICE), model, params, state
 
 
-def bench(name: str, batches: list[int], img_size: int, repeats: int, peak: float, torch_compile: bool) -> None:
+#: issue 22's bars: zoo / timm eager, zoo / torch.compile, and (convolutional models) share of the matmul peak
+EAGER_BAR, COMPILE_BAR, PEAK_BAR = 1.3, 1.0, 0.70
+CONV_PREFIXES = ("resnet", "resnext", "seresnet", "convnext")
+
+
+def bars(name: str, eager: float, compiled: float | None, of_peak: float) -> list[bool]:
+    """Whether each of issue 22's bars that applies to ``name`` is met."""
+    met = [eager >= EAGER_BAR]
+    if compiled is not None:
+        met.append(compiled >= COMPILE_BAR)
+    if name.startswith(CONV_PREFIXES):
+        met.append(of_peak >= PEAK_BAR)
+    return met
+
+
+def bench(name: str, batches: list[int], img_size: int, repeats: int, peak: float, torch_compile: bool) -> list[bool]:
     ref, model, params, state = build_pair(name, img_size)
     compiled = torch.compile(ref) if torch_compile else None
     forward = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])
+    met_all = []
     for batch in batches:
         x = np.random.default_rng(0).standard_normal((batch, img_size, img_size, 3), dtype=np.float32)
         row = bench_batch(forward, params, state, ref, compiled, x, repeats)
         gflops = row["flops"] / row["zoo"] / 1e9
-        compiled_col = f" {batch / row['timm compile']:.2f} |" if compiled is not None else ""
-        print(f"| {name} | {batch} | {batch / row['zoo']:.2f} | {batch / row['timm']:.2f} |{compiled_col} "
-              f"{row['timm'] / row['zoo']:.2f}x | {gflops:.0f} ({gflops / peak:.0%}) | {row['compile_s']:.1f} s "
-              f"| {row['max_err']:.1e} |", flush=True)
+        eager = row["timm"] / row["zoo"]
+        vs_compiled = row["timm compile"] / row["zoo"] if compiled is not None else None
+        compiled_cols = f" {batch / row['timm compile']:.2f} |" if compiled is not None else ""
+        ratio_cols = f" {eager:.2f}x |" + (f" {vs_compiled:.2f}x |" if compiled is not None else "")
+        met = bars(name, eager, vs_compiled, gflops / peak)
+        met_all += met
+        print(f"| {name} | {batch} | {batch / row['zoo']:.2f} | {batch / row['timm']:.2f} |{compiled_cols}{ratio_cols} "
+              f"{gflops:.0f} ({gflops / peak:.0%}) | {' '.join('ok' if m else 'MISS' for m in met)} "
+              f"| {row['compile_s']:.1f} s | {row['max_err']:.1e} |", flush=True)
+    return met_all
+
+
+def compile_works() -> str | None:
+    """``None`` when ``torch.compile`` can compile a small module here, else why not."""
+    try:
+        torch.compile(torch.nn.Linear(4, 4))(torch.ones(2, 4))
+    except Exception as e:  # noqa: BLE001 - whatever the compiler raises (no C++ compiler, no triton)
+        return f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+    return None
 
 
 def bench_batch(forward, params, state, ref, compiled, x: np.ndarray, repeats: int) -> dict[str, float]:
@@ -130,20 +166,41 @@ def main() -> None:
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
-    parser.add_argument("--torch-compile", action="store_true", help="add torch.compile'd timm as a column")
+    parser.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
+                        help="leave out the torch.compile'd timm column")
     args = parser.parse_args()
+    if args.torch_compile and (why := compile_works()):
+        print(f"torch.compile does not run here ({why}); its column is left out")
+        args.torch_compile = False
     peak = matmul_peak_gflops()
     device = jax.devices()[0].device_kind
     print(f"{args.img_size}x{args.img_size}, float32, {args.repeats} alternating rounds, medians; "
-          f"jax {jax.__version__} ({jax.default_backend()}: {device}), torch {torch.__version__} "
+          f"jax {jax.__version__} ({jax.default_backend()}: {device}, {cpu_name()}), torch {torch.__version__} "
           f"({TORCH_DEVICE}, {torch.get_num_threads()} threads), timm {timm.__version__}; "
           f"matmul peak {peak:.0f} GFLOP/s (2048³, JAX)")
-    extra = " timm compile img/s |" if args.torch_compile else ""
-    print(f"| model | batch | zoo img/s | timm img/s |{extra} zoo / timm | zoo GFLOP/s (of peak) "
-          "| zoo compile | max abs diff |")
-    print("| --- | --- | --- | --- |" + (" --- |" if args.torch_compile else "") + " --- | --- | --- | --- |")
+    compiled = " timm compile img/s |" if args.torch_compile else ""
+    vs = " zoo / compile |" if args.torch_compile else ""
+    print(f"| model | batch | zoo img/s | timm img/s |{compiled} zoo / timm |{vs} zoo GFLOP/s (of peak) "
+          f"| bars | zoo compile | max abs diff |")
+    print("| --- | --- | --- | --- |" + (" --- | --- |" if args.torch_compile else "") + " --- | --- | --- | --- | --- |")
+    met = []
     for name in args.models:
-        bench(name, args.batch, args.img_size, args.repeats, peak, args.torch_compile)
+        met += bench(name, args.batch, args.img_size, args.repeats, peak, args.torch_compile)
+    print(f"bars met: {sum(met)} of {len(met)} (zoo >= {EAGER_BAR}x timm eager"
+          + (f", >= {COMPILE_BAR}x torch.compile" if args.torch_compile else "")
+          + f", conv models >= {PEAK_BAR:.0%} of the matmul peak)")
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), which decides how timm's oneDNN fares."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
 
 
 if __name__ == "__main__":
