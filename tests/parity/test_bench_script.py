@@ -1,4 +1,4 @@
-"""``benchmarks/bench_families.py`` runs end to end on a small model and prints issue 22's bars.
+"""``benchmarks/bench_families.py`` and ``bench_gpu.py`` run end to end on a small model; the first prints issue 22's bars.
 
 The numbers themselves are measured by ``nox -s bench``, never asserted in a test; what is checked
 here is that the script works (timm and zoo agree in its own parity column) and that its bar
@@ -40,3 +40,18 @@ def test_runs_and_prints_the_table(bench, monkeypatch, capsys):
     row = next(line for line in out.splitlines() if line.startswith("| resnet18.a1_in1k | 1 |"))
     assert float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-4  # the logits agree with timm's
     assert "bars met:" in out and "of 2" in out
+
+
+def test_gpu_script_runs_on_the_cpu_when_asked(monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT.parent / "bench_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", ["bench_gpu.py"])
+    module.main()
+    assert "no GPU here" in capsys.readouterr().out  # nox -s bench on a CPU machine: skipped, not failed
+    monkeypatch.setattr(sys, "argv", ["bench_gpu.py", "--cpu", "--models", "resnet18.a1_in1k", "--img-size", "32",
+                                      "--batch", "1", "--seconds", "0.01", "--no-torch-compile"])
+    module.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| resnet18.a1_in1k |")]
+    assert [row.split(" | ")[1] for row in rows] == ["float32", "bfloat16"]
+    assert all(float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-4 for row in rows)
