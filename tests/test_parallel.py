@@ -38,3 +38,39 @@ def test_the_compilation_cache_is_on_by_default_in_zoos_dir_and_can_be_turned_of
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={**env, "ZOO_COMPILATION_CACHE": "0"})
     assert r.stdout.strip() == "None"
+
+
+def test_the_data_parallel_train_step_on_one_process_is_the_plain_step():
+    """``replicate``, ``shard_batch`` and ``data_parallel_train_step`` on this process's devices
+    give the jitted step's params, BatchNorm state and loss; a leaf without rows is refused.
+    (Many processes: ``tests/test_distributed.py``.)"""
+    import jax
+    import numpy as np
+    import pytest
+
+    import zoo_core
+    from zoo_core.errors import ArgumentError
+    from zoo_core.parallel import data_parallel_train_step, replicate, shard_batch
+
+    class SGD:  # an optax-like transformation without optax: update = -0.1 * grad
+        def update(self, grads, opt_state, params=None):
+            return jax.tree.map(lambda g: -0.1 * g, grads), opt_state
+
+    model = zoo_core.create_model("tinynet_s")
+    params, state = jax.jit(model.init)(jax.random.key(0))
+    rng = np.random.default_rng(0)
+    images, labels = rng.standard_normal((4, 12, 12, 3)).astype(np.float32), rng.integers(0, 10, 4)
+
+    def loss_fn(params, state, images, labels):
+        logits, state = model.apply(params, state, images, train=True)
+        return -jax.nn.log_softmax(logits)[np.arange(4), labels].mean(), state
+
+    step = data_parallel_train_step(loss_fn, SGD())
+    assert step.mesh.devices.size == jax.device_count()
+    p, s, _, loss = step(*replicate((params, state, ()), step.mesh), *shard_batch((images, labels), step.mesh))
+    (want_loss, want_state), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(params, state, images, labels)
+    want = jax.tree.map(lambda a, g: a - 0.1 * g, params, grads)
+    for got, expected in zip(jax.tree.leaves((p, s, loss)), jax.tree.leaves((want, want_state, want_loss))):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ArgumentError, match="first axis is a multiple of this process's"):
+        shard_batch(np.float32(1.0), step.mesh)

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from zoo_core import distributed
 from zoo_core.cli import check_output_file, existing_file, hint_pair, non_empty, positive_int, table
 from zoo_core.inputs import image_input, list_file
 from zoo_core.plugins import get_registry
@@ -97,6 +98,7 @@ def _add_dataset_options(p: argparse.ArgumentParser) -> None:
                    help="a progress bar with rate and ETA on stderr even when it is not a terminal")
     p.add_argument("--overwrite", action="store_true",
                    help="start an --out directory's job again instead of resuming it")
+    distributed.add_arguments(p)
 
 
 def _register_file_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -167,6 +169,10 @@ def _images(args) -> list[str]:
     from zoo_core.inputs import iter_images
 
     _check_inputs(args)
+    if distributed.requested(args):
+        from zoo_core.errors import ArgumentError
+
+        raise ArgumentError(f"zoo {args.command}: --distributed splits an --out directory's job; give --out DIR")
     images = list(iter_images(args.images, args.lists))
     if not images:
         raise InputError(f"no image found in {', '.join([*args.images, *args.lists])}")
@@ -183,6 +189,8 @@ def _check_inputs(args) -> None:
 def _dataset(args, fn, **kwargs) -> dict:
     """Run a dataset job into the ``--out`` directory; its summary, also said on stderr."""
     _check_inputs(args)
+    if distributed.requested(args):
+        distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
     try:
         r = fn(args.name, args.images, args.out, lists=args.lists, batch_size=args.batch_size,
                shard_size=args.shard_size, workers=args.workers, progress=True if args.progress else None,
