@@ -65,8 +65,8 @@ def conv2d(
     """Convolve ``x`` (N, H, W, Cin) with ``kernel`` (kh, kw, Cin // groups, Cout) → (N, H', W', Cout).
 
     A depthwise conv (``groups == Cin``) goes through ``nn.depthwise.depthwise_conv2d``, which
-    picks the fastest exact formulation for the backend; a narrow grouped conv through
-    ``_grouped_conv`` (a block-diagonal dense conv on CPU).
+    picks the fastest exact formulation for the backend; any other grouped conv through
+    ``nn.grouped.grouped_conv2d`` (super-blocks of block-diagonal dense convs, or a compiled kernel, on CPU).
     """
     stride, dilation = pair(stride), pair(dilation)
     pads = resolve_padding(padding, kernel.shape[:2], stride, dilation)
@@ -79,18 +79,12 @@ def conv2d(
         return _patchify_conv(x, kernel.astype(x.dtype), stride, precision)
     conv = functools.partial(lax.conv_general_dilated, window_strides=stride, padding=pads, rhs_dilation=dilation,
                              dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
-    if 1 < groups and cin <= BLOCK_DIAGONAL_MAX_CHANS:
-        return _grouped_conv(conv, x, kernel.astype(x.dtype), groups)
+    if 1 < groups:
+        from zoo_core.nn.grouped import grouped_conv2d
+
+        return grouped_conv2d(x, kernel, groups=groups, stride=stride, pads=pads, dilation=dilation,
+                              precision=precision)
     return conv(x, kernel.astype(x.dtype), feature_group_count=groups)
-
-
-#: Grouped convs with at most this many input channels run on CPU as one dense conv with a
-#: block-diagonal kernel. XLA's CPU backend lowers ``feature_group_count`` through a slow generic
-#: path: ResNeXt-50's layer1 conv ((8, 56, 56, 128), 32 groups) takes ~350 ms there against ~115 ms
-#: as the dense conv (32× the multiply-adds, but a fast kernel's), and the whole ResNeXt-50 forward
-#: 0.73-0.92 s against 1.06-1.20 s (batch 8, 224², a shared 2-core machine; torch ~0.15 s for the
-#: layer1 conv). At 256 channels the two are even (ResNeXt-50: 1.56 s), wider the dense one loses.
-BLOCK_DIAGONAL_MAX_CHANS = 128
 
 
 def block_diagonal_kernel(kernel: jax.Array, groups: int) -> jax.Array:
@@ -100,15 +94,6 @@ def block_diagonal_kernel(kernel: jax.Array, groups: int) -> jax.Array:
     per_group = kernel.reshape(kh, kw, cg, groups, cout // groups)
     eye = jnp.eye(groups, dtype=kernel.dtype)
     return jnp.einsum("hwigo,Gg->hwGigo", per_group, eye).reshape(kh, kw, groups * cg, cout)
-
-
-def _grouped_conv(conv, x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
-    """``conv`` with ``groups``: on CPU the dense conv of ``block_diagonal_kernel`` (the same sums:
-    the zero blocks add exact zeros), elsewhere ``feature_group_count`` (cuDNN / TPU kernels)."""
-    return lax.platform_dependent(
-        x, kernel,
-        cpu=lambda x, k: conv(x, block_diagonal_kernel(k, groups)),
-        default=lambda x, k: conv(x, k, feature_group_count=groups))
 
 
 def _is_patchify(kernel_hw, stride, pads, dilation) -> bool:

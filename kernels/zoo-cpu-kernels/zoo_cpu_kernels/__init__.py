@@ -6,6 +6,10 @@ float32, stride 1, dilation 1, channel multiplier 1, non-negative padding. zoo-c
 
 ``transpose_into(src, dst)`` is the blocked 2-D transpose zoo's weight loader uses to write a
 PyTorch (out, in) weight in zoo's (in, out) layout (``SafetensorsFile.read_permuted``).
+
+``grouped_conv2d(x, kernel, groups=, stride=, pads=)`` is zoo's grouped conv (ResNeXt's) for the
+cases ``grouped_supports`` names (float32, dilation 1, groups of whole vectors); zoo-core calls it
+from ``zoo_core.nn.grouped.grouped_conv2d`` on the CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 TARGET = "zoo_depthwise_conv2d"
+GROUPED_TARGET = "zoo_grouped_conv2d"
 
 
 def _library_path() -> Path:
@@ -38,6 +43,7 @@ def _library_path() -> Path:
 
 _lib = ctypes.CDLL(str(_library_path()))
 jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(_lib.ZooDepthwiseConv2d), platform="cpu")
+jax.ffi.register_ffi_target(GROUPED_TARGET, jax.ffi.pycapsule(_lib.ZooGroupedConv2d), platform="cpu")
 _lib.ZooTranspose32.argtypes = [ctypes.c_void_p, ctypes.c_void_p] + [ctypes.c_int64] * 4
 _lib.ZooTranspose32.restype = None
 
@@ -75,7 +81,7 @@ def supports(x_dtype, kernel_dtype, *, stride, dilation, pads, multiplier: int) 
             and tuple(dilation) == (1, 1) and multiplier == 1 and min(v for p in pads for v in p) >= 0)
 
 
-def _call(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
+def _depthwise_call(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
     n, h, w, c = x.shape
     kh, kw = kernel.shape[:2]
     (top, bottom), (left, right) = pads
@@ -84,9 +90,20 @@ def _call(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
         x, kernel.reshape(kh, kw, c), pad_top=np.int64(top), pad_left=np.int64(left))
 
 
-@functools.partial(custom_partitioning, static_argnums=(2,))
-def _partitioned(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
-    return _call(x, kernel, pads)
+def _narrow(cig: int, cog: int, out_chans: int) -> bool:
+    """Groups the compiled kernel covers with vectors of 16 output channels spanning 16 / cg groups."""
+    return cig == cog and cig in (2, 4, 8) and out_chans % 16 == 0
+
+
+def _grouped_call(x: jax.Array, kernel: jax.Array, config) -> jax.Array:
+    groups, (sh, sw), ((top, bottom), (left, right)) = config
+    n, h, w, _ = x.shape
+    kh, kw, _, cout = kernel.shape
+    out_hw = ((h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1)
+    out = jax.ShapeDtypeStruct((n, *out_hw, cout), x.dtype)
+    return jax.ffi.ffi_call(GROUPED_TARGET, out, vmap_method="sequential")(
+        x, kernel, groups=np.int64(groups), stride_h=np.int64(sh), stride_w=np.int64(sw), pad_top=np.int64(top),
+        pad_left=np.int64(left))
 
 
 def _batch_sharded(mesh, x_sharding):
@@ -94,31 +111,40 @@ def _batch_sharded(mesh, x_sharding):
     return NamedSharding(mesh, P(spec[0] if spec else None))
 
 
-def _infer(pads, mesh, arg_shapes, result_shape):
-    return _batch_sharded(mesh, arg_shapes[0].sharding)
+def _partitioned(call, sharding_rule: str):
+    """``call(x, kernel, config)`` (``config`` static) as a ``custom_partitioning`` function: under
+    jax.sharding the call splits along the batch (each device convolves its own images); every
+    other axis, and the kernel, stay whole. Without this XLA would gather the batch onto every device."""
+
+    @functools.partial(custom_partitioning, static_argnums=(2,))
+    def partitioned(x: jax.Array, kernel: jax.Array, config) -> jax.Array:
+        return call(x, kernel, config)
+
+    def infer(config, mesh, arg_shapes, result_shape):
+        return _batch_sharded(mesh, arg_shapes[0].sharding)
+
+    def partition(config, mesh, arg_shapes, result_shape):
+        batch = _batch_sharded(mesh, arg_shapes[0].sharding)
+        return mesh, lambda x, kernel: call(x, kernel, config), batch, (batch, NamedSharding(mesh, P()))
+
+    factors = tuple(name for name in sharding_rule.replace(",", " ").replace("->", " ").split() if name != "n")
+    partitioned.def_partition(partition=partition, infer_sharding_from_operands=infer, sharding_rule=sharding_rule,
+                              need_replication_factors=tuple(dict.fromkeys(factors)))
+    return partitioned
 
 
-def _partition(pads, mesh, arg_shapes, result_shape):
-    batch = _batch_sharded(mesh, arg_shapes[0].sharding)
-    return mesh, lambda x, kernel: _call(x, kernel, pads), batch, (batch, NamedSharding(mesh, P()))
-
-
-# Under jax.sharding the call splits along the batch (each device convolves its own images); every
-# other axis, and the kernel, stay whole. Without this XLA would gather the batch onto every device.
-_partitioned.def_partition(
-    partition=_partition, infer_sharding_from_operands=_infer, sharding_rule="n h w c, i j o c -> n p q c",
-    need_replication_factors=("h", "w", "c", "i", "j", "o", "p", "q"),
-)
+_depthwise_partitioned = _partitioned(_depthwise_call, "n h w c, i j o c -> n p q c")
+_grouped_partitioned = _partitioned(_grouped_call, "n h w c, i j g o -> n p q o")
 
 
 @functools.cache
-def _batchable(pads):
-    """The partitioned call for one padding, with a batching rule (``custom_partitioning`` has
-    none): a batch of inputs folds into N, a batch of kernels loops."""
+def _batchable(partitioned, config):
+    """The partitioned call for one static ``config``, with a batching rule (``custom_partitioning``
+    has none): a batch of inputs folds into N, a batch of kernels loops."""
 
     @jax.custom_batching.custom_vmap
     def conv(x, kernel):
-        return _partitioned(x, kernel, pads)
+        return partitioned(x, kernel, config)
 
     @conv.def_vmap
     def _vmapped(axis_size, in_batched, x, kernel):
@@ -133,7 +159,32 @@ def _batchable(pads):
     return conv
 
 
+def _int_pads(pads) -> tuple[tuple[int, int], tuple[int, int]]:
+    return tuple(tuple(int(v) for v in p) for p in pads)
+
+
 def depthwise_conv2d(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
     """``x`` (N, H, W, C) float32, ``kernel`` (kh, kw, 1, C) float32, zero padding
     ``((top, bottom), (left, right))`` → (N, H + top + bottom − kh + 1, W + left + right − kw + 1, C)."""
-    return _batchable(tuple(tuple(int(v) for v in p) for p in pads))(x, kernel)
+    return _batchable(_depthwise_partitioned, _int_pads(pads))(x, kernel)
+
+
+def grouped_supports(x_dtype, kernel_dtype, *, groups: int, in_chans: int, out_chans: int, stride, dilation,
+                     pads) -> bool:
+    """Whether ``grouped_conv2d`` computes this case: float32, dilation 1, non-negative padding, and
+    per group either ``cg`` in = out channels with ``cg`` in (2, 4, 8) and ``out_chans`` a multiple
+    of 16, or a multiple of 8 output channels."""
+    if groups < 1 or in_chans % groups or out_chans % groups:
+        return False
+    cig, cog = in_chans // groups, out_chans // groups
+    return (np.dtype(x_dtype) == np.float32 and np.dtype(kernel_dtype) == np.float32 and tuple(dilation) == (1, 1)
+            and min(stride) >= 1 and min(v for p in pads for v in p) >= 0
+            and (_narrow(cig, cog, out_chans) or cog % 8 == 0))
+
+
+def grouped_conv2d(x: jax.Array, kernel: jax.Array, *, groups: int, stride, pads) -> jax.Array:
+    """``x`` (N, H, W, Cin) float32, ``kernel`` (kh, kw, Cin / groups, Cout) float32, ``stride``
+    ``(sh, sw)``, zero padding ``((top, bottom), (left, right))`` → (N, H', W', Cout), as
+    ``lax.conv_general_dilated(..., feature_group_count=groups)``, for the cases ``grouped_supports`` names."""
+    config = (int(groups), tuple(int(v) for v in stride), _int_pads(pads))
+    return _batchable(_grouped_partitioned, config)(x, kernel)
