@@ -1,7 +1,8 @@
 """The optional compiled CPU kernels (``zoo-cpu-kernels``, import ``zoo_cpu_kernels``): found when
 installed, turned off with ``ZOO_CPU_KERNELS=0``. zoo-core works the same without them, slower
-in three places: ConvNeXt's depthwise convs (``zoo_core.nn.depthwise_conv2d``), ResNeXt's grouped
-convs (``zoo_core.nn.grouped.grouped_conv2d``) and the layout copy of (out, in) weights while
+in four places: ConvNeXt's depthwise convs (``zoo_core.nn.depthwise_conv2d``), ResNeXt's grouped
+convs (``zoo_core.nn.grouped.grouped_conv2d``), ResNet's and BiT's dense 3×3 convs
+(``zoo_core.nn.conv2d``) and the layout copy of (out, in) weights while
 loading (``SafetensorsFile.read_permuted``)."""
 
 from __future__ import annotations

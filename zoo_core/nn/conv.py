@@ -67,6 +67,8 @@ def conv2d(
     A depthwise conv (``groups == Cin``) goes through ``nn.depthwise.depthwise_conv2d``, which
     picks the fastest exact formulation for the backend; any other grouped conv through
     ``nn.grouped.grouped_conv2d`` (super-blocks of block-diagonal dense convs, or a compiled kernel, on CPU).
+    A dense 3×3 conv with padding 1 runs on the CPU as zoo-cpu-kernels' compiled kernel when it is
+    installed (float32, stride 1 or 2); 1×1 and patchify convs as one matmul (``_patchify_conv``).
     """
     stride, dilation = pair(stride), pair(dilation)
     pads = resolve_padding(padding, kernel.shape[:2], stride, dilation)
@@ -84,7 +86,43 @@ def conv2d(
 
         return grouped_conv2d(x, kernel, groups=groups, stride=stride, pads=pads, dilation=dilation,
                               precision=precision)
-    return conv(x, kernel.astype(x.dtype), feature_group_count=groups)
+    kernel = kernel.astype(x.dtype)
+    if _dense3x3_covers(x, kernel, stride, dilation, pads):
+        return lax.platform_dependent(x, kernel, cpu=functools.partial(_compiled_dense3x3, conv, stride[0]),
+                                      default=conv)
+    return conv(x, kernel)
+
+
+def _dense3x3_covers(x: jax.Array, kernel: jax.Array, stride, dilation, pads) -> bool:
+    """Whether zoo-cpu-kernels is installed (and not turned off with ``ZOO_CPU_KERNELS=0``) and its
+    dense 3×3 kernel computes this conv (float32, padding 1, stride 1 or 2, Cout a multiple of 16)."""
+    from zoo_core.kernels import cpu_kernels
+
+    kernels = cpu_kernels()
+    return (kernels is not None and hasattr(kernels, "dense3x3_supports") and not isinstance(pads, str)
+            and kernels.dense3x3_supports(x.dtype, kernel.dtype, kernel_shape=kernel.shape, stride=stride,
+                                          dilation=dilation, pads=pads))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _compiled_dense3x3(conv, stride: int, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """The CPU's dense 3×3 conv as zoo-cpu-kernels' FFI call (ResNet's and BiT's 3×3 convs: XLA's own
+    runs them up to 2-3× slower on 2 cores); its gradients are ``conv``'s (``lax.conv``)."""
+    from zoo_core.kernels import cpu_kernels
+
+    return cpu_kernels().dense3x3_conv2d(x, kernel, stride=stride)
+
+
+def _compiled_dense3x3_fwd(conv, stride, x, kernel):
+    return _compiled_dense3x3(conv, stride, x, kernel), (x, kernel)
+
+
+def _compiled_dense3x3_bwd(conv, stride, residuals, grad):
+    _, vjp = jax.vjp(conv, *residuals)
+    return vjp(grad)
+
+
+_compiled_dense3x3.defvjp(_compiled_dense3x3_fwd, _compiled_dense3x3_bwd)
 
 
 def block_diagonal_kernel(kernel: jax.Array, groups: int) -> jax.Array:

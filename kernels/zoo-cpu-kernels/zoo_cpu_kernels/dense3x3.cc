@@ -1,0 +1,256 @@
+// Dense 3×3 convolution for XLA's CPU backend, as an XLA FFI handler (prototype: ResNet's 3×3 convs).
+//
+// NHWC float32 input (N, H, W, Cin), HWIO kernel (3, 3, Cin, Cout), stride 1 or 2, dilation 1,
+// zero padding 1 on every side, output (N, (H - 1) / stride + 1, (W - 1) / stride + 1, Cout); Cout
+// a multiple of 16. A direct convolution (the AVX-512 loop; other CPUs get a plain one): a block of
+// R consecutive output pixels of one row × U vectors of 16 output channels is held in R·U zmm
+// registers (6 × 4 = 24, or 7 × 4 = 28 where the row is 7 or 14 wide: with the 4 kernel vectors and
+// the broadcast that is one register too many and GCC spills one sum, still faster than 6 + a
+// one-pixel tail); for each kernel tap and input channel, U kernel vectors are loaded and each of
+// the R input values is broadcast and multiply-added into the U vectors of its pixel. The kernel is
+// read in place (HWIO: the U·16 outputs of one (tap, cin) row are contiguous), so nothing is packed.
+//
+// Padding costs nothing in the interior: the three kernel columns are unrolled at compile time and
+// a block that touches the left (right) border drops pixel 0's (R-1's) term of the left (right)
+// kernel column, so blocks never look at a padded value; rows above / below the image are skipped.
+// Input channels go in chunks of `cin_block` (partial sums kept in the output between chunks) so
+// that the kernel slice a chunk reads stays in L2. Work items are (output-channel block, output
+// row) pairs, spread in contiguous ranges over XLA's intra-op thread pool (at most `max_threads`
+// tasks where that is positive). Float32 accumulation; the summation order differs from XLA's.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <type_traits>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+typedef float vec __attribute__((vector_size(64)));
+
+__attribute__((always_inline)) inline vec load(const float* p) {
+  vec v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+__attribute__((always_inline)) inline void store(float* p, vec v) { std::memcpy(p, &v, sizeof(v)); }
+
+struct Shape {
+  int64_t n, h, w, cin, cout, oh, ow, cin_block;  // oh, ow: the output's height and width
+};
+
+// Kernel column J for pixels [0, R) of a block, stride S: `xr` points at the input pixel left of
+// the block's first window (column S·ow0 - 1) in input row S·oh + i - 1, `kr` at the kernel's (i, 0, 0, o0).
+template <int S, int U, int R, int J, bool LEFT, bool RIGHT>
+__attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][U], const float* xr,
+                                                  const float* kr, int64_t c0, int64_t c1) {
+  const float* xj = xr + J * s.cin;
+  const float* kj = kr + J * s.cin * s.cout;
+  for (int64_t c = c0; c < c1; ++c) {
+    vec kv[U];
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) kv[u] = load(kj + c * s.cout + u * 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      if ((LEFT && J == 0 && r == 0) || (RIGHT && J == 2 && r == R - 1)) continue;
+      const float xv = xj[r * S * s.cin + c];
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) acc[r][u] += kv[u] * xv;
+    }
+  }
+}
+
+// Output pixels [ow0, ow0 + R) of row `oh`, channels [o0, o0 + 16·U), input channels [c0, c1);
+// adds to what the output holds unless `first`. LEFT: ow0 == 0; RIGHT: the last pixel's window
+// reaches past the image's last column.
+template <int S, int U, int R, bool LEFT, bool RIGHT>
+__attribute__((always_inline)) inline void block(const Shape& s, const float* x_n, const float* k, float* y_row,
+                                                 int64_t oh, int64_t ow0, int64_t o0, int64_t c0, int64_t c1,
+                                                 bool first) {
+  vec acc[R][U];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) acc[r][u] = first ? vec{} : load(y_row + (ow0 + r) * s.cout + o0 + u * 16);
+  const int64_t top = oh * S - 1, i_lo = std::max<int64_t>(0, -top), i_hi = std::min<int64_t>(3, s.h - top);
+  for (int64_t i = i_lo; i < i_hi; ++i) {
+    // Column S·ow0 - 1 is read only where LEFT is false (ow0 >= 1).
+    const float* xr = x_n + ((top + i) * s.w + ow0 * S - 1) * s.cin;
+    const float* kr = k + i * 3 * s.cin * s.cout + o0;
+    column<S, U, R, 0, LEFT, RIGHT>(s, acc, xr, kr, c0, c1);
+    column<S, U, R, 1, LEFT, RIGHT>(s, acc, xr, kr, c0, c1);
+    column<S, U, R, 2, LEFT, RIGHT>(s, acc, xr, kr, c0, c1);
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) store(y_row + (ow0 + r) * s.cout + o0 + u * 16, acc[r][u]);
+}
+
+template <int S, int U, int R>
+__attribute__((always_inline)) inline void any_block(const Shape& s, const float* x_n, const float* k, float* y_row,
+                                                     int64_t oh, int64_t ow0, int64_t o0, int64_t c0, int64_t c1,
+                                                     bool first) {
+  const bool left = ow0 == 0, right = (ow0 + R - 1) * S + 1 >= s.w;
+  if (left && right) {
+    block<S, U, R, true, true>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first);
+  } else if (left) {
+    block<S, U, R, true, false>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first);
+  } else if (right) {
+    block<S, U, R, false, true>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first);
+  } else {
+    block<S, U, R, false, false>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first);
+  }
+}
+
+// One output row, channels [o0, o0 + 16·U): blocks of R pixels, then the tail in blocks of 4, 2, 1.
+template <int S, int U, int R>
+__attribute__((always_inline)) inline void row(const Shape& s, const float* x_n, const float* k, float* y_row,
+                                               int64_t oh, int64_t o0, int64_t c0, int64_t c1, bool first) {
+  int64_t ow = 0;
+  for (; ow + R <= s.ow; ow += R) any_block<S, U, R>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first);
+  if constexpr (R > 4) {
+    if (ow + 4 <= s.ow) any_block<S, U, 4>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first), ow += 4;
+  }
+  if constexpr (R > 2) {
+    if (ow + 2 <= s.ow) any_block<S, U, 2>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first), ow += 2;
+  }
+  for (; ow < s.ow; ++ow) any_block<S, U, 1>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first);
+}
+
+// Output rows [r0, r1) (over N·OH) of output channels [o0, o0 + 16·U), input channel chunk by chunk.
+template <int S, int U, int R>
+__attribute__((always_inline)) inline void rows_of(const Shape& s, const float* x, const float* k, float* y,
+                                                   int64_t o0, int64_t r0, int64_t r1) {
+  for (int64_t c0 = 0; c0 < s.cin; c0 += s.cin_block) {
+    const int64_t c1 = std::min(s.cin, c0 + s.cin_block);
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / s.oh, oh = r % s.oh;
+      row<S, U, R>(s, x + n * s.h * s.w * s.cin, k, y + r * s.ow * s.cout, oh, o0, c0, c1, c0 == 0);
+    }
+  }
+}
+
+#if defined(__x86_64__)
+// Work items [first, last) (see `items`) at stride S. A last block of 48 channels goes as 32 + 16.
+template <int S>
+__attribute__((always_inline)) inline void strided(const Shape& s, const float* x, const float* k, float* y,
+                                                   int64_t first, int64_t last) {
+  const int64_t total_rows = s.n * s.oh, full = s.cout / 64;
+  for (int64_t b = first / total_rows; b * total_rows < last; ++b) {
+    const int64_t r0 = std::max(first, b * total_rows) - b * total_rows;
+    const int64_t r1 = std::min(last, (b + 1) * total_rows) - b * total_rows;
+    if (b < full && s.ow % 7 == 0 && s.ow <= 14) {  // whole blocks of 7 beat 6 + a short tail
+      rows_of<S, 4, 7>(s, x, k, y, b * 64, r0, r1);
+    } else if (b < full) {
+      rows_of<S, 4, 6>(s, x, k, y, b * 64, r0, r1);
+    } else {
+      if (s.cout % 64 >= 32) rows_of<S, 2, 14>(s, x, k, y, full * 64, r0, r1);
+      if (s.cout % 32) rows_of<S, 1, 14>(s, x, k, y, s.cout - 16, r0, r1);
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void run_avx512(const Shape& s, int64_t stride, const float* x, const float* k,
+                                                   float* y, int64_t first, int64_t last) {
+  if (stride == 1) {
+    strided<1>(s, x, k, y, first, last);
+  } else {
+    strided<2>(s, x, k, y, first, last);
+  }
+}
+#endif
+
+// The same work items, plainly (CPUs without AVX-512): per output pixel and kernel tap, each input
+// value times the kernel row of the block's output channels, added to the output row.
+void run_portable(const Shape& s, int64_t stride, const float* x, const float* k, float* y, int64_t first,
+                  int64_t last) {
+  const int64_t total_rows = s.n * s.oh;
+  for (int64_t item = first; item < last; ++item) {
+    const int64_t b = item / total_rows, r = item % total_rows, n = r / s.oh, top = r % s.oh * stride - 1;
+    const int64_t o0 = b * 64, width = std::min<int64_t>(64, s.cout - o0);
+    for (int64_t ow = 0; ow < s.ow; ++ow) {
+      float* out = y + (r * s.ow + ow) * s.cout + o0;
+      std::fill(out, out + width, 0.0f);
+      const int64_t left = ow * stride - 1;
+      for (int64_t i = std::max<int64_t>(0, -top); i < std::min<int64_t>(3, s.h - top); ++i) {
+        for (int64_t j = std::max<int64_t>(0, -left); j < std::min<int64_t>(3, s.w - left); ++j) {
+          const float* in = x + ((n * s.h + top + i) * s.w + left + j) * s.cin;
+          const float* kij = k + (i * 3 + j) * s.cin * s.cout + o0;
+          for (int64_t c = 0; c < s.cin; ++c)
+            for (int64_t o = 0; o < width; ++o) out[o] += in[c] * kij[c * s.cout + o];
+        }
+      }
+    }
+  }
+}
+
+// Work items: (block of 64 output channels, output row) pairs, block major.
+int64_t items(const Shape& s) { return (s.cout + 63) / 64 * s.n * s.oh; }
+
+// The AVX-512 loop where the CPU has it, else the portable one.
+void run(const Shape& s, int64_t stride, const float* x, const float* k, float* y, int64_t first, int64_t last) {
+#if defined(__x86_64__) && !defined(ZOO_DENSE_PORTABLE)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return run_avx512(s, stride, x, k, y, first, last);
+#endif
+  run_portable(s, stride, x, k, y, first, last);
+}
+
+ffi::Error Dense3x3(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
+                    ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t cin_block, int64_t max_threads) {
+  const auto xd = x.dimensions();
+  const auto kd = kernel.dimensions();
+  const auto yd = y->dimensions();
+  if (xd.size() != 4 || kd.size() != 4 || yd.size() != 4 || kd[0] != 3 || kd[1] != 3 || kd[2] != xd[3] ||
+      kd[3] % 16 || (stride != 1 && stride != 2) || yd[0] != xd[0] || yd[1] != (xd[1] - 1) / stride + 1 ||
+      yd[2] != (xd[2] - 1) / stride + 1 || yd[3] != kd[3] || cin_block < 1) {
+    return ffi::Error::InvalidArgument(
+        "zoo_dense3x3: expected x (N, H, W, Cin), kernel (3, 3, Cin, Cout) with Cout % 16 == 0, stride 1 or 2, "
+        "y (N, (H - 1) / stride + 1, (W - 1) / stride + 1, Cout)");
+  }
+  const Shape s{xd[0], xd[1], xd[2], xd[3], kd[3], yd[1], yd[2], cin_block};
+  const float* xp = x.typed_data();
+  const float* kp = kernel.typed_data();
+  float* yp = y->typed_data();
+  const int64_t total = items(s);
+  const int64_t flops = s.n * s.oh * s.ow * s.cout * 9 * s.cin;
+  int64_t threads = std::max<int64_t>(1, pool.num_threads());
+  if (max_threads > 0) threads = std::min(threads, max_threads);
+  const int64_t tasks = flops < (1 << 20) ? 1 : std::min<int64_t>(total, threads);
+  if (tasks == 1) {
+    run(s, stride, xp, kp, yp, 0, total);
+    return ffi::Error::Success();
+  }
+  std::atomic<int64_t> pending(tasks - 1);
+  for (int64_t t = 1; t < tasks; ++t) {
+    const int64_t first = total * t / tasks, last = total * (t + 1) / tasks;
+    pool.Schedule([&, first, last] {
+      run(s, stride, xp, kp, yp, first, last);
+      pending.fetch_sub(1, std::memory_order_release);
+    });
+  }
+  run(s, stride, xp, kp, yp, 0, total / tasks);
+  while (pending.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooDense3x3(XLA_FFI_CallFrame* call_frame);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDense3x3, Dense3x3,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("stride")
+                                  .Attr<int64_t>("cin_block")
+                                  .Attr<int64_t>("max_threads"));
