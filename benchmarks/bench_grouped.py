@@ -90,11 +90,12 @@ def formulations(chans: int, stride: int) -> dict:
     return {name: jax.jit(f) for name, f in out.items()}
 
 
-def torch_conv(x: np.ndarray, k: np.ndarray, stride: int):
+def torch_conv(x: np.ndarray, k: np.ndarray, stride: int, groups: int = GROUPS):
+    """torch's channels-last ``nn.Conv2d`` (3×3, padding 1) with ``k``'s weights: ``(run, result)``,
+    ``run()`` timing one call and ``result()`` its output as NHWC numpy (``proto_dense3x3.py`` uses it too)."""
     import torch
 
-    chans = x.shape[-1]
-    module = torch.nn.Conv2d(chans, chans, 3, stride, 1, groups=GROUPS, bias=False)
+    module = torch.nn.Conv2d(x.shape[-1], k.shape[3], 3, stride, 1, groups=groups, bias=False)
     with torch.no_grad():
         module.weight.copy_(torch.from_numpy(k.transpose(3, 2, 0, 1).copy()))
     module = module.to(memory_format=torch.channels_last)

@@ -19,6 +19,7 @@ import hashlib
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_grouped import torch_conv  # noqa: E402  (sibling script: torch's channels-last conv)
 
 SOURCE = Path(__file__).resolve().parents[1] / "kernels/zoo-cpu-kernels/zoo_cpu_kernels/dense3x3.cc"
 TARGET = "zoo_dense3x3_proto"
@@ -65,22 +69,6 @@ def lax_conv(x: jax.Array, k: jax.Array, stride: int, precision=None) -> jax.Arr
                                     precision=precision)
 
 
-def torch_conv(x: np.ndarray, k: np.ndarray, stride: int):
-    import torch
-
-    module = torch.nn.Conv2d(k.shape[2], k.shape[3], 3, stride, 1, bias=False)
-    with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(k.transpose(3, 2, 0, 1).copy()))
-    module = module.to(memory_format=torch.channels_last)
-    x_torch = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).contiguous(memory_format=torch.channels_last)
-
-    def run():
-        with torch.inference_mode():
-            return module(x_torch)
-
-    return run, lambda: run().permute(0, 2, 3, 1).numpy()
-
-
 def bench(batch: int, size: int, chans: int, stride: int, repeats: int, cin_block: int, use_torch: bool,
           threads: int):
     rng = np.random.default_rng(0)
@@ -95,7 +83,7 @@ def bench(batch: int, size: int, chans: int, stride: int, repeats: int, cin_bloc
     assert err <= 1e-4, f"kernel: max |error| / scale {err}"
     calls = {"lax": lambda: jax.block_until_ready(lax_f(xj, kj)), "kernel": lambda: jax.block_until_ready(ours(xj, kj))}
     if use_torch:
-        run, result = torch_conv(x, k, stride)
+        run, result = torch_conv(x, k, stride, groups=1)
         terr = float(np.abs(result() - want).max()) / scale
         assert terr <= 1e-4, f"torch: max |error| / scale {terr}"
         calls["torch"] = run

@@ -52,6 +52,16 @@ def resolve_padding(padding: Padding, kernel, stride, dilation) -> str | list[tu
     return [tuple(padding[0]), tuple(padding[1])]
 
 
+def explicit_pads(pads, in_hw, kernel_hw, stride, dilation) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``"SAME"``/``"VALID"`` (as ``lax``) or ``((top, bottom), (left, right))`` as explicit int
+    pairs, for an input of spatial size ``in_hw`` (the compiled kernels take explicit padding)."""
+    if isinstance(pads, str):
+        dilated = tuple((k - 1) * d + 1 for k, d in zip(kernel_hw, dilation))
+        pads = lax.padtype_to_pads(in_hw, dilated, stride, pads.upper())
+    (top, bottom), (left, right) = pads
+    return (int(top), int(bottom)), (int(left), int(right))
+
+
 def conv2d(
     x: jax.Array,
     kernel: jax.Array,

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from zoo_core.kernels import cpu_kernels, import_cpu_kernels
+from zoo_core.nn.conv import explicit_pads, pair
 
 #: Kernels with more taps than this go through ``lax.conv`` on every backend: the unrolled sum
 #: would grow the program (and its compile time) with the kernel area.
@@ -39,20 +40,6 @@ MAX_SHIFTED_TAPS = 81
 CHANNEL_BLOCK = 8
 
 Padding = str | tuple[tuple[int, int], tuple[int, int]] | list
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def _resolve_pads(padding: Padding, in_hw, kernel_hw, stride, dilation) -> tuple[tuple[int, int], tuple[int, int]]:
-    """``"SAME"``/``"VALID"`` (as ``lax``) or explicit ``((top, bottom), (left, right))``."""
-    if isinstance(padding, str):
-        dilated = tuple((k - 1) * d + 1 for k, d in zip(kernel_hw, dilation))
-        pads = lax.padtype_to_pads(in_hw, dilated, stride, padding.upper())
-        return tuple(tuple(int(v) for v in p) for p in pads)
-    (top, bottom), (left, right) = padding
-    return (int(top), int(bottom)), (int(left), int(right))
 
 
 def depthwise_conv2d(x: jax.Array, kernel: jax.Array, *, stride=(1, 1), padding: Padding = ((0, 0), (0, 0)),
@@ -69,13 +56,13 @@ def depthwise_conv2d(x: jax.Array, kernel: jax.Array, *, stride=(1, 1), padding:
     (``None``, the default: when it is installed and ``ZOO_CPU_KERNELS`` is not ``0``, read when
     the calling function is traced; ``False``: never, the pure-JAX shifted sum).
     """
-    stride, dilation = _pair(stride), _pair(dilation)
+    stride, dilation = pair(stride), pair(dilation)
     kh, kw, kernel_in, out_chans = kernel.shape
     chans = x.shape[-1]
     if x.ndim != 4 or kernel_in != 1 or out_chans % chans:
         raise ValueError(f"depthwise_conv2d: needs x (N, H, W, C) and kernel (kh, kw, 1, C·m); "
                          f"got x {x.shape} and kernel {kernel.shape}")
-    pads = _resolve_pads(padding, x.shape[1:3], (kh, kw), stride, dilation)
+    pads = explicit_pads(padding, x.shape[1:3], (kh, kw), stride, dilation)
     reference = functools.partial(_lax_depthwise, stride=stride, pads=pads, dilation=dilation, precision=precision)
     out_hw = _output_hw(x.shape[1:3], (kh, kw), stride, pads, dilation)
     if kh * kw > MAX_SHIFTED_TAPS or min(out_hw) <= 0:

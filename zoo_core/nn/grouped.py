@@ -36,7 +36,7 @@ from jax import lax
 
 from zoo_core import validate
 from zoo_core.kernels import cpu_kernels, import_cpu_kernels
-from zoo_core.nn.conv import block_diagonal_kernel
+from zoo_core.nn.conv import block_diagonal_kernel, explicit_pads, pair
 
 #: Input channels per super-block on the CPU: ``max(SUPER_BLOCK, cg)`` rounded to whole groups.
 #: 32 was the fastest at every ResNeXt-50 shape (cg 4-32, batch 8); 16 ties at cg 16, 64 and one
@@ -53,19 +53,6 @@ MAX_UNROLLED_BLOCKS = 8
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
 Pads = str | tuple[tuple[int, int], tuple[int, int]] | list
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def explicit_pads(pads: Pads, in_hw, kernel_hw, stride, dilation) -> tuple[tuple[int, int], tuple[int, int]]:
-    """``"SAME"``/``"VALID"`` (as ``lax``) or ``((top, bottom), (left, right))`` as explicit int pairs."""
-    if isinstance(pads, str):
-        dilated = tuple((k - 1) * d + 1 for k, d in zip(kernel_hw, dilation))
-        pads = lax.padtype_to_pads(in_hw, dilated, stride, pads.upper())
-    (top, bottom), (left, right) = pads
-    return (int(top), int(bottom)), (int(left), int(right))
 
 
 def grouped_conv2d(x: jax.Array, kernel: jax.Array, *, groups: int, stride=(1, 1), pads: Pads = ((0, 0), (0, 0)),
@@ -88,7 +75,7 @@ def grouped_conv2d(x: jax.Array, kernel: jax.Array, *, groups: int, stride=(1, 1
     if cin % groups or cout % groups or cig * groups != cin:
         raise validate.refuse(where, "groups", groups, f"a divisor of Cin {cin} and Cout {cout} with "
                               f"Cin / groups = {cig} (kernel {kernel.shape})")
-    stride, dilation = _pair(stride), _pair(dilation)
+    stride, dilation = pair(stride), pair(dilation)
     pads = explicit_pads(pads, x.shape[1:3], (kh, kw), stride, dilation)
     kernel = kernel.astype(x.dtype)
     conv = functools.partial(lax.conv_general_dilated, window_strides=stride, padding=pads, rhs_dilation=dilation,

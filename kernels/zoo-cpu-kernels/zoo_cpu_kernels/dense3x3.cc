@@ -25,6 +25,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "common.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -221,23 +222,8 @@ ffi::Error Dense3x3(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<f
   float* yp = y->typed_data();
   const int64_t total = items(s);
   const int64_t flops = s.n * s.oh * s.ow * s.cout * 9 * s.cin;
-  int64_t threads = std::max<int64_t>(1, pool.num_threads());
-  if (max_threads > 0) threads = std::min(threads, max_threads);
-  const int64_t tasks = flops < (1 << 20) ? 1 : std::min<int64_t>(total, threads);
-  if (tasks == 1) {
-    run(s, stride, xp, kp, yp, 0, total);
-    return ffi::Error::Success();
-  }
-  std::atomic<int64_t> pending(tasks - 1);
-  for (int64_t t = 1; t < tasks; ++t) {
-    const int64_t first = total * t / tasks, last = total * (t + 1) / tasks;
-    pool.Schedule([&, first, last] {
-      run(s, stride, xp, kp, yp, first, last);
-      pending.fetch_sub(1, std::memory_order_release);
-    });
-  }
-  run(s, stride, xp, kp, yp, 0, total / tasks);
-  while (pending.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  zoo::parallel_ranges(pool, total, flops, max_threads,
+                       [&](int64_t first, int64_t last) { run(s, stride, xp, kp, yp, first, last); });
   return ffi::Error::Success();
 }
 

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -26,22 +27,9 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-template <int V>
-struct Vec {
-  typedef float type __attribute__((vector_size(V * sizeof(float))));
-};
-
-template <int V>
-__attribute__((always_inline)) inline typename Vec<V>::type load(const float* p) {
-  typename Vec<V>::type v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-template <int V>
-__attribute__((always_inline)) inline void store(float* p, typename Vec<V>::type v) {
-  std::memcpy(p, &v, sizeof(v));
-}
+using zoo::load;
+using zoo::store;
+using zoo::Vec;
 
 struct Shape {
   int64_t n, h, w, c, kh, kw, oh, ow, pad_top, pad_left;
@@ -137,23 +125,7 @@ ffi::Error Depthwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<
   float* yp = y->typed_data();
   const int64_t total = s.n * s.oh;
   const int64_t work = total * s.ow * s.c * s.kh * s.kw;
-  const int64_t threads = std::max<int64_t>(1, pool.num_threads());
-  // Below ~2 MFLOP a task hand-off costs more than it saves.
-  const int64_t tasks = work < (1 << 20) ? 1 : std::min<int64_t>(total, threads);
-  if (tasks == 1) {
-    rows(s, xp, kp, yp, 0, total);
-    return ffi::Error::Success();
-  }
-  std::atomic<int64_t> pending(tasks - 1);
-  for (int64_t t = 1; t < tasks; ++t) {
-    const int64_t first = total * t / tasks, last = total * (t + 1) / tasks;
-    pool.Schedule([&, first, last] {
-      rows(s, xp, kp, yp, first, last);
-      pending.fetch_sub(1, std::memory_order_release);
-    });
-  }
-  rows(s, xp, kp, yp, 0, total / tasks);
-  while (pending.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  zoo::parallel_ranges(pool, total, work, 0, [&](int64_t first, int64_t last) { rows(s, xp, kp, yp, first, last); });
   return ffi::Error::Success();
 }
 
