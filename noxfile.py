@@ -118,3 +118,6 @@ def bench(session: nox.Session) -> None:
     install_zoo(session, *TORCH, "timm")
     for script in sorted(glob.glob("benchmarks/bench_*.py")):
         session.run("python", script, *session.posargs)
+    # Again with glibc's huge pages (zoo_core.hostmem: what `zoo predict`/`zoo embed` run with on Linux).
+    session.run("python", "benchmarks/bench_families.py", *session.posargs,
+                env={"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})

@@ -5,7 +5,9 @@ normal loader (``create_pretrained(checkpoint_path=...)``), check the logits agr
 batch size time ``--repeats`` rounds alternating ours and timm (so both see the same machine state)
 and print the medians as images/s, the ratio ours / timm, our first-call compile time, and the
 achieved GFLOP/s (XLA's own FLOP count of our compiled forward pass) against the machine's matmul
-peak, measured in the same run. On a machine with CUDA, torch and JAX both use the GPU.
+peak, measured in the same run. The header says whether glibc's huge-page tunable is set
+(``zoo_core.hostmem``): it changes both libraries' figures on a virtual machine, so compare runs
+made the same way (``nox -s bench`` runs this script both ways). On a machine with CUDA, torch and JAX both use the GPU.
 ``torch.compile``'d timm is a third column (``--no-torch-compile`` leaves it out, as does a torch
 whose compiler cannot run here).
 
@@ -33,6 +35,7 @@ import timm
 import torch
 
 import zoo_core
+from zoo_core import hostmem
 from zoo_core.interop import save_safetensors
 from zoo_core.testing.parity import randomize_torch_module, state_dict_to_numpy
 
@@ -193,7 +196,7 @@ def main() -> None:
     print(f"{args.img_size}x{args.img_size}, float32, {args.repeats} alternating rounds, medians; "
           f"jax {jax.__version__} ({jax.default_backend()}: {device}, {cpu_name()}), torch {torch.__version__} "
           f"({TORCH_DEVICE}, {torch.get_num_threads()} threads), timm {timm.__version__}; "
-          f"matmul peak {peak:.0f} GFLOP/s (2048³, JAX)")
+          f"matmul peak {peak:.0f} GFLOP/s (2048³, JAX); glibc huge pages {hostmem.hugepages_status()}")
     compiled = " timm compile img/s |" if args.torch_compile else ""
     vs = " zoo / compile |" if args.torch_compile else ""
     print(f"| model | batch | zoo img/s | timm img/s |{compiled} zoo / timm |{vs} zoo GFLOP/s (of peak) "

@@ -28,6 +28,7 @@ import warnings
 import jax
 import numpy as np
 
+from zoo_core import hostmem
 from zoo_core.data import resolve_data_config
 from zoo_core.datasets import embed_dataset
 from zoo_core.interop import save_safetensors
@@ -92,7 +93,7 @@ def main() -> None:
     paths = [IMAGES[i % len(IMAGES)] for i in range(args.images)]
     print(f"{args.images} images (the {len(IMAGES)} example JPEGs, repeated), batch {args.batch}, "
           f"{os.cpu_count()} CPUs, jax {jax.__version__} ({jax.default_backend()}, {len(jax.local_devices())} "
-          f"device(s)); best of {args.rounds} alternating rounds")
+          f"device(s)); best of {args.rounds} alternating rounds; glibc huge pages {hostmem.hugepages_status()}")
     print("| model | model-only img/s | end-to-end img/s | decode alone img/s | end-to-end / model-only |")
     print("| --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:

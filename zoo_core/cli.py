@@ -195,7 +195,12 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``zoo`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    """Run ``zoo`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    Run as the ``zoo`` program (``argv`` not given), ``zoo predict`` and ``zoo embed`` first start
+    themselves again with glibc's huge-page tunable where it is missing (``zoo_core.hostmem``)."""
+    if argv is None:
+        _restart_for_models(sys.argv[1:])
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     with one_line_warnings():
@@ -218,6 +223,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         except BrokenPipeError:
             return 0
+
+
+MODEL_COMMANDS = ("predict", "embed")  # the commands that run a model, so whose speed the tunable changes
+
+
+def _restart_for_models(argv: Sequence[str]) -> None:
+    """``hostmem.restart_with_hugepages(argv)`` when ``argv``'s command runs models and the process
+    lacks the tunable (see ``zoo_core.hostmem``); otherwise nothing."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in MODEL_COMMANDS:
+        return
+    from zoo_core import hostmem
+
+    if hostmem.should_restart():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        hostmem.restart_with_hugepages(argv)
 
 
 if __name__ == "__main__":
