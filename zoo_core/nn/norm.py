@@ -58,13 +58,17 @@ class BatchNorm(Module):
         else:
             mean, var = state["mean"], state["var"]
             new_state = state
+        scale, shift = self.scale_shift(params, mean, var)
+        return (xc * scale.astype(xc.dtype) + shift.astype(xc.dtype)).astype(x.dtype), new_state
+
+    def scale_shift(self, params, mean: jax.Array, var: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The per-channel ``(scale, shift)`` with ``norm(x) = x · scale + shift`` for statistics
+        ``mean`` and ``var`` (eval: the running ones, ``state["mean"]`` and ``state["var"]``)."""
         inv = jax.lax.rsqrt(var + self.eps)
         if self.affine:
             scale = params["scale"] * inv
-            shift = params["bias"] - mean * scale
-        else:
-            scale, shift = inv, -mean * inv
-        return (xc * scale.astype(xc.dtype) + shift.astype(xc.dtype)).astype(x.dtype), new_state
+            return scale, params["bias"] - mean * scale
+        return inv, -mean * inv
 
 
 @attrs.frozen

@@ -52,10 +52,28 @@ def norm_apply(module: nn.Module, name: str, params, state, x, train: bool):
     return getattr(module, name).apply(params[name], state[name], x, train=train)
 
 
-def conv_norm(module: nn.Module, i: int, params, state, x, train: bool):
-    """``bn{i}(conv{i}(x))`` of ``module`` (timm's flat ``conv1``/``bn1`` naming): (y, the norm's new state)."""
-    x, _ = getattr(module, f"conv{i}").apply(params[f"conv{i}"], {}, x)
-    return norm_apply(module, f"bn{i}", params, state, x, train)
+def conv_norm(module: nn.Module, i: int, params, state, x, train: bool, *, residual=None, relu: bool = False):
+    """``relu?(bn{i}(conv{i}(x)) + residual?)`` of ``module`` (timm's flat ``conv1``/``bn1`` naming):
+    (y, the norm's new state). In eval with a BatchNorm, one fused op (``nn.conv_norm_act``)."""
+    conv, bn = f"conv{i}", f"bn{i}"
+    return nn.conv_norm_act(getattr(module, conv), getattr(module, bn), (params[conv], params[bn]), state[bn], x,
+                            train=train, residual=residual, relu=relu)
+
+
+def shortcut(block, params, state, new_state, x, train: bool):
+    """The block's shortcut of ``x``: ``x`` itself, or its ``downsample`` (a conv and a norm, after a
+    pool for average-pool shortcuts), the conv and norm as one op (``nn.conv_norm_act``)."""
+    if block.downsample is None:
+        return x
+    *head, conv, norm = block.downsample.layers
+    p, s = params["downsample"], state["downsample"]
+    new = dict(s)
+    for i, layer in enumerate(head):
+        x, new[str(i)] = layer.apply(p[str(i)], s[str(i)], x, train=train)
+    c, n = str(len(head)), str(len(head) + 1)
+    x, new[n] = nn.conv_norm_act(conv, norm, (p[c], p[n]), s[n], x, train=train)
+    new_state["downsample"] = new
+    return x
 
 
 def zero_last_norm(params, name: str):
@@ -70,15 +88,16 @@ def anti_alias(block, y):
     return y if block.aa is None else block.aa.apply({}, {}, y)[0]
 
 
-def residual_out(block, params, state, new_state, x, y, train: bool):
-    """The block's tail: attention on ``y``, the shortcut of ``x`` added, ReLU."""
-    if block.se is not None:
-        y, _ = block.se.apply(params["se"], state["se"], y)
-    shortcut = x
-    if block.downsample is not None:
-        shortcut, new_state["downsample"] = block.downsample.apply(params["downsample"], state["downsample"], x,
-                                                                   train=train)
-    return nn.relu(y + shortcut), new_state
+def residual_out(block, i: int, params, state, new_state, x, y, train: bool):
+    """The block's tail: ``conv{i}`` and ``bn{i}`` of ``y``, attention, the shortcut of ``x`` added,
+    ReLU. Without attention the add and the ReLU go with the conv and norm (one op in eval)."""
+    short = shortcut(block, params, state, new_state, x, train)
+    if block.se is None:
+        y, new_state[f"bn{i}"] = conv_norm(block, i, params, state, y, train, residual=short, relu=True)
+        return y, new_state
+    y, new_state[f"bn{i}"] = conv_norm(block, i, params, state, y, train)
+    y, _ = block.se.apply(params["se"], state["se"], y)
+    return nn.relu(y + short), new_state
 
 
 @attrs.frozen
@@ -127,10 +146,8 @@ class BasicBlock(nn.Module):
 
     def apply(self, params, state, x, *, train=False):
         new_state = dict(state)
-        y, new_state["bn1"] = conv_norm(self, 1, params, state, x, train)
-        y = anti_alias(self, nn.relu(y))
-        y, new_state["bn2"] = conv_norm(self, 2, params, state, y, train)
-        return residual_out(self, params, state, new_state, x, y, train)
+        y, new_state["bn1"] = conv_norm(self, 1, params, state, x, train, relu=True)
+        return residual_out(self, 2, params, state, new_state, x, anti_alias(self, y), train)
 
 
 @attrs.frozen
@@ -166,11 +183,9 @@ class Bottleneck(nn.Module):
 
     def apply(self, params, state, x, *, train=False):
         new_state = dict(state)
-        y, new_state["bn1"] = conv_norm(self, 1, params, state, x, train)
-        y, new_state["bn2"] = conv_norm(self, 2, params, state, nn.relu(y), train)
-        y = anti_alias(self, nn.relu(y))
-        y, new_state["bn3"] = conv_norm(self, 3, params, state, y, train)
-        return residual_out(self, params, state, new_state, x, y, train)
+        y, new_state["bn1"] = conv_norm(self, 1, params, state, x, train, relu=True)
+        y, new_state["bn2"] = conv_norm(self, 2, params, state, y, train, relu=True)
+        return residual_out(self, 3, params, state, new_state, x, anti_alias(self, y), train)
 
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}

@@ -1,0 +1,125 @@
+"""``nn.conv_affine`` / ``nn.conv_norm_act``: a conv and its BatchNorm (with residual and ReLU) as one op equals
+the modules one after the other, in eval and in training, with and without the compiled pointwise kernel, values
+and gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zoo_core import nn
+from zoo_core.kernels import import_cpu_kernels
+
+kernels = import_cpu_kernels()
+COMPILED = kernels is not None and hasattr(kernels, "pointwise_supports")
+
+
+def make(cin, cout, k, stride, *, bias=False, seed=0):
+    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=bias)
+    norm = nn.BatchNorm(cout)
+    keys = jax.random.split(jax.random.key(seed), 6)
+    cp, _ = conv.init(keys[0])
+    npar = {"scale": 1 + 0.3 * jax.random.normal(keys[1], (cout,)), "bias": jax.random.normal(keys[2], (cout,))}
+    nstate = {"mean": jax.random.normal(keys[3], (cout,)), "var": jax.random.uniform(keys[4], (cout,), minval=0.5,
+                                                                                    maxval=2.0)}
+    return conv, norm, (cp, npar), nstate
+
+
+def modules(conv, norm, params, state, x, train, residual, relu):
+    y, _ = conv.apply(params[0], {}, x)
+    y, new = norm.apply(params[1], state, y, train=train)
+    if residual is not None:
+        y = y + residual
+    return (jax.nn.relu(y) if relu else y), new
+
+
+CASES = [  # (cin, cout, kernel, stride, H, W): the pointwise kernel's cases and the composed ones
+    (24, 64, 1, 1, 9, 7), (32, 48, 1, 2, 9, 11), (16, 32, 3, 1, 8, 8), (16, 32, 3, 2, 9, 9), (8, 24, 1, 1, 5, 5),
+]
+
+
+@pytest.mark.parametrize("kernels_on", [True, False])
+@pytest.mark.parametrize(("relu", "residual"), [(False, False), (True, True)])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
+def test_eval_equals_the_modules(monkeypatch, case, relu, residual, kernels_on):
+    if not kernels_on:
+        monkeypatch.setenv("ZOO_CPU_KERNELS", "0")
+    cin, cout, k, stride, h, w = case
+    conv, norm, params, state = make(cin, cout, k, stride)
+    x = jax.random.normal(jax.random.key(1), (2, h, w, cin))
+    expected, _ = modules(conv, norm, params, state, x, False, None, False)
+    res = jax.random.normal(jax.random.key(2), expected.shape) if residual else None
+    expected, _ = modules(conv, norm, params, state, x, False, res, relu)
+    got, new_state = jax.jit(lambda p, x, r: nn.conv_norm_act(conv, norm, p, state, x, residual=r, relu=relu))(
+        params, x, res)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), new_state, state)
+
+
+def test_train_mode_is_the_modules_with_new_statistics():
+    conv, norm, params, state = make(16, 32, 1, 1)
+    x = jax.random.normal(jax.random.key(1), (2, 6, 6, 16))
+    expected, expected_state = modules(conv, norm, params, state, x, True, None, True)
+    got, new_state = nn.conv_norm_act(conv, norm, params, state, x, train=True, relu=True)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+    np.testing.assert_array_equal(np.asarray(new_state["mean"]), np.asarray(expected_state["mean"]))
+    assert not np.allclose(np.asarray(new_state["mean"]), np.asarray(state["mean"]))
+
+
+def test_conv_bias_folds_into_the_shift():
+    conv, norm, params, state = make(16, 32, 1, 1, bias=True)
+    params = ({**params[0], "bias": jnp.linspace(-1, 1, 32)}, params[1])
+    x = jax.random.normal(jax.random.key(1), (1, 5, 5, 16))
+    expected, _ = modules(conv, norm, params, state, x, False, None, True)
+    got, _ = nn.conv_norm_act(conv, norm, params, state, x, relu=True)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)
+
+
+def test_group_norm_goes_through_the_modules():
+    conv = nn.Conv2d(16, 32, 1, bias=False)
+    norm = nn.GroupNorm(8, 32)
+    params = (conv.init(jax.random.key(0))[0], norm.init(jax.random.key(1))[0])
+    x = jax.random.normal(jax.random.key(2), (2, 4, 4, 16))
+    expected, _ = modules(conv, norm, params, {}, x, False, None, True)
+    got, _ = nn.conv_norm_act(conv, norm, params, {}, x, relu=True)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+def test_bfloat16_is_normalized_in_float32_and_cast_before_the_residual():
+    conv, norm, params, state = make(16, 32, 1, 1)
+    x = jax.random.normal(jax.random.key(1), (1, 5, 5, 16)).astype(jnp.bfloat16)
+    params = (jax.tree.map(lambda a: a.astype(jnp.bfloat16), params[0]), params[1])
+    res = jnp.ones((1, 5, 5, 32), jnp.bfloat16)
+    expected, _ = modules(conv, norm, params, state, x, False, res, True)
+    got, _ = nn.conv_norm_act(conv, norm, params, state, x, residual=res, relu=True)
+    assert got.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(got, np.float32), np.asarray(expected, np.float32))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_gradients_equal_the_modules(stride):
+    conv, norm, params, state = make(24, 64, 1, stride)
+    x = jax.random.normal(jax.random.key(1), (2, 7, 7, 24))
+    out_shape = modules(conv, norm, params, state, x, False, None, False)[0].shape
+    res = jax.random.normal(jax.random.key(2), out_shape)
+    w = jax.random.normal(jax.random.key(3), out_shape)
+
+    def loss(fn):
+        return lambda p, x, r: jnp.sum(fn(p, x, r) * w)
+
+    fused = loss(lambda p, x, r: nn.conv_norm_act(conv, norm, p, state, x, residual=r, relu=True)[0])
+    plain = loss(lambda p, x, r: modules(conv, norm, p, state, x, False, r, True)[0])
+    got = jax.jit(jax.grad(fused, argnums=(0, 1, 2)))(params, x, res)
+    expected = jax.grad(plain, argnums=(0, 1, 2))(params, x, res)
+    for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not COMPILED, reason="zoo-cpu-kernels without the pointwise kernel")
+@pytest.mark.parametrize(("k", "stride", "cout", "compiled"), [
+    (1, 1, 64, True), (1, 2, 64, True), (3, 1, 64, False), (1, 1, 24, False)])
+def test_the_compiled_kernel_runs_where_it_covers_the_conv(k, stride, cout, compiled):
+    conv, norm, params, state = make(16, cout, k, stride)
+    x = jnp.ones((1, 6, 6, 16))
+    fn = jax.jit(lambda p, x: nn.conv_norm_act(conv, norm, p, state, x, relu=True)[0])
+    assert (kernels.POINTWISE_TARGET in fn.lower(params, x).compile().as_text()) is compiled
