@@ -14,6 +14,14 @@ from ``zoo_core.nn.grouped.grouped_conv2d`` on the CPU.
 ``dense3x3_conv2d(x, kernel, stride=)`` is the dense 3×3 conv with padding 1 (ResNet's and BiT's),
 stride 1 or 2, for the cases ``dense3x3_supports`` names (float32, a multiple of 16 output
 channels); zoo-core calls it from ``zoo_core.nn.conv2d`` on the CPU.
+
+``pointwise_conv2d(x, kernel, scale, shift, residual=None, stride=, relu=)`` is the 1×1 conv (stride 1
+or 2) with its eval BatchNorm, residual add and ReLU applied before it stores its output, for the
+cases ``pointwise_supports`` names; zoo-core calls it from ``zoo_core.nn.conv_affine`` on the CPU.
+
+``kernel_moments(kernel)`` is each column's mean and biased variance of a float32 array viewed as (K, C),
+in one read pass (``moments_supports``); zoo-core calls it from ``zoo_core.nn.std_conv.kernel_moments``
+on the CPU (BiT's weight standardization).
 """
 
 from __future__ import annotations
@@ -222,3 +230,12 @@ def dense3x3_conv2d(x: jax.Array, kernel: jax.Array, *, stride: int) -> jax.Arra
     ``dense3x3_supports`` names. A register-blocked direct conv (6-7 output pixels × 64 output
     channels per block), read from the HWIO kernel in place."""
     return _batchable(_dense3x3_partitioned, (int(stride),))(x, kernel)
+
+
+# The kernels with their own modules (they import _lib and the sharding helpers above).
+from zoo_cpu_kernels.moments import MOMENTS_TARGET as MOMENTS_TARGET  # noqa: E402
+from zoo_cpu_kernels.moments import kernel_moments as kernel_moments  # noqa: E402
+from zoo_cpu_kernels.moments import moments_supports as moments_supports  # noqa: E402
+from zoo_cpu_kernels.pointwise import POINTWISE_TARGET as POINTWISE_TARGET  # noqa: E402
+from zoo_cpu_kernels.pointwise import pointwise_conv2d as pointwise_conv2d  # noqa: E402
+from zoo_cpu_kernels.pointwise import pointwise_supports as pointwise_supports  # noqa: E402

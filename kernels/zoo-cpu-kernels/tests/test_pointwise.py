@@ -1,0 +1,149 @@
+"""The compiled 1×1 conv with its BatchNorm / residual / ReLU epilogue against a float64 numpy
+reference (block and chunk tails, strides, both code paths, vmap, threads, sharding, arguments)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zoo_core.errors import ArgumentError
+
+from zoo_cpu_kernels import pointwise
+from zoo_cpu_kernels.pointwise import pointwise_conv2d, pointwise_supports
+
+
+def reference(x, kernel, scale, shift, residual, stride, relu):
+    y = np.einsum("nhwc,co->nhwo", np.asarray(x, np.float64)[:, ::stride, ::stride], np.asarray(kernel, np.float64))
+    y = y * np.asarray(scale, np.float64) + np.asarray(shift, np.float64)
+    if residual is not None:
+        y = y + np.asarray(residual, np.float64)
+    return np.maximum(y, 0) if relu else y
+
+
+def data(n, h, w, cin, cout, stride=1, residual=False, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, cin), dtype=np.float32)
+    kernel = (rng.standard_normal((cin, cout)) / np.sqrt(cin)).astype(np.float32)
+    scale = rng.uniform(0.5, 1.5, cout).astype(np.float32)
+    shift = rng.standard_normal(cout).astype(np.float32)
+    out = (n, (h - 1) // stride + 1, (w - 1) // stride + 1, cout)
+    res = rng.standard_normal(out).astype(np.float32) if residual else None
+    return x, kernel, scale, shift, res
+
+
+def close(got, want):
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+
+
+# (N, H, W, Cin, Cout, stride, residual, relu): pixel counts off every block (6, 8, 12, 16 and their
+# 8/4/2/1 tails), the last channel block 16/32/48 wide, Cin 1/3/33/300 (300: chunks of 128 and a tail),
+# stride 2 with odd H and W, one image and several
+CASES = [(1, 1, 1, 1, 16, 1, False, False), (2, 5, 7, 3, 16, 1, True, True), (1, 3, 5, 33, 32, 1, False, True),
+         (3, 4, 5, 300, 48, 1, True, False), (1, 7, 9, 33, 64, 1, True, True), (2, 6, 7, 3, 80, 1, False, True),
+         (1, 5, 11, 300, 176, 1, True, True), (2, 9, 7, 33, 176, 2, True, True), (1, 5, 5, 1, 64, 2, False, False),
+         (3, 7, 11, 300, 80, 2, False, True), (1, 1, 1, 3, 48, 2, True, False), (1, 13, 3, 64, 128, 2, True, True),
+         (2, 9, 13, 40, 16, 1, True, True), (1, 7, 11, 8, 64, 1, False, True)]  # many short tiles, tile by tile
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["avx512", "portable"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[:6])) + f"-r{c[6]:d}-relu{c[7]:d}")
+def test_matches_the_float64_reference(case, portable):
+    n, h, w, cin, cout, stride, residual, relu = case
+    x, kernel, scale, shift, res = data(n, h, w, cin, cout, stride, residual)
+    conv = jax.jit(lambda *a: pointwise._conv(*a, stride=stride, relu=relu, portable=portable))
+    close(conv(x, kernel, scale, shift, res), reference(x, kernel, scale, shift, res, stride, relu))
+
+
+@pytest.mark.parametrize("cin_block", [1, 7, 32])
+def test_input_channel_chunks_keep_partial_sums(cin_block):
+    x, kernel, scale, shift, res = data(2, 5, 6, 70, 112, residual=True)
+    got = pointwise._conv(x, kernel, scale, shift, res, stride=1, relu=True, cin_block=cin_block)
+    close(got, reference(x, kernel, scale, shift, res, 1, True))
+
+
+def test_a_hwio_kernel_and_the_public_call():
+    x, kernel, scale, shift, res = data(2, 7, 7, 24, 64, stride=2, residual=True)
+    got = pointwise_conv2d(x, kernel.reshape(1, 1, 24, 64), scale, shift, res, stride=2, relu=True)
+    close(got, reference(x, kernel, scale, shift, res, 2, True))
+    fn = jax.jit(lambda x: pointwise_conv2d(x, kernel, scale, shift))
+    assert pointwise.POINTWISE_TARGET in fn.lower(x).compile().as_text()
+
+
+@pytest.mark.parametrize("cout", [64, 192])  # items tile by tile, block by block
+def test_threads_split_the_work_without_changing_it(cout):
+    x, kernel, scale, shift, res = data(2, 28, 28, 96, cout, residual=True)  # ≥ 10 MFLOP: many items
+    calls = [pointwise._conv(x, kernel, scale, shift, res, stride=1, relu=True, max_threads=t) for t in (1, 0)]
+    np.testing.assert_array_equal(np.asarray(calls[0]), np.asarray(calls[1]))
+    close(calls[1], reference(x, kernel, scale, shift, res, 1, True))
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_vmap_folds_the_batch(residual):
+    x, kernel, scale, shift, res = data(3, 6, 5, 20, 32, stride=2, residual=residual)
+    if residual:
+        got = jax.vmap(lambda x, r: pointwise_conv2d(x, kernel, scale, shift, r, stride=2, relu=True))(
+            x[:, None], res[:, None])
+    else:
+        got = jax.vmap(lambda x: pointwise_conv2d(x, kernel, scale, shift, stride=2, relu=True))(x[:, None])
+    assert got.shape == (3, 1, 3, 3, 32)
+    close(got[:, 0], reference(x, kernel, scale, shift, res, 2, True))
+
+
+def test_vmap_over_weights_loops():
+    x, kernel, scale, shift, _ = data(2, 4, 4, 8, 16)
+    kernels = np.stack([kernel, 2 * kernel])
+    got = jax.vmap(lambda k: pointwise_conv2d(x, k, scale, shift, relu=True))(kernels)
+    for i in range(2):
+        close(got[i], reference(x, kernels[i], scale, shift, None, 1, True))
+
+
+def test_supports_names_exactly_the_covered_case():
+    assert pointwise_supports(np.float32, np.float32, out_chans=64, stride=1)
+    assert pointwise_supports(np.float32, np.float32, out_chans=16, stride=(2, 2))
+    assert not pointwise_supports(np.float32, np.float32, out_chans=24, stride=1)
+    assert not pointwise_supports(np.float32, np.float32, out_chans=64, stride=3)
+    assert not pointwise_supports(np.float32, np.float32, out_chans=64, stride=(1, 2))
+    assert not pointwise_supports(jnp.bfloat16, np.float32, out_chans=64, stride=1)
+
+
+@pytest.mark.parametrize(("change", "arg"), [
+    ({"kernel": np.zeros((8, 24), np.float32)}, "kernel"),      # Cout not a multiple of 16
+    ({"kernel": np.zeros((9, 16), np.float32)}, "kernel"),      # Cin differs from x's
+    ({"x": jnp.zeros((1, 4, 4, 8), jnp.bfloat16)}, "x"),        # not float32
+    ({"scale": np.zeros(32, np.float32)}, "scale"),
+    ({"residual": np.zeros((1, 4, 4, 16), np.float32)}, "residual"),  # shaped as the stride-1 output
+    ({"stride": 3}, "stride"),
+])
+def test_bad_arguments_are_refused(change, arg):
+    x, kernel, scale, shift, _ = data(1, 4, 4, 8, 16)
+    kwargs = {"x": x, "kernel": kernel, "scale": scale, "shift": shift, "residual": None, "stride": 2, **change}
+    with pytest.raises(ArgumentError, match=arg):
+        pointwise_conv2d(**kwargs)
+
+
+def test_a_batch_sharded_over_devices_is_convolved_where_it_lies():
+    """Under jax.sharding each device convolves its own images: no all-gather of the batch."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import jax, numpy as np
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        from zoo_cpu_kernels.pointwise import pointwise_conv2d
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((8, 9, 9, 16), dtype=np.float32)
+        k = rng.standard_normal((16, 32), dtype=np.float32)
+        s, b = rng.standard_normal((2, 32), dtype=np.float32)
+        r = rng.standard_normal((8, 5, 5, 32), dtype=np.float32)
+        batch = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), P("b"))
+        def f(x, r):
+            return pointwise_conv2d(jax.lax.with_sharding_constraint(x, batch), k, s, b, r, stride=2, relu=True)
+        hlo = jax.jit(f).lower(x, r).compile().as_text()
+        one = pointwise_conv2d(x, k, s, b, r, stride=2, relu=True)
+        print(len(jax.devices()), "all-gather" in hlo, float(np.abs(np.asarray(jax.jit(f)(x, r)) - one).max()))
+    """)
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    devices, gathered, err = out.stdout.split()
+    assert (devices, gathered) == ("4", "False") and float(err) == 0.0
