@@ -32,15 +32,9 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-typedef float vec __attribute__((vector_size(64)));
-
-__attribute__((always_inline)) inline vec load(const float* p) {
-  vec v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-__attribute__((always_inline)) inline void store(float* p, vec v) { std::memcpy(p, &v, sizeof(v)); }
+typedef zoo::Vec<16>::type vec;  // 16 floats: one AVX-512 register
+__attribute__((always_inline)) inline vec load(const float* p) { return zoo::load<16>(p); }
+__attribute__((always_inline)) inline void store(float* p, vec v) { zoo::store<16>(p, v); }
 
 struct Shape {
   int64_t n, h, w, cin, cout, oh, ow, stride, cin_block;
