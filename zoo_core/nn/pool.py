@@ -49,17 +49,37 @@ def _reduce_window_max(x: jax.Array, k, s, pads) -> jax.Array:
     return lax.reduce_window(x, init, lax.max, (1, *k, 1), (1, *s, 1), [(0, 0), *pads, (0, 0)])
 
 
+def _tap_range(size: int, k_offset: int, stride: int, pad_before: int, out: int) -> tuple[int, int]:
+    """Outputs ``[lo, hi)`` whose tap at kernel offset ``k_offset`` reads inside the input (row
+    ``o · stride + k_offset − pad_before`` in ``[0, size)``); the others read the padding."""
+    lo = min(out, max(0, -(-(pad_before - k_offset) // stride)))
+    hi = max(lo, min(out, (size - 1 + pad_before - k_offset) // stride + 1))
+    return lo, hi
+
+
 def _sliced_max(x: jax.Array, k, s, pads) -> jax.Array:
-    """The window maxima as the running maximum of the window's ``k[0] * k[1]`` strided slices of
-    the ``-inf``-padded input (the rows and columns then taken in the same order for every output)."""
-    xp = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-jnp.inf)
-    ho = (xp.shape[1] - k[0]) // s[0] + 1
-    wo = (xp.shape[2] - k[1]) // s[1] + 1
+    """The window maxima as the running maximum of the window's ``k[0] * k[1]`` strided slices (the
+    rows and columns then taken in the same order for every output). Each slice is taken from the
+    input where it reads inside it and padded with ``-inf`` where it reads the padding, so the padded
+    input is never written out: XLA fuses the pads, slices and maxima into one pass over ``x``."""
+    (top, bottom), (left, right) = pads
+    n, h, w, c = x.shape
+    ho = (h + top + bottom - k[0]) // s[0] + 1
+    wo = (w + left + right - k[1]) // s[1] + 1
+    neg = np.array(-np.inf, x.dtype)
     out = None
     for i in range(k[0]):
+        r0, r1 = _tap_range(h, i, s[0], top, ho)
         for j in range(k[1]):
-            tap = lax.slice(xp, (0, i, j, 0), (xp.shape[0], i + (ho - 1) * s[0] + 1, j + (wo - 1) * s[1] + 1,
-                                               xp.shape[3]), (1, s[0], s[1], 1))
+            c0, c1 = _tap_range(w, j, s[1], left, wo)
+            if r0 == r1 or c0 == c1:
+                tap = jnp.full((n, ho, wo, c), neg, x.dtype)
+            else:
+                row, col = r0 * s[0] + i - top, c0 * s[1] + j - left
+                tap = lax.slice(x, (0, row, col, 0), (n, row + (r1 - r0 - 1) * s[0] + 1,
+                                                      col + (c1 - c0 - 1) * s[1] + 1, c), (1, s[0], s[1], 1))
+                if (r0, r1, c0, c1) != (0, ho, 0, wo):
+                    tap = lax.pad(tap, neg, ((0, 0, 0), (r0, ho - r1, 0), (c0, wo - c1, 0), (0, 0, 0)))
             out = tap if out is None else jnp.maximum(out, tap)
     return out
 
