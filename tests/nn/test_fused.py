@@ -1,6 +1,6 @@
 """``nn.conv_affine`` / ``nn.conv_norm_act``: a conv and its BatchNorm (with residual and ReLU) as one op equals
-the modules one after the other, in eval and in training, with and without the compiled pointwise kernel, values
-and gradients."""
+the modules one after the other, in eval and in training, with and without the compiled pointwise and direct
+(stem) kernels, values and gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -33,8 +33,9 @@ def modules(conv, norm, params, state, x, train, residual, relu):
     return (jax.nn.relu(y) if relu else y), new
 
 
-CASES = [  # (cin, cout, kernel, stride, H, W): the pointwise kernel's cases and the composed ones
+CASES = [  # (cin, cout, kernel, stride, H, W): the pointwise and direct (stem) kernels' cases and composed ones
     (24, 64, 1, 1, 9, 7), (32, 48, 1, 2, 9, 11), (16, 32, 3, 1, 8, 8), (16, 32, 3, 2, 9, 9), (8, 24, 1, 1, 5, 5),
+    (3, 64, 7, 2, 20, 17), (3, 24, 7, 2, 11, 11),
 ]
 
 
@@ -96,12 +97,12 @@ def test_bfloat16_is_normalized_in_float32_and_cast_before_the_residual():
     np.testing.assert_array_equal(np.asarray(got, np.float32), np.asarray(expected, np.float32))
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_gradients_equal_the_modules(stride):
-    conv, norm, params, state = make(24, 64, 1, stride)
-    x = jax.random.normal(jax.random.key(1), (2, 7, 7, 24))
+@pytest.mark.parametrize(("cin", "k", "stride", "residual"), [(24, 1, 1, True), (24, 1, 2, True), (3, 7, 2, False)])
+def test_gradients_equal_the_modules(cin, k, stride, residual):
+    conv, norm, params, state = make(cin, 64, k, stride)
+    x = jax.random.normal(jax.random.key(1), (2, 9, 9, cin))
     out_shape = modules(conv, norm, params, state, x, False, None, False)[0].shape
-    res = jax.random.normal(jax.random.key(2), out_shape)
+    res = jax.random.normal(jax.random.key(2), out_shape) if residual else None
     w = jax.random.normal(jax.random.key(3), out_shape)
 
     def loss(fn):
@@ -109,17 +110,27 @@ def test_gradients_equal_the_modules(stride):
 
     fused = loss(lambda p, x, r: nn.conv_norm_act(conv, norm, p, state, x, residual=r, relu=True)[0])
     plain = loss(lambda p, x, r: modules(conv, norm, p, state, x, False, r, True)[0])
-    got = jax.jit(jax.grad(fused, argnums=(0, 1, 2)))(params, x, res)
-    expected = jax.grad(plain, argnums=(0, 1, 2))(params, x, res)
+    got = jax.jit(jax.grad(fused, argnums=(0, 1)))(params, x, res)
+    expected = jax.grad(plain, argnums=(0, 1))(params, x, res)
+    if residual:
+        got += (jax.jit(jax.grad(fused, argnums=2))(params, x, res),)
+        expected += (jax.grad(plain, argnums=2)(params, x, res),)
     for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
         np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.skipif(not COMPILED, reason="zoo-cpu-kernels without the pointwise kernel")
-@pytest.mark.parametrize(("k", "stride", "cout", "compiled"), [
-    (1, 1, 64, True), (1, 2, 64, True), (3, 1, 64, False), (1, 1, 24, False)])
-def test_the_compiled_kernel_runs_where_it_covers_the_conv(k, stride, cout, compiled):
-    conv, norm, params, state = make(16, cout, k, stride)
-    x = jnp.ones((1, 6, 6, 16))
-    fn = jax.jit(lambda p, x: nn.conv_norm_act(conv, norm, p, state, x, relu=True)[0])
-    assert (kernels.POINTWISE_TARGET in fn.lower(params, x).compile().as_text()) is compiled
+@pytest.mark.skipif(not COMPILED or not hasattr(kernels, "direct_supports"),
+                    reason="zoo-cpu-kernels without the pointwise and direct kernels")
+@pytest.mark.parametrize(("cin", "k", "stride", "cout", "residual", "target"), [
+    (16, 1, 1, 64, False, "pointwise"), (16, 1, 2, 64, True, "pointwise"), (32, 3, 1, 64, False, None),
+    (16, 1, 1, 24, False, None), (3, 7, 2, 64, False, "direct"), (16, 3, 1, 64, False, "direct"),
+    (3, 7, 2, 24, False, None), (32, 7, 2, 64, False, None),
+    (3, 7, 2, 64, True, "direct")])  # with a residual: conv2d's direct conv, the affine and the add composed
+def test_the_compiled_kernel_runs_where_it_covers_the_conv(cin, k, stride, cout, residual, target):
+    conv, norm, params, state = make(cin, cout, k, stride)
+    x = jnp.ones((1, 12, 12, cin))
+    res = jnp.ones(modules(conv, norm, params, state, x, False, None, False)[0].shape) if residual else None
+    fn = jax.jit(lambda p, x: nn.conv_norm_act(conv, norm, p, state, x, residual=res, relu=True)[0])
+    hlo = fn.lower(params, x).compile().as_text()
+    assert (kernels.POINTWISE_TARGET in hlo, kernels.DIRECT_TARGET in hlo) == (target == "pointwise",
+                                                                                target == "direct")

@@ -78,7 +78,8 @@ def conv2d(
     picks the fastest exact formulation for the backend; any other grouped conv through
     ``nn.grouped.grouped_conv2d`` (super-blocks of block-diagonal dense convs, or a compiled kernel, on CPU).
     A dense 3×3 conv with padding 1 runs on the CPU as zoo-cpu-kernels' compiled kernel when it is
-    installed (float32, stride 1 or 2); 1×1 and patchify convs as one matmul (``_patchify_conv``).
+    installed (float32, stride 1 or 2), and a stem's conv on few input channels (ResNet's 7×7 stride 2
+    on the image) as its direct conv; 1×1 and patchify convs as one matmul (``_patchify_conv``).
     """
     stride, dilation = pair(stride), pair(dilation)
     pads = resolve_padding(padding, kernel.shape[:2], stride, dilation)
@@ -98,8 +99,12 @@ def conv2d(
                               precision=precision)
     kernel = kernel.astype(x.dtype)
     if _dense3x3_covers(x, kernel, stride, dilation, pads):
-        return lax.platform_dependent(x, kernel, cpu=functools.partial(_compiled_dense3x3, conv, stride[0]),
-                                      default=conv)
+        call = functools.partial(_dense3x3_call, stride[0])
+        return lax.platform_dependent(x, kernel, cpu=functools.partial(_with_conv_vjp, conv, call), default=conv)
+    if direct_covers(x, kernel, stride, dilation, pads):
+        call = functools.partial(_direct_call, stride[0], explicit_pads(pads, x.shape[1:3], kernel.shape[:2], stride,
+                                                                        dilation))
+        return lax.platform_dependent(x, kernel, cpu=functools.partial(_with_conv_vjp, conv, call), default=conv)
     return conv(x, kernel)
 
 
@@ -115,24 +120,50 @@ def _dense3x3_covers(x: jax.Array, kernel: jax.Array, stride, dilation, pads) ->
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _compiled_dense3x3(conv, stride: int, x: jax.Array, kernel: jax.Array) -> jax.Array:
+def _with_conv_vjp(conv, call, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``call(x, kernel)`` (a compiled kernel's FFI call) with ``conv``'s gradients (``lax.conv``)."""
+    return call(x, kernel)
+
+
+def _with_conv_vjp_fwd(conv, call, x, kernel):
+    return _with_conv_vjp(conv, call, x, kernel), (x, kernel)
+
+
+def _with_conv_vjp_bwd(conv, call, residuals, grad):
+    _, vjp = jax.vjp(conv, *residuals)
+    return vjp(grad)
+
+
+_with_conv_vjp.defvjp(_with_conv_vjp_fwd, _with_conv_vjp_bwd)
+
+
+def _dense3x3_call(stride: int, x: jax.Array, kernel: jax.Array) -> jax.Array:
     """The CPU's dense 3×3 conv as zoo-cpu-kernels' FFI call (ResNet's and BiT's 3×3 convs: XLA's own
-    runs them up to 2-3× slower on 2 cores); its gradients are ``conv``'s (``lax.conv``)."""
+    runs them up to 2-3× slower on 2 cores)."""
     from zoo_core.kernels import cpu_kernels
 
     return cpu_kernels().dense3x3_conv2d(x, kernel, stride=stride)
 
 
-def _compiled_dense3x3_fwd(conv, stride, x, kernel):
-    return _compiled_dense3x3(conv, stride, x, kernel), (x, kernel)
+def direct_covers(x: jax.Array, kernel: jax.Array, stride, dilation, pads) -> bool:
+    """Whether zoo-cpu-kernels' direct conv computes this conv (float32, dilation 1, the same stride
+    both ways, non-negative padding, few input channels: a stem such as ResNet's 7×7 on the image,
+    which XLA's CPU convs run at a third of the machine's rate)."""
+    from zoo_core.kernels import cpu_kernels
+
+    kernels = cpu_kernels()
+    if kernels is None or not hasattr(kernels, "direct_supports"):
+        return False
+    if not isinstance(pads, str) and min(v for p in pads for v in p) < 0:
+        return False
+    return kernels.direct_supports(x.dtype, kernel.dtype, kernel_shape=kernel.shape, stride=stride, dilation=dilation)
 
 
-def _compiled_dense3x3_bwd(conv, stride, residuals, grad):
-    _, vjp = jax.vjp(conv, *residuals)
-    return vjp(grad)
+def _direct_call(stride: int, pads, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """The CPU's stem conv as zoo-cpu-kernels' direct-conv FFI call."""
+    from zoo_core.kernels import cpu_kernels
 
-
-_compiled_dense3x3.defvjp(_compiled_dense3x3_fwd, _compiled_dense3x3_bwd)
+    return cpu_kernels().direct_conv2d(x, kernel, stride=stride, pads=pads)
 
 
 def block_diagonal_kernel(kernel: jax.Array, groups: int) -> jax.Array:

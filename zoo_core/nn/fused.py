@@ -8,7 +8,8 @@ one after the other elsewhere (training, other norms), so model code has one cal
 On the CPU a float32 1×1 conv (stride 1 or 2, no padding; Cout a multiple of 16) runs as
 zoo-cpu-kernels' pointwise kernel, which applies the affine, the residual and the ReLU to its
 accumulators before it stores them: ResNet's 1×1 convs and everything up to the next conv in one pass
-over memory. Its gradients are the composition's (a custom VJP), and it is reverse-mode only, as
+over memory. A stem's conv on few input channels (ResNet's 7×7 stride 2 on the image, no residual)
+runs as its direct kernel, with the same epilogue. Its gradients are the composition's (a custom VJP), and it is reverse-mode only, as
 the other compiled convs. Everywhere else ``conv_affine`` is that composition, which XLA fuses;
 a bfloat16 input is normalized in float32 and cast back before the residual, as ``BatchNorm`` does.
 """
@@ -22,7 +23,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from zoo_core.nn.activations import relu as relu_fn
-from zoo_core.nn.conv import Conv2d, conv2d, pair, resolve_padding
+from zoo_core.nn.conv import Conv2d, conv2d, direct_covers, explicit_pads, pair, resolve_padding
 from zoo_core.nn.norm import BatchNorm
 
 
@@ -35,20 +36,38 @@ def _compose(x, kernel, scale, shift, residual, *, stride, padding, dilation, gr
     return relu_fn(y) if relu else y
 
 
-def _pointwise_stride(x, kernel, stride, padding, dilation, groups) -> int | None:
-    """The stride (1 or 2) when zoo-cpu-kernels' pointwise kernel computes this conv, else ``None``."""
+def _kernel_call(x, kernel, stride, padding, dilation, groups, relu: bool, with_residual: bool):
+    """zoo-cpu-kernels' fused call for this conv, ``call(x, kernel, scale, shift[, residual])``, or
+    ``None``: the pointwise kernel for a 1×1 conv (stride 1 or 2, no padding), the direct kernel for a
+    stem's conv on few input channels (no residual)."""
     from zoo_core.kernels import cpu_kernels
 
     kernels = cpu_kernels()
     stride, dilation = pair(stride), pair(dilation)
-    if (kernels is None or not hasattr(kernels, "pointwise_supports") or groups != 1
-            or tuple(kernel.shape[:2]) != (1, 1) or dilation != (1, 1) or stride not in ((1, 1), (2, 2))):
+    if kernels is None or groups != 1 or dilation != (1, 1) or x.dtype != jnp.float32:
         return None
-    pads = resolve_padding(padding, kernel.shape[:2], stride, dilation)
-    if isinstance(pads, str) or any(v for p in pads for v in p):
-        return None
-    ok = kernels.pointwise_supports(x.dtype, kernel.dtype, out_chans=kernel.shape[3], stride=stride[0])
-    return stride[0] if ok else None
+    pads = explicit_pads(resolve_padding(padding, kernel.shape[:2], stride, dilation), x.shape[1:3],
+                         kernel.shape[:2], stride, dilation)
+    if (hasattr(kernels, "pointwise_supports") and tuple(kernel.shape[:2]) == (1, 1) and not any(sum(pads, ()))
+            and stride in ((1, 1), (2, 2))
+            and kernels.pointwise_supports(x.dtype, kernel.dtype, out_chans=kernel.shape[3], stride=stride[0])):
+        return functools.partial(_pointwise_call, stride[0], relu)
+    if not with_residual and direct_covers(x, kernel, stride, dilation, pads):
+        return functools.partial(_direct_call, stride[0], pads, relu)
+    return None
+
+
+def _pointwise_call(stride: int, relu: bool, x, kernel, scale, shift, residual=None):
+    from zoo_core.kernels import cpu_kernels
+
+    return cpu_kernels().pointwise_conv2d(x, kernel.reshape(kernel.shape[2:]), scale, shift, residual,
+                                          stride=stride, relu=relu)
+
+
+def _direct_call(stride: int, pads, relu: bool, x, kernel, scale, shift):
+    from zoo_core.kernels import cpu_kernels
+
+    return cpu_kernels().direct_conv2d(x, kernel, scale, shift, stride=stride, pads=pads, relu=relu)
 
 
 def conv_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array, *, stride=1, padding=0,
@@ -56,33 +75,31 @@ def conv_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Ar
     """``relu?(conv2d(x, kernel, ...) · scale + shift + residual?)``: ``x`` (N, H, W, Cin), ``kernel``
     (kh, kw, Cin // groups, Cout), ``scale`` and ``shift`` (Cout,), ``residual`` the output's shape."""
     compose = functools.partial(_compose, stride=stride, padding=padding, dilation=dilation, groups=groups, relu=relu)
-    s = _pointwise_stride(x, kernel, stride, padding, dilation, groups)
-    if (s is None or scale.dtype != jnp.float32 or shift.dtype != jnp.float32
+    call = _kernel_call(x, kernel, stride, padding, dilation, groups, relu, residual is not None)
+    if (call is None or kernel.dtype != jnp.float32 or scale.dtype != jnp.float32 or shift.dtype != jnp.float32
             or (residual is not None and residual.dtype != jnp.float32)):
         return compose(x, kernel, scale, shift, residual)
     args = (x, kernel, scale, shift) if residual is None else (x, kernel, scale, shift, residual)
-    compiled = functools.partial(_compiled_pointwise, compose, s, relu)
-    return lax.platform_dependent(*args, cpu=compiled, default=lambda *a: compose(*a, *(None,) * (5 - len(a))))
+    return lax.platform_dependent(*args, cpu=functools.partial(_compiled_affine, compose, call),
+                                  default=lambda *a: compose(*a, *(None,) * (5 - len(a))))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _compiled_pointwise(compose, stride: int, relu: bool, x, kernel, scale, shift, residual=None):
-    from zoo_core.kernels import cpu_kernels
-
-    return cpu_kernels().pointwise_conv2d(x, kernel.reshape(kernel.shape[2:]), scale, shift, residual,
-                                          stride=stride, relu=relu)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _compiled_affine(compose, call, *args):
+    """``call(*args)`` (a compiled kernel's FFI call) with the composition's gradients."""
+    return call(*args)
 
 
-def _compiled_pointwise_fwd(compose, stride, relu, *args):
-    return _compiled_pointwise(compose, stride, relu, *args), args
+def _compiled_affine_fwd(compose, call, *args):
+    return _compiled_affine(compose, call, *args), args
 
 
-def _compiled_pointwise_bwd(compose, stride, relu, args, grad):
+def _compiled_affine_bwd(compose, call, args, grad):
     _, vjp = jax.vjp(lambda *a: compose(*a, *(None,) * (5 - len(a))), *args)
     return vjp(grad)
 
 
-_compiled_pointwise.defvjp(_compiled_pointwise_fwd, _compiled_pointwise_bwd)
+_compiled_affine.defvjp(_compiled_affine_fwd, _compiled_affine_bwd)
 
 
 def conv_norm_act(conv: Conv2d, norm, params: tuple, state, x: jax.Array, *, train: bool = False,

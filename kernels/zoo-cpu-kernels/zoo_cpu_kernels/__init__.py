@@ -19,6 +19,10 @@ channels); zoo-core calls it from ``zoo_core.nn.conv2d`` on the CPU.
 or 2) with its eval BatchNorm, residual add and ReLU applied before it stores its output, for the
 cases ``pointwise_supports`` names; zoo-core calls it from ``zoo_core.nn.conv_affine`` on the CPU.
 
+``direct_conv2d(x, kernel, scale, shift, stride=, pads=, relu=)`` is the direct conv for inputs with
+few channels (a stem: KW·Cin small, ``direct_supports``) with the same kind of affine / ReLU
+epilogue; zoo-core calls it from ``zoo_core.nn.conv2d`` and ``conv_affine`` on the CPU.
+
 ``kernel_moments(kernel)`` is each column's mean and biased variance of a float32 array viewed as (K, C),
 in one read pass (``moments_supports``); zoo-core calls it from ``zoo_core.nn.std_conv.kernel_moments``
 on the CPU (BiT's weight standardization).
@@ -233,6 +237,9 @@ def dense3x3_conv2d(x: jax.Array, kernel: jax.Array, *, stride: int) -> jax.Arra
 
 
 # The kernels with their own modules (they import _lib and the sharding helpers above).
+from zoo_cpu_kernels.direct import DIRECT_TARGET as DIRECT_TARGET  # noqa: E402
+from zoo_cpu_kernels.direct import direct_conv2d as direct_conv2d  # noqa: E402
+from zoo_cpu_kernels.direct import direct_supports as direct_supports  # noqa: E402
 from zoo_cpu_kernels.moments import MOMENTS_TARGET as MOMENTS_TARGET  # noqa: E402
 from zoo_cpu_kernels.moments import kernel_moments as kernel_moments  # noqa: E402
 from zoo_cpu_kernels.moments import moments_supports as moments_supports  # noqa: E402

@@ -56,17 +56,18 @@ def _pointwise_call(config, x, kernel, scale, shift, residual=None) -> jax.Array
         cin_block=np.int64(cin_block), max_threads=np.int64(max_threads), portable=np.int64(portable))
 
 
-def _make_partitioned(with_residual: bool):
-    """The call as a ``custom_partitioning`` function (``config`` static, last): under jax.sharding
-    each device convolves its own images (x and the residual split along the batch; the kernel,
+def make_partitioned(call, kernel_axes: str, with_residual: bool):
+    """``call(config, x, kernel, scale, shift[, residual])`` as a ``custom_partitioning`` function
+    (``config`` static, last): under jax.sharding each device convolves its own images (x and the
+    residual split along the batch; the kernel, with axes ``kernel_axes`` in the sharding rule, and
     scale and shift whole), where XLA would otherwise gather the batch onto every device."""
     if with_residual:
-        def call(x, kernel, scale, shift, residual, config):
-            return _pointwise_call(config, x, kernel, scale, shift, residual)
+        def unpartitioned(x, kernel, scale, shift, residual, config):
+            return call(config, x, kernel, scale, shift, residual)
     else:
-        def call(x, kernel, scale, shift, config):
-            return _pointwise_call(config, x, kernel, scale, shift)
-    partitioned = custom_partitioning(call, static_argnums=(5 if with_residual else 4,))
+        def unpartitioned(x, kernel, scale, shift, config):
+            return call(config, x, kernel, scale, shift)
+    partitioned = custom_partitioning(unpartitioned, static_argnums=(5 if with_residual else 4,))
 
     def infer(config, mesh, arg_shapes, result_shape):
         return _batch_sharded(mesh, arg_shapes[0].sharding)
@@ -74,15 +75,17 @@ def _make_partitioned(with_residual: bool):
     def partition(config, mesh, arg_shapes, result_shape):
         batch, whole = _batch_sharded(mesh, arg_shapes[0].sharding), NamedSharding(mesh, P())
         shardings = (batch, whole, whole, whole) + ((batch,) if with_residual else ())
-        return mesh, lambda *arrays: _pointwise_call(config, *arrays), batch, shardings
+        return mesh, lambda *arrays: call(config, *arrays), batch, shardings
 
-    rule = "n h w c, c o, o, o" + (", n p q o" if with_residual else "") + " -> n p q o"
+    rule = f"n h w c, {kernel_axes}, o, o" + (", n p q o" if with_residual else "") + " -> n p q o"
+    factors = tuple(name for name in rule.replace(",", " ").replace("->", " ").split() if name != "n")
     partitioned.def_partition(partition=partition, infer_sharding_from_operands=infer, sharding_rule=rule,
-                              need_replication_factors=("h", "w", "c", "o", "p", "q"))
+                              need_replication_factors=tuple(dict.fromkeys(factors)))
     return partitioned
 
 
-_PARTITIONED = {False: _make_partitioned(False), True: _make_partitioned(True)}
+_PARTITIONED = {False: make_partitioned(_pointwise_call, "c o", False),
+                True: make_partitioned(_pointwise_call, "c o", True)}
 
 
 def _fold(a: jax.Array) -> jax.Array:
@@ -94,13 +97,13 @@ def _batched(a: jax.Array, is_batched: bool, axis_size: int) -> jax.Array:
 
 
 @functools.cache
-def _batchable(config, with_residual: bool):
-    """The partitioned call for one static ``config``, with a batching rule (``custom_partitioning``
-    has none): a batch of inputs (and residuals) folds into N; a batch of weights loops."""
-    partitioned = _PARTITIONED[with_residual]
+def batchable(partitioned, config):
+    """The ``partitioned`` call (``make_partitioned``) for one static ``config``, with a batching
+    rule (``custom_partitioning`` has none): a batch of inputs (and residuals) folds into N; a batch
+    of weights loops. Called as ``conv(x, (kernel, scale, shift), extra)``, ``extra`` () or (residual,)."""
 
     @jax.custom_batching.custom_vmap
-    def conv(x, weights, extra):  # weights: (kernel, scale, shift); extra: () or (residual,)
+    def conv(x, weights, extra):
         return partitioned(x, *weights, *extra, config)
 
     @conv.def_vmap
@@ -145,7 +148,7 @@ def _conv(x, kernel, scale, shift, residual, *, stride, relu, cin_block=POINTWIS
     _check_operands(x, kernel, scale, shift, residual, stride)
     config = (stride, int(relu), int(cin_block), int(max_threads), int(portable))
     extra = () if residual is None else (residual,)
-    return _batchable(config, residual is not None)(x, (kernel, scale, shift), extra)
+    return batchable(_PARTITIONED[residual is not None], config)(x, (kernel, scale, shift), extra)
 
 
 def pointwise_conv2d(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array,

@@ -41,6 +41,7 @@ from zoo_resnet.blocks import (
     Relu,
     bottleneck_width,
     conv,
+    conv_norm,
     downsample,
     make_norm,
     norm_apply,
@@ -176,6 +177,9 @@ class ResNet(Model):
     def stem(self, params, state, x, train: bool):
         """``act1(bn1(conv1(x)))``: the stem's stride-2 map (timm's first feature), and new state."""
         new_state = dict(state)
+        if isinstance(self.conv1, nn.Conv2d):  # the 7×7 conv, bn1 and ReLU as one op in eval
+            x, new_state["bn1"] = conv_norm(self, 1, params, state, x, train, relu=True)
+            return x, new_state
         x, new_state["conv1"] = self.conv1.apply(params["conv1"], state["conv1"], x, train=train)
         x, new_state["bn1"] = norm_apply(self, "bn1", params, state, x, train)
         return nn.relu(x), new_state

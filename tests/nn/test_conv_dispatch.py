@@ -1,0 +1,54 @@
+"""``nn.conv2d`` on the CPU: the dense 3×3 convs and a stem's conv on few input channels run as
+zoo-cpu-kernels' compiled kernels where installed (and as ``lax.conv`` with ``ZOO_CPU_KERNELS=0``),
+with ``lax.conv``'s values and gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from zoo_core import nn
+from zoo_core.kernels import import_cpu_kernels
+
+kernels = import_cpu_kernels()
+COMPILED = kernels is not None and hasattr(kernels, "direct_supports")
+
+# (cin, cout, kernel, stride, padding, H, W, the kernel that runs it): ResNet's stem and 3×3 convs,
+# a 'same'-padded and an unpadded stem-like conv, and convs no compiled kernel covers
+CASES = [
+    (3, 64, 7, 2, 3, 23, 20, "direct"), (3, 32, 5, 1, "same", 9, 11, "direct"), (4, 96, 4, 4, 0, 16, 12, "patchify"),
+    (3, 16, 3, 2, 0, 9, 9, "direct"), (32, 64, 3, 1, 1, 8, 9, "dense3x3"), (32, 64, 7, 2, 3, 12, 12, None),
+    (3, 24, 7, 2, 3, 12, 12, None),
+]
+
+
+def lax_conv(x, kernel, stride, padding):
+    pads = nn.conv.resolve_padding(padding, kernel.shape[:2], (stride, stride), (1, 1))
+    return lax.conv_general_dilated(x, kernel, (stride, stride), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                    precision="highest")
+
+
+@pytest.mark.parametrize("enabled", ["1", "0"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[:7])))
+def test_values_gradients_and_the_kernel_that_runs(monkeypatch, case, enabled):
+    monkeypatch.setenv("ZOO_CPU_KERNELS", enabled)
+    cin, cout, k, stride, padding, h, w, target = case
+    keys = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(keys[0], (2, h, w, cin))
+    kernel = jax.random.normal(keys[1], (k, k, cin, cout)) / np.sqrt(k * k * cin)
+
+    def ours(x, kernel):
+        return nn.conv2d(x, kernel, stride=stride, padding=padding)
+
+    want = lax_conv(x, kernel, stride, padding)
+    np.testing.assert_allclose(np.asarray(jax.jit(ours)(x, kernel)), np.asarray(want), rtol=1e-5, atol=1e-5)
+    weights = jax.random.normal(keys[2], want.shape)
+    got = jax.jit(jax.grad(lambda x, k: jnp.sum(ours(x, k) * weights), argnums=(0, 1)))(x, kernel)
+    expected = jax.grad(lambda x, k: jnp.sum(lax_conv(x, k, stride, padding) * weights), argnums=(0, 1))(x, kernel)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-4, atol=1e-4)
+    if COMPILED:
+        hlo = jax.jit(ours).lower(x, kernel).compile().as_text()
+        ran = {"direct": kernels.DIRECT_TARGET in hlo, "dense3x3": kernels.DENSE3X3_TARGET in hlo}
+        assert ran == {name: enabled == "1" and name == target for name in ran}
