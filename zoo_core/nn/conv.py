@@ -89,7 +89,13 @@ def conv2d(
 
         return depthwise_conv2d(x, kernel, stride=stride, padding=pads, dilation=dilation, precision=precision)
     if groups == 1 and _is_patchify(kernel.shape[:2], stride, pads, dilation):
-        return _patchify_conv(x, kernel.astype(x.dtype), stride, precision)
+        kernel = kernel.astype(x.dtype)
+        if _pointwise_covers(x, kernel, stride):
+            patchify = functools.partial(_patchify_conv, stride=stride, precision=precision)
+            call = functools.partial(_pointwise_call, stride[0])
+            return lax.platform_dependent(x, kernel, cpu=functools.partial(_with_conv_vjp, patchify, call),
+                                          default=patchify)
+        return _patchify_conv(x, kernel, stride, precision)
     conv = functools.partial(lax.conv_general_dilated, window_strides=stride, padding=pads, rhs_dilation=dilation,
                              dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
     if 1 < groups:
@@ -143,6 +149,25 @@ def _dense3x3_call(stride: int, x: jax.Array, kernel: jax.Array) -> jax.Array:
     from zoo_core.kernels import cpu_kernels
 
     return cpu_kernels().dense3x3_conv2d(x, kernel, stride=stride)
+
+
+def _pointwise_covers(x: jax.Array, kernel: jax.Array, stride) -> bool:
+    """Whether zoo-cpu-kernels' pointwise kernel computes this unpadded 1×1 conv (float32, stride 1
+    or 2, Cout a multiple of 16): BiT's 1×1 convs, which have no BatchNorm to go with them."""
+    from zoo_core.kernels import cpu_kernels
+
+    kernels = cpu_kernels()
+    return (kernels is not None and hasattr(kernels, "pointwise_supports") and tuple(kernel.shape[:2]) == (1, 1)
+            and tuple(stride) in ((1, 1), (2, 2))
+            and kernels.pointwise_supports(x.dtype, kernel.dtype, out_chans=kernel.shape[3], stride=stride[0]))
+
+
+def _pointwise_call(stride: int, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """The CPU's 1×1 conv as zoo-cpu-kernels' pointwise FFI call (scale 1, shift 0)."""
+    from zoo_core.kernels import cpu_kernels
+
+    ones, zeros = jnp.ones(kernel.shape[3], jnp.float32), jnp.zeros(kernel.shape[3], jnp.float32)
+    return cpu_kernels().pointwise_conv2d(x, kernel, ones, zeros, stride=stride)
 
 
 def direct_covers(x: jax.Array, kernel: jax.Array, stride, dilation, pads) -> bool:
