@@ -22,8 +22,10 @@ def _pads(padding) -> list[tuple[int, int]]:
     return [tuple(padding[0]), tuple(padding[1])]
 
 
-def max_pool2d(x: jax.Array, kernel_size, stride=None, padding=0) -> jax.Array:
-    """``F.max_pool2d``: padding counts as ``-inf`` (never selected); ``stride`` defaults to the kernel.
+def max_pool2d(x: jax.Array, kernel_size, stride=None, padding=0, *, pad_value: float = -np.inf) -> jax.Array:
+    """``F.max_pool2d``: padding counts as ``pad_value``, by default ``-inf`` (never selected);
+    ``pad_value=0`` is a ``ConstantPad2d(padding, 0)`` before an unpadded pool (BiT's fixed stem)
+    without writing the padded input out. ``stride`` defaults to the kernel.
 
     On CPU a small window (at most ``SLICED_MAX_POOL_TAPS`` taps, floating point) is computed as the
     elementwise maximum of its strided slices, which XLA fuses into one pass: 3.5× faster than
@@ -33,9 +35,10 @@ def max_pool2d(x: jax.Array, kernel_size, stride=None, padding=0) -> jax.Array:
     k = pair(kernel_size)
     s = pair(stride if stride is not None else kernel_size)
     pads = tuple(tuple(int(v) for v in p) for p in _pads(padding))
+    fill = float(pad_value)
     if k[0] * k[1] > SLICED_MAX_POOL_TAPS or not jnp.issubdtype(x.dtype, jnp.floating):
-        return _reduce_window_max(x, k, s, pads)
-    return _max_pool(x, k, s, pads)
+        return _padded_reduce_window_max(x, k, s, pads, fill)
+    return _max_pool(x, k, s, pads, fill)
 
 
 #: Windows up to this many taps take the sliced formulation on CPU (3×3 and 5×5 pools).
@@ -57,16 +60,23 @@ def _tap_range(size: int, k_offset: int, stride: int, pad_before: int, out: int)
     return lo, hi
 
 
-def _sliced_max(x: jax.Array, k, s, pads) -> jax.Array:
+def _padded_reduce_window_max(x: jax.Array, k, s, pads, fill: float) -> jax.Array:
+    """``reduce_window``'s maxima with the padding counting as ``fill`` (padded explicitly unless ``-inf``)."""
+    if fill == -np.inf:
+        return _reduce_window_max(x, k, s, pads)
+    return _reduce_window_max(jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill), k, s, ((0, 0), (0, 0)))
+
+
+def _sliced_max(x: jax.Array, k, s, pads, fill: float = -np.inf) -> jax.Array:
     """The window maxima as the running maximum of the window's ``k[0] * k[1]`` strided slices (the
     rows and columns then taken in the same order for every output). Each slice is taken from the
-    input where it reads inside it and padded with ``-inf`` where it reads the padding, so the padded
+    input where it reads inside it and padded with ``fill`` where it reads the padding, so the padded
     input is never written out: XLA fuses the pads, slices and maxima into one pass over ``x``."""
     (top, bottom), (left, right) = pads
     n, h, w, c = x.shape
     ho = (h + top + bottom - k[0]) // s[0] + 1
     wo = (w + left + right - k[1]) // s[1] + 1
-    neg = np.array(-np.inf, x.dtype)
+    neg = np.array(fill, x.dtype)
     out = None
     for i in range(k[0]):
         r0, r1 = _tap_range(h, i, s[0], top, ho)
@@ -84,17 +94,17 @@ def _sliced_max(x: jax.Array, k, s, pads) -> jax.Array:
     return out
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
-def _max_pool(x: jax.Array, k, s, pads) -> jax.Array:
-    return lax.platform_dependent(x, cpu=lambda x: _sliced_max(x, k, s, pads),
-                                  default=lambda x: _reduce_window_max(x, k, s, pads))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4))
+def _max_pool(x: jax.Array, k, s, pads, fill: float) -> jax.Array:
+    return lax.platform_dependent(x, cpu=lambda x: _sliced_max(x, k, s, pads, fill),
+                                  default=lambda x: _padded_reduce_window_max(x, k, s, pads, fill))
 
 
 @_max_pool.defjvp
-def _max_pool_jvp(k, s, pads, primals, tangents):
+def _max_pool_jvp(k, s, pads, fill, primals, tangents):
     (x,), (t,) = primals, tangents
-    _, tangent = jax.jvp(lambda x: _reduce_window_max(x, k, s, pads), (x,), (t,))
-    return _max_pool(x, k, s, pads), tangent
+    _, tangent = jax.jvp(lambda x: _padded_reduce_window_max(x, k, s, pads, fill), (x,), (t,))
+    return _max_pool(x, k, s, pads, fill), tangent
 
 
 def _ceil_extra(size: int, k: int, s: int, pad: tuple[int, int], ceil_mode: bool) -> int:

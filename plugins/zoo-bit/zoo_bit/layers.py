@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import attrs
 import jax
-import jax.numpy as jnp
 
 from zoo_core import nn
 from zoo_core.nn.evonorm import EvoNorm2dS0
@@ -195,7 +194,7 @@ def stem_pool(x: jax.Array, fixed: bool) -> jax.Array:
     (``ConstantPad2d(1, 0.)``, which caps negative borders of the un-normalized conv output at 0),
     the others pad with −inf (``MaxPool2d(3, 2, padding=1)``). (N, H, W, C) → (N, ⌊(H - 1) / 2⌋ + 1, …)."""
     if fixed:
-        return nn.max_pool2d(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), 3, stride=2)
+        return nn.max_pool2d(x, 3, stride=2, padding=1, pad_value=0.0)
     return nn.max_pool2d(x, 3, stride=2, padding=1)
 
 
