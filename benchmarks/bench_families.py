@@ -2,8 +2,12 @@
 
 For each model: build timm's with randomized weights, load the same weights into ours through the
 normal loader (``create_pretrained(checkpoint_path=...)``), check the logits agree, then for each
-batch size time ``--repeats`` rounds alternating ours and timm (so both see the same machine state)
-and print the medians as images/s, the ratio ours / timm, our first-call compile time, and the
+batch size time ``--repeats`` rounds alternating ours and timm (so both see the same machine state),
+each timed call after ``--settle`` untimed calls of the same model (default 1: PyTorch's OpenMP
+threads keep spinning for milliseconds after a forward pass, and on 2 cores a call made right after
+one of the other library's runs against them; ResNet-50 at batch 1 on the AMD EPYC: ours 26.4 ms
+right after timm's call, 20.3 ms after our own; timm's 34.0 after ours, 33.2 after its own), and
+print the medians as images/s, the ratio ours / timm, our first-call compile time, and the
 achieved GFLOP/s (XLA's own FLOP count of our compiled forward pass) against the machine's matmul
 peak, measured in the same run. The header says whether glibc's huge-page tunable is set
 (``zoo_core.hostmem``): it changes both libraries' figures on a virtual machine, so compare runs
@@ -15,7 +19,7 @@ Each row ends with issue 22's bars, marked met (``ok``) or missed (``MISS``): zo
 eager, at least level with ``torch.compile``, and, for the convolutional models, at least 70% of the
 matmul peak; the last line counts the cells that meet them.
 
-    python benchmarks/bench_families.py [--batch 1 8] [--img-size 224] [--repeats 7] [--models ...]
+    python benchmarks/bench_families.py [--batch 1 8] [--img-size 224] [--repeats 7] [--settle 1] [--models ...]
 """
 
 from __future__ import annotations
@@ -104,14 +108,15 @@ def bars(name: str, eager: float, compiled: float | None, of_peak: float) -> lis
     return met
 
 
-def bench(name: str, batches: list[int], img_size: int, repeats: int, peak: float, torch_compile: bool) -> list[bool]:
+def bench(name: str, batches: list[int], img_size: int, repeats: int, peak: float, torch_compile: bool,
+          settle: int = 1) -> list[bool]:
     ref, model, params, state = build_pair(name, img_size)
     compiled = torch.compile(ref) if torch_compile else None
     forward = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])
     met_all = []
     for batch in batches:
         x = np.random.default_rng(0).standard_normal((batch, img_size, img_size, 3), dtype=np.float32)
-        row = bench_batch(forward, params, state, ref, compiled, x, repeats)
+        row = bench_batch(forward, params, state, ref, compiled, x, repeats, settle)
         gflops = row["flops"] / row["zoo"] / 1e9
         eager = row["timm"] / row["zoo"]
         vs_compiled = row["timm compile"] / row["zoo"] if compiled is not None else None
@@ -151,9 +156,11 @@ def xla_cost(forward, params, state, x) -> dict:
     return (cost[0] if isinstance(cost, list) else cost) or {}  # older jax: one dict per computation
 
 
-def bench_batch(forward, params, state, ref, compiled, x: np.ndarray, repeats: int) -> dict[str, float]:
-    """Median seconds per call of ours, timm (and compiled timm), alternating; with our compile
-    time, XLA's FLOP count and the largest logit difference."""
+def bench_batch(forward, params, state, ref, compiled, x: np.ndarray, repeats: int, settle: int = 1
+                ) -> dict[str, float]:
+    """Median seconds per call of ours, timm (and compiled timm), alternating, each timed call after
+    ``settle`` untimed ones of the same runner; with our compile time, XLA's FLOP count and the
+    largest logit difference."""
     x_jax = jax.device_put(x)
     x_torch = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(TORCH_DEVICE)
     lowered = forward.lower(params, state, x_jax)
@@ -173,6 +180,8 @@ def bench_batch(forward, params, state, ref, compiled, x: np.ndarray, repeats: i
         times: dict[str, list[float]] = {k: [] for k in runners}
         for _ in range(repeats):
             for key, run in runners.items():
+                for _ in range(settle):  # untimed: the other library's threads spin down meanwhile
+                    run()
                 times[key].append(_time(run))
     return {**{k: statistics.median(v) for k, v in times.items()}, "compile_s": compile_s,
             "flops": cost.get("flops", float("nan")),
@@ -184,6 +193,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--settle", type=int, default=1,
+                        help="untimed calls before each timed one, after switching library (0: strict alternation)")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
                         help="leave out the torch.compile'd timm column")
@@ -193,7 +204,8 @@ def main() -> None:
         args.torch_compile = False
     peak = matmul_peak_gflops()
     device = jax.devices()[0].device_kind
-    print(f"{args.img_size}x{args.img_size}, float32, {args.repeats} alternating rounds, medians; "
+    print(f"{args.img_size}x{args.img_size}, float32, {args.repeats} alternating rounds ({args.settle} untimed "
+          "call(s) after each switch), medians; "
           f"jax {jax.__version__} ({jax.default_backend()}: {device}, {cpu_name()}), torch {torch.__version__} "
           f"({TORCH_DEVICE}, {torch.get_num_threads()} threads), timm {timm.__version__}; "
           f"matmul peak {peak:.0f} GFLOP/s (2048³, JAX); glibc huge pages {hostmem.hugepages_status()}")
@@ -204,7 +216,7 @@ def main() -> None:
     print("| --- | --- | --- | --- |" + (" --- | --- |" if args.torch_compile else "") + " --- | --- | --- | --- | --- |")
     met = []
     for name in args.models:
-        met += bench(name, args.batch, args.img_size, args.repeats, peak, args.torch_compile)
+        met += bench(name, args.batch, args.img_size, args.repeats, peak, args.torch_compile, args.settle)
     print(f"bars met: {sum(met)} of {len(met)} (zoo >= {EAGER_BAR}x timm eager"
           + (f", >= {COMPILE_BAR}x torch.compile" if args.torch_compile else "")
           + f", conv models >= {PEAK_BAR:.0%} of the matmul peak)")
