@@ -1,0 +1,64 @@
+"""``nn.GroupNorm``'s statistics: the one compiled pass (zoo-cpu-kernels' moments, where installed)
+equals XLA's two passes (``ZOO_CPU_KERNELS=0``) and a float64 reference, values and gradients, a large
+mean and one channel per group included."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zoo_core import nn
+from zoo_core.kernels import import_cpu_kernels
+from zoo_core.nn import norm
+
+kernels = import_cpu_kernels()
+COMPILED = kernels is not None and hasattr(kernels, "kernel_moments")
+
+
+def reference(x, groups, scale, bias, eps):
+    x = np.asarray(x, np.float64)
+    n, h, w, c = x.shape
+    xg = x.reshape(n, h * w, groups, c // groups)
+    mean = xg.mean(axis=(1, 3), keepdims=True)
+    var = xg.var(axis=(1, 3), keepdims=True)
+    y = ((xg - mean) / np.sqrt(var + eps)).reshape(x.shape)
+    return y * np.asarray(scale, np.float64) + np.asarray(bias, np.float64)
+
+
+@pytest.mark.parametrize("enabled", ["1", "0"])
+@pytest.mark.parametrize(("shape", "groups", "offset"), [
+    ((2, 7, 5, 64), 32, 0.0), ((1, 9, 9, 48), 4, 100.0), ((3, 4, 6, 16), 16, -3.0), ((2, 1, 1, 32), 8, 0.0)])
+def test_statistics_equal_the_float64_reference(monkeypatch, shape, groups, offset, enabled):
+    monkeypatch.setenv("ZOO_CPU_KERNELS", enabled)
+    keys = jax.random.split(jax.random.key(0), 3)
+    x = offset + jax.random.normal(keys[0], shape) * jnp.linspace(0.5, 2.0, shape[-1])
+    gn = nn.GroupNorm(groups, shape[-1], eps=1e-5)
+    params = {"scale": 1 + 0.1 * jax.random.normal(keys[1], (shape[-1],)),
+              "bias": jax.random.normal(keys[2], (shape[-1],))}
+    got, _ = jax.jit(lambda p, x: gn.apply(p, {}, x))(params, x)
+    np.testing.assert_allclose(np.asarray(got), reference(x, groups, params["scale"], params["bias"], 1e-5),
+                               rtol=1e-4, atol=1e-4 if offset else 2e-5)  # |offset| 100: float32 x itself rounds at 1e-5
+
+
+def test_the_one_pass_runs_where_installed_and_the_gradients_agree(monkeypatch):
+    gn = nn.GroupNorm(8, 32)
+    params, _ = gn.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (2, 6, 6, 32)) + 2.0
+    w = jax.random.normal(jax.random.key(2), x.shape)
+
+    def grads(enabled):
+        monkeypatch.setenv("ZOO_CPU_KERNELS", enabled)
+        fn = jax.jit(jax.grad(lambda p, x: jnp.sum(gn.apply(p, {}, x)[0] * w), argnums=(0, 1)))
+        hlo = jax.jit(lambda x: gn.apply(params, {}, x)[0]).lower(x).compile().as_text()
+        return fn(params, x), hlo
+
+    (g1, hlo1), (g0, hlo0) = grads("1"), grads("0")
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g0)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+    assert "zoo_kernel_moments" not in hlo0
+    assert ("zoo_kernel_moments" in hlo1) is COMPILED
+
+
+def test_only_float32_takes_the_one_pass():
+    assert norm._one_pass_channel_moments(jnp.ones((1, 4, 8), jnp.bfloat16)) == (None, None)
+    assert norm._one_pass_channel_moments(jnp.ones((1, 0, 8), jnp.float32)) == (None, None)
