@@ -47,6 +47,24 @@ def test_moments_run_under_vmap_and_jit():
     assert MOMENTS_TARGET in jax.jit(kernel_moments).lower(jnp.asarray(kernels[0])).as_text()
 
 
+def test_vmap_is_one_call_and_each_matrix_keeps_its_own_shift():
+    """A batch of images (N, H·W, C) as GroupNorm passes it: one batched call, no loop; each image
+    shifted by its own first row, so an image far from the others keeps its variance."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 37, 24)).astype(np.float32)
+    x[3] += 1e4  # a large mean against a unit spread
+    fn = jax.jit(jax.vmap(kernel_moments))
+    mean, var = fn(jnp.asarray(x))
+    for i in range(5):
+        want_mean, want_var = expected(x[i])
+        np.testing.assert_allclose(np.asarray(mean[i]), want_mean, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(var[i]), want_var, rtol=1e-4)
+    hlo = fn.lower(jnp.asarray(x)).compile().as_text()
+    assert hlo.count(MOMENTS_TARGET) == 1 and " while(" not in hlo
+    nested = jax.jit(jax.vmap(jax.vmap(kernel_moments)))(jnp.asarray(x.reshape(5, 1, 37, 24)))
+    np.testing.assert_array_equal(np.asarray(nested[1][:, 0]), np.asarray(var))
+
+
 def test_supports_and_argument_errors():
     assert moments_supports(np.float32) and not moments_supports(jnp.bfloat16) and not moments_supports(np.float64)
     with pytest.raises(ValueError, match="float32"):

@@ -8,6 +8,9 @@
 // against the spread from cancelling the variance away), then mean = w[0, c] + S1 / K and
 // variance = max(S2 / K - (S1 / K)², 0).
 //
+// Batched: with a result (B, 2, C) the operand is B such matrices, (B, ..., C) (a batch of images
+// (N, H·W, C): GroupNorm's per-channel statistics), each shifted by its own first row.
+//
 // Columns are contiguous, so the loop runs across C in vectors: a block of 64 columns holds its 2 × 8
 // vectors of 8 double sums in registers while it walks down the rows of its range (reading 256
 // contiguous bytes per row), then blocks of 8 columns and single columns for the tail. The rows are
@@ -96,39 +99,48 @@ void part_sums(const float* w, int64_t cols, int64_t r0, int64_t r1, double* s1,
 ffi::Error Moments(ffi::ThreadPool pool, ffi::AnyBuffer kernel, ffi::ResultBuffer<ffi::F32> out) {
   const auto kd = kernel.dimensions();
   const auto od = out->dimensions();
-  if (kernel.element_type() != ffi::F32 || kd.size() < 1 || od.size() != 2 || od[0] != 2 ||
-      od[1] != kd[kd.size() - 1]) {
-    return ffi::Error::InvalidArgument("zoo_kernel_moments: expected a float32 kernel (..., C) and a result (2, C)");
+  const bool batched = od.size() == 3;
+  const int64_t batches = batched ? od[0] : 1;
+  if (kernel.element_type() != ffi::F32 || kd.size() < (batched ? 2u : 1u) || od.size() < 2 || od.size() > 3 ||
+      od[od.size() - 2] != 2 || od[od.size() - 1] != kd[kd.size() - 1] || (batched && kd[0] != batches)) {
+    return ffi::Error::InvalidArgument(
+        "zoo_kernel_moments: expected a float32 kernel (..., C) and a result (2, C), or (B, ..., C) and (B, 2, C)");
   }
   const int64_t cols = kd[kd.size() - 1];
-  int64_t rows = 1;
-  for (size_t i = 0; i + 1 < kd.size(); ++i) rows *= kd[i];
-  if (cols == 0) return ffi::Error::Success();
+  int64_t rows = 1;  // per matrix
+  for (size_t i = batched ? 1 : 0; i + 1 < kd.size(); ++i) rows *= kd[i];
+  if (cols == 0 || batches == 0) return ffi::Error::Success();
   if (rows == 0) return ffi::Error::InvalidArgument("zoo_kernel_moments: the kernel has no rows (K = 0)");
   const float* w = static_cast<const float*>(kernel.untyped_data());
   float* y = out->typed_data();
-  // One part per pool thread (fewer when there are fewer rows); each part's sums in its own slice.
+  // Per matrix, one part per pool thread (fewer when there are fewer rows); each part's sums in its
+  // own slice, part (b, p) at index b · parts + p.
   const int64_t parts = std::min<int64_t>(rows, std::max<int64_t>(1, pool.num_threads()));
-  std::vector<double> sums(2 * parts * cols, 0.0);
+  std::vector<double> sums(2 * batches * parts * cols, 0.0);
   // The "work" parallel_ranges weighs against a hand-off: a float read and converted, two double
   // adds and a multiply per element, on the order of ten multiply-adds' time, so kernels over ~100k
   // elements (400 KB) are split.
-  const int64_t work = 10 * rows * cols;
-  zoo::parallel_ranges(pool, parts, work, 0, [&](int64_t first, int64_t last) {
-    for (int64_t p = first; p < last; ++p) {
-      double* s = sums.data() + 2 * p * cols;
-      part_sums(w, cols, rows * p / parts, rows * (p + 1) / parts, s, s + cols);
+  const int64_t work = 10 * batches * rows * cols;
+  zoo::parallel_ranges(pool, batches * parts, work, 0, [&](int64_t first, int64_t last) {
+    for (int64_t task = first; task < last; ++task) {
+      const int64_t b = task / parts, p = task % parts;
+      double* s = sums.data() + 2 * task * cols;
+      part_sums(w + b * rows * cols, cols, rows * p / parts, rows * (p + 1) / parts, s, s + cols);
     }
   });
-  for (int64_t c = 0; c < cols; ++c) {
-    double s1 = 0.0, s2 = 0.0;
-    for (int64_t p = 0; p < parts; ++p) {
-      s1 += sums[2 * p * cols + c];
-      s2 += sums[2 * p * cols + cols + c];
+  for (int64_t b = 0; b < batches; ++b) {
+    const float* first_row = w + b * rows * cols;
+    float* yb = y + 2 * b * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      double s1 = 0.0, s2 = 0.0;
+      for (int64_t p = 0; p < parts; ++p) {
+        s1 += sums[2 * (b * parts + p) * cols + c];
+        s2 += sums[2 * (b * parts + p) * cols + cols + c];
+      }
+      const double m1 = s1 / static_cast<double>(rows), m2 = s2 / static_cast<double>(rows);
+      yb[c] = static_cast<float>(static_cast<double>(first_row[c]) + m1);
+      yb[cols + c] = static_cast<float>(std::max(m2 - m1 * m1, 0.0));
     }
-    const double m1 = s1 / static_cast<double>(rows), m2 = s2 / static_cast<double>(rows);
-    y[c] = static_cast<float>(static_cast<double>(w[c]) + m1);
-    y[cols + c] = static_cast<float>(std::max(m2 - m1 * m1, 0.0));
   }
   return ffi::Error::Success();
 }

@@ -4,7 +4,9 @@ standardization: ``zoo_core.nn.std_conv.kernel_moments`` calls this on the CPU).
 The FFI target ``zoo_kernel_moments`` (``moments.cc``) views the kernel as (K, C), C its last
 dimension (HWIO: K = kh·kw·in, C = out), and sums ``w - w[0, c]`` and its square per column in
 double precision, rows split over XLA's intra-op thread pool. Weights are replicated under
-jax.sharding, so a plain ``ffi_call`` is all it needs.
+jax.sharding, so a plain ``ffi_call`` is all it needs. Under ``jax.vmap`` the batch goes to the same
+target as one call (a (B, 2, C) result: B matrices, each shifted by its own first row), which is how
+zoo-core takes GroupNorm's per-image channel statistics.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from zoo_cpu_kernels import _lib
 
@@ -26,8 +27,8 @@ def moments_supports(dtype) -> bool:
     return np.dtype(dtype) == np.float32
 
 
-def _moments_call(kernel: jax.Array) -> jax.Array:
-    out = jax.ShapeDtypeStruct((2, kernel.shape[-1]), jnp.float32)
+def _moments_call(kernel: jax.Array, batched: bool = False) -> jax.Array:
+    out = jax.ShapeDtypeStruct(kernel.shape[:1] * batched + (2, kernel.shape[-1]), jnp.float32)
     return jax.ffi.ffi_call(MOMENTS_TARGET, out)(kernel)
 
 
@@ -38,7 +39,19 @@ def _moments(kernel: jax.Array) -> jax.Array:
 
 @_moments.def_vmap
 def _moments_vmapped(axis_size, in_batched, kernel):
-    return lax.map(_moments, kernel), True
+    return _moments_batched(kernel), True
+
+
+@jax.custom_batching.custom_vmap
+def _moments_batched(kernel: jax.Array) -> jax.Array:
+    """(B, ..., C) → (B, 2, C) in one call."""
+    return _moments_call(kernel, batched=True)
+
+
+@_moments_batched.def_vmap
+def _moments_batched_vmapped(axis_size, in_batched, kernel):
+    stats = _moments_batched(kernel.reshape(-1, *kernel.shape[2:]))
+    return stats.reshape(axis_size, -1, *stats.shape[1:]), True
 
 
 def kernel_moments(kernel: jax.Array) -> tuple[jax.Array, jax.Array]:
