@@ -134,3 +134,63 @@ def test_the_compiled_kernel_runs_where_it_covers_the_conv(cin, k, stride, cout,
     hlo = fn.lower(params, x).compile().as_text()
     assert (kernels.POINTWISE_TARGET in hlo, kernels.DIRECT_TARGET in hlo) == (target == "pointwise",
                                                                                 target == "direct")
+
+
+def gated(conv, norm, params, state, x, train, residual, gate):
+    """timm's order: conv, norm, the gate from the normalized output's channel means, residual, ReLU."""
+    y, new = modules(conv, norm, params, state, x, train, None, False)
+    y = y * gate(jnp.mean(y, axis=(1, 2)))[:, None, None, :]
+    return jax.nn.relu(y + residual), new
+
+
+def gates(cout):
+    se = nn.se_block(cout, rd_channels=8)
+    eca = nn.eca_module(cout)
+    se_params = se.init(jax.random.key(7))[0]
+    eca_params = {"conv": {"kernel": jnp.array([[[0.5, -1.0, 2.0, 0.3, -0.7][:eca.kernel_size]]])}}
+    return {"se": lambda pooled: se.gate(se_params, pooled), "eca": lambda pooled: eca.gate(eca_params, pooled)}
+
+
+@pytest.mark.parametrize("kernels_on", [True, False])
+@pytest.mark.parametrize("attn", ["se", "eca"])
+@pytest.mark.parametrize("case", [(24, 64, 1, 1, 9, 7), (32, 48, 1, 2, 9, 11), (16, 32, 3, 1, 8, 8)],
+                         ids=lambda c: "x".join(map(str, c)))
+def test_a_gate_folded_into_the_norm_equals_the_modules(monkeypatch, case, attn, kernels_on):
+    """SE / ECA after the norm: for a stride-1 1×1 conv the gate comes from the conv of the input's
+    mean and folds into a per-image scale and shift; elsewhere it is applied to the output."""
+    if not kernels_on:
+        monkeypatch.setenv("ZOO_CPU_KERNELS", "0")
+    cin, cout, k, stride, h, w = case
+    conv, norm, params, state = make(cin, cout, k, stride)
+    gate = gates(cout)[attn]
+    x = jax.random.normal(jax.random.key(1), (3, h, w, cin)) + 0.5  # non-zero channel means
+    out_shape = modules(conv, norm, params, state, x, False, None, False)[0].shape
+    res = jax.random.normal(jax.random.key(2), out_shape)
+    expected, _ = gated(conv, norm, params, state, x, False, res, gate)
+    got, new_state = jax.jit(lambda p, x, r: nn.conv_norm_act(conv, norm, p, state, x, residual=r, relu=True,
+                                                               gate=gate))(params, x, res)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), new_state, state)
+    # training mode: batch statistics, the gate applied to the output as the modules do
+    expected, expected_state = gated(conv, norm, params, state, x, True, res, gate)
+    got, new_state = nn.conv_norm_act(conv, norm, params, state, x, train=True, residual=res, relu=True, gate=gate)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(new_state["mean"]), np.asarray(expected_state["mean"]))
+
+
+def test_a_gate_folds_into_one_compiled_call_and_keeps_its_gradients():
+    conv, norm, params, state = make(24, 64, 1, 1)
+    gate = gates(64)["se"]
+    x = jax.random.normal(jax.random.key(1), (2, 7, 7, 24))
+    res = jax.random.normal(jax.random.key(2), (2, 7, 7, 64))
+    w = jax.random.normal(jax.random.key(3), (2, 7, 7, 64))
+    fused = jax.jit(lambda p, x, r: nn.conv_norm_act(conv, norm, p, state, x, residual=r, relu=True, gate=gate)[0])
+    if COMPILED and getattr(kernels, "POINTWISE_PER_IMAGE", False):
+        hlo = fused.lower(params, x, res).compile().as_text()
+        root = [line for line in hlo.split("ENTRY")[-1].splitlines() if line.lstrip().startswith("ROOT")][0]
+        assert "f32[2,7,7,64]" in root and kernels.POINTWISE_TARGET in root  # nothing after the conv's call
+    got = jax.grad(lambda p, x, r: jnp.sum(fused(p, x, r) * w), argnums=(0, 1, 2))(params, x, res)
+    expected = jax.grad(lambda p, x, r: jnp.sum(gated(conv, norm, p, state, x, False, r, gate)[0] * w),
+                        argnums=(0, 1, 2))(params, x, res)
+    for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-4, atol=1e-4)

@@ -55,14 +55,18 @@ class EcaModule(Module):
         return {"conv": {"kernel": jax.random.uniform(key, shape, jnp.float32, -bound, bound)}}, {"conv": {}}
 
     def apply(self, params, state, x, *, train=False):
+        return x * self.gate(params, jnp.mean(x, axis=(1, 2)))[:, None, None, :], state
+
+    def gate(self, params, pooled: jax.Array) -> jax.Array:
+        """The gate from each image's channel means: (N, C) → (N, C), ``sigmoid(conv1d(pooled))``
+        (what ``nn.conv_norm_act(gate=...)`` takes, to fold the module into the conv before it)."""
         k = self.kernel_size
-        pooled = jnp.mean(x, axis=(1, 2))  # (N, C)
         padded = jnp.pad(pooled, ((0, 0), ((k - 1) // 2, (k - 1) // 2)))
-        taps = params["conv"]["kernel"].reshape(k).astype(x.dtype)
-        c = x.shape[-1]
+        taps = params["conv"]["kernel"].reshape(k).astype(pooled.dtype)
+        c = pooled.shape[-1]
         # cross-correlation along C as PyTorch's Conv1d: k shifted, scaled copies (k ≤ 9)
         y = sum(taps[i] * lax.slice_in_dim(padded, i, i + c, axis=1) for i in range(k))
-        return x * jax.nn.sigmoid(y)[:, None, None, :], state
+        return jax.nn.sigmoid(y)
 
 
 def eca_module(channels: int, *, gamma: float = 2, beta: float = 1) -> EcaModule:

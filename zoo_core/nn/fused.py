@@ -12,11 +12,19 @@ over memory. A stem's conv on few input channels (ResNet's 7×7 stride 2 on the 
 runs as its direct kernel, with the same epilogue. Its gradients are the composition's (a custom VJP), and it is reverse-mode only, as
 the other compiled convs. Everywhere else ``conv_affine`` is that composition, which XLA fuses;
 a bfloat16 input is normalized in float32 and cast back before the residual, as ``BatchNorm`` does.
+
+``conv_norm_act(..., gate=g)`` adds a channel gate computed from the normalized output's spatial
+mean (squeeze-excitation, ECA): ``relu?(y · g(mean_hw(y)) + residual?)``. For an unpadded stride-1
+1×1 conv and an eval-mode BatchNorm, ``mean_hw(y)`` is the norm of the conv of ``mean_hw(x)`` (both
+are linear), so the gate is known before the conv runs and folds into a per-image scale and shift:
+one pass instead of the conv, a reduction over its output, and a pass for the gate, the residual
+and the ReLU.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -30,16 +38,20 @@ from zoo_core.nn.norm import BatchNorm
 def _compose(x, kernel, scale, shift, residual, *, stride, padding, dilation, groups, relu):
     y = conv2d(x, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups)
     wide = y.astype(jnp.promote_types(y.dtype, jnp.float32))
+    if scale.ndim == 2:  # per image: (N, Cout)
+        scale, shift = scale[:, None, None, :], shift[:, None, None, :]
     y = (wide * scale.astype(wide.dtype) + shift.astype(wide.dtype)).astype(x.dtype)
     if residual is not None:
         y = y + residual
     return relu_fn(y) if relu else y
 
 
-def _kernel_call(x, kernel, stride, padding, dilation, groups, relu: bool, with_residual: bool):
+def _kernel_call(x, kernel, stride, padding, dilation, groups, relu: bool, with_residual: bool,
+                 per_image: bool = False):
     """zoo-cpu-kernels' fused call for this conv, ``call(x, kernel, scale, shift[, residual])``, or
-    ``None``: the pointwise kernel for a 1×1 conv (stride 1 or 2, no padding), the direct kernel for a
-    stem's conv on few input channels (no residual)."""
+    ``None``: the pointwise kernel for a 1×1 conv (stride 1 or 2, no padding; scale and shift
+    ``per_image`` where its version takes them), the direct kernel for a stem's conv on few input
+    channels (no residual, shared scale and shift)."""
     from zoo_core.kernels import cpu_kernels
 
     kernels = cpu_kernels()
@@ -49,10 +61,10 @@ def _kernel_call(x, kernel, stride, padding, dilation, groups, relu: bool, with_
     pads = explicit_pads(resolve_padding(padding, kernel.shape[:2], stride, dilation), x.shape[1:3],
                          kernel.shape[:2], stride, dilation)
     if (hasattr(kernels, "pointwise_supports") and tuple(kernel.shape[:2]) == (1, 1) and not any(sum(pads, ()))
-            and stride in ((1, 1), (2, 2))
+            and stride in ((1, 1), (2, 2)) and (not per_image or getattr(kernels, "POINTWISE_PER_IMAGE", False))
             and kernels.pointwise_supports(x.dtype, kernel.dtype, out_chans=kernel.shape[3], stride=stride[0])):
         return functools.partial(_pointwise_call, stride[0], relu)
-    if not with_residual and direct_covers(x, kernel, stride, dilation, pads):
+    if not with_residual and not per_image and direct_covers(x, kernel, stride, dilation, pads):
         return functools.partial(_direct_call, stride[0], pads, relu)
     return None
 
@@ -73,9 +85,10 @@ def _direct_call(stride: int, pads, relu: bool, x, kernel, scale, shift):
 def conv_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array, *, stride=1, padding=0,
                 dilation=1, groups: int = 1, residual: jax.Array | None = None, relu: bool = False) -> jax.Array:
     """``relu?(conv2d(x, kernel, ...) · scale + shift + residual?)``: ``x`` (N, H, W, Cin), ``kernel``
-    (kh, kw, Cin // groups, Cout), ``scale`` and ``shift`` (Cout,), ``residual`` the output's shape."""
+    (kh, kw, Cin // groups, Cout), ``scale`` and ``shift`` (Cout,) or, each image its own, (N, Cout),
+    ``residual`` the output's shape."""
     compose = functools.partial(_compose, stride=stride, padding=padding, dilation=dilation, groups=groups, relu=relu)
-    call = _kernel_call(x, kernel, stride, padding, dilation, groups, relu, residual is not None)
+    call = _kernel_call(x, kernel, stride, padding, dilation, groups, relu, residual is not None, scale.ndim == 2)
     if (call is None or kernel.dtype != jnp.float32 or scale.dtype != jnp.float32 or shift.dtype != jnp.float32
             or (residual is not None and residual.dtype != jnp.float32)):
         return compose(x, kernel, scale, shift, residual)
@@ -103,20 +116,48 @@ _compiled_affine.defvjp(_compiled_affine_fwd, _compiled_affine_bwd)
 
 
 def conv_norm_act(conv: Conv2d, norm, params: tuple, state, x: jax.Array, *, train: bool = False,
-                  residual: jax.Array | None = None, relu: bool = False):
-    """``relu?(norm(conv(x)) + residual?)`` for a ``Conv2d`` and the norm after it, with ``params`` the
-    pair (conv's, norm's) and ``state`` the norm's; returns (y, the norm's new state). In eval with a
-    ``BatchNorm`` this is one ``conv_affine`` (the conv's bias folded into the shift)."""
+                  residual: jax.Array | None = None, relu: bool = False, gate: Callable | None = None):
+    """``relu?(norm(conv(x)) · gate?(mean_hw(norm(conv(x)))) + residual?)`` for a ``Conv2d`` and the
+    norm after it, with ``params`` the pair (conv's, norm's) and ``state`` the norm's; returns (y, the
+    norm's new state). ``gate`` maps each image's channel means (N, Cout) to a per-channel factor
+    (N, Cout), as ``SEBlock.gate`` and ``EcaModule.gate`` do. In eval with a ``BatchNorm`` this is one
+    ``conv_affine`` (the conv's bias folded into the shift; a gate too, for an unpadded stride-1 1×1
+    conv, see the module's docstring)."""
     conv_params, norm_params = params
     if train or not isinstance(norm, BatchNorm):
         y, _ = conv.apply(conv_params, {}, x)
         y, new_state = norm.apply(norm_params, state, y, train=train)
-        if residual is not None:
-            y = y + residual
-        return (relu_fn(y) if relu else y), new_state
+        return _gate_residual_act(y, gate, residual, relu), new_state
     scale, shift = norm.scale_shift(norm_params, state["mean"], state["var"])
     if conv.bias:
         shift = shift + conv_params["bias"] * scale
-    y = conv_affine(x, conv_params["kernel"], scale, shift, stride=conv.stride, padding=conv.padding,
-                    dilation=conv.dilation, groups=conv.groups, residual=residual, relu=relu)
-    return y, state
+    kernel = conv_params["kernel"]
+    affine = functools.partial(conv_affine, x, kernel, stride=conv.stride, padding=conv.padding,
+                               dilation=conv.dilation, groups=conv.groups)
+    if gate is None:
+        return affine(scale, shift, residual=residual, relu=relu), state
+    if not _mean_commutes(x, kernel, conv.stride, conv.padding, conv.dilation, conv.groups):
+        return _gate_residual_act(affine(scale, shift), gate, residual, relu), state
+    wide = jnp.promote_types(x.dtype, jnp.float32)
+    pooled = jnp.matmul(jnp.mean(x.astype(wide), axis=(1, 2)), kernel.reshape(kernel.shape[2:]).astype(wide),
+                        precision=lax.Precision.HIGHEST)  # mean_hw(conv(x)), (N, Cout)
+    g = gate((pooled * scale.astype(wide) + shift.astype(wide)).astype(x.dtype)).astype(wide)
+    return affine(scale * g, shift * g, residual=residual, relu=relu), state
+
+
+def _gate_residual_act(y, gate, residual, relu: bool):
+    if gate is not None:
+        y = y * gate(jnp.mean(y, axis=(1, 2)))[:, None, None, :].astype(y.dtype)
+    if residual is not None:
+        y = y + residual
+    return relu_fn(y) if relu else y
+
+
+def _mean_commutes(x, kernel, stride, padding, dilation, groups: int) -> bool:
+    """Whether the spatial mean of ``conv2d(x, kernel)`` is the conv of ``x``'s: a 1×1 kernel at stride
+    1 without padding or groups (every output pixel is the same linear map of one input pixel)."""
+    if tuple(kernel.shape[:2]) != (1, 1) or groups != 1 or pair(stride) != (1, 1):
+        return False
+    pads = explicit_pads(resolve_padding(padding, (1, 1), (1, 1), pair(dilation)), x.shape[1:3], (1, 1), (1, 1),
+                         pair(dilation))
+    return not any(sum(pads, ()))

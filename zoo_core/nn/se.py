@@ -48,11 +48,16 @@ class SEBlock(Module):
     act: Any = "relu"
 
     def apply(self, params, state, x, *, train=False):
-        x_se = jnp.mean(x, axis=(1, 2), keepdims=True)
-        x_se, _ = self.fc1.apply(params["fc1"], state["fc1"], x_se)
+        return x * self.gate(params, jnp.mean(x, axis=(1, 2)))[:, None, None, :], state
+
+    def gate(self, params, pooled: jax.Array) -> jax.Array:
+        """The gate from each image's channel means: (N, C) → (N, C), ``sigmoid(fc2(act(fc1(pooled))))``
+        (what ``nn.conv_norm_act(gate=...)`` takes, to fold the block into the conv before it)."""
+        x_se = pooled[:, None, None, :]
+        x_se, _ = self.fc1.apply(params["fc1"], {}, x_se)
         x_se = get_act(self.act)(x_se)
-        x_se, _ = self.fc2.apply(params["fc2"], state["fc2"], x_se)
-        return x * jax.nn.sigmoid(x_se), state
+        x_se, _ = self.fc2.apply(params["fc2"], {}, x_se)
+        return jax.nn.sigmoid(x_se[:, 0, 0, :])
 
 
 def se_block(channels: int, *, rd_ratio: float = 1.0 / 16, rd_channels: int | None = None, rd_divisor: int = 8,

@@ -14,7 +14,10 @@ from zoo_cpu_kernels.pointwise import pointwise_conv2d, pointwise_supports
 
 def reference(x, kernel, scale, shift, residual, stride, relu):
     y = np.einsum("nhwc,co->nhwo", np.asarray(x, np.float64)[:, ::stride, ::stride], np.asarray(kernel, np.float64))
-    y = y * np.asarray(scale, np.float64) + np.asarray(shift, np.float64)
+    scale, shift = np.asarray(scale, np.float64), np.asarray(shift, np.float64)
+    if scale.ndim == 2:  # per image
+        scale, shift = scale[:, None, None], shift[:, None, None]
+    y = y * scale + shift
     if residual is not None:
         y = y + np.asarray(residual, np.float64)
     return np.maximum(y, 0) if relu else y
@@ -89,6 +92,40 @@ def test_vmap_folds_the_batch(residual):
     close(got[:, 0], reference(x, kernel, scale, shift, res, 2, True))
 
 
+def per_image(n, cout, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.5, 1.5, (n, cout)).astype(np.float32), rng.standard_normal((n, cout)).astype(np.float32)
+
+
+# images whose pixel counts are not multiples of the blocks (6, 8, 12, 16), so blocks straddle two images
+@pytest.mark.parametrize("portable", [False, True], ids=["avx512", "portable"])
+@pytest.mark.parametrize("case", [(3, 5, 7, 33, 64, 1, True, True), (4, 3, 3, 8, 48, 1, False, False),
+                                  (3, 9, 7, 300, 176, 2, True, True), (5, 1, 1, 16, 16, 1, True, False)],
+                         ids=lambda c: "x".join(map(str, c[:6])))
+def test_scale_and_shift_per_image(case, portable):
+    n, h, w, cin, cout, stride, residual, relu = case
+    x, kernel, _, _, res = data(n, h, w, cin, cout, stride, residual)
+    scale, shift = per_image(n, cout)
+    conv = jax.jit(lambda *a: pointwise._conv(*a, stride=stride, relu=relu, portable=portable))
+    close(conv(x, kernel, scale, shift, res), reference(x, kernel, scale, shift, res, stride, relu))
+
+
+def test_per_image_scale_under_vmap_folds_with_the_batch():
+    x, kernel, _, _, res = data(6, 5, 5, 20, 32, residual=True)
+    scale, shift = per_image(6, 32)
+    want = reference(x, kernel, scale, shift, res, 1, True)
+    xs, rs = x.reshape(2, 3, 5, 5, 20), res.reshape(2, 3, 5, 5, 32)
+    # per-image scale and shift batched with x: (2, 3, Cout)
+    got = jax.vmap(lambda x, r, s, b: pointwise_conv2d(x, kernel, s, b, r, relu=True))(
+        xs, rs, scale.reshape(2, 3, 32), shift.reshape(2, 3, 32))
+    close(got.reshape(want.shape), want)
+    # one (3, Cout) for every batch element, and a shared (Cout,) that differs per batch element
+    got = jax.vmap(lambda x, r: pointwise_conv2d(x, kernel, scale[:3], shift[:3], r, relu=True))(xs, rs)
+    close(got[1], reference(x[3:], kernel, scale[:3], shift[:3], res[3:], 1, True))
+    got = jax.vmap(lambda x, r, s: pointwise_conv2d(x, kernel, s, shift[0], r, relu=True))(xs, rs, scale[:2])
+    close(got[1], reference(x[3:], kernel, scale[1], shift[0], res[3:], 1, True))
+
+
 def test_vmap_over_weights_loops():
     x, kernel, scale, shift, _ = data(2, 4, 4, 8, 16)
     kernels = np.stack([kernel, 2 * kernel])
@@ -111,6 +148,8 @@ def test_supports_names_exactly_the_covered_case():
     ({"kernel": np.zeros((9, 16), np.float32)}, "kernel"),      # Cin differs from x's
     ({"x": jnp.zeros((1, 4, 4, 8), jnp.bfloat16)}, "x"),        # not float32
     ({"scale": np.zeros(32, np.float32)}, "scale"),
+    ({"scale": np.zeros((2, 16), np.float32)}, "scale"),       # per image, but x has one image
+    ({"shift": np.zeros((1, 16), np.float32)}, "shift"),       # per image, the scale shared
     ({"residual": np.zeros((1, 4, 4, 16), np.float32)}, "residual"),  # shaped as the stride-1 output
     ({"stride": 3}, "stride"),
 ])
@@ -141,7 +180,14 @@ def test_a_batch_sharded_over_devices_is_convolved_where_it_lies():
             return pointwise_conv2d(jax.lax.with_sharding_constraint(x, batch), k, s, b, r, stride=2, relu=True)
         hlo = jax.jit(f).lower(x, r).compile().as_text()
         one = pointwise_conv2d(x, k, s, b, r, stride=2, relu=True)
-        print(len(jax.devices()), "all-gather" in hlo, float(np.abs(np.asarray(jax.jit(f)(x, r)) - one).max()))
+        err = float(np.abs(np.asarray(jax.jit(f)(x, r)) - one).max())
+        s8, b8 = rng.standard_normal((2, 8, 32), dtype=np.float32)  # per image: sharded with the batch
+        def g(x, r, s8, b8):
+            return pointwise_conv2d(jax.lax.with_sharding_constraint(x, batch), k, s8, b8, r, stride=2, relu=True)
+        hlo += jax.jit(g).lower(x, r, s8, b8).compile().as_text()
+        one = pointwise_conv2d(x, k, s8, b8, r, stride=2, relu=True)
+        err = max(err, float(np.abs(np.asarray(jax.jit(g)(x, r, s8, b8)) - one).max()))
+        print(len(jax.devices()), "all-gather" in hlo, err)
     """)
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)

@@ -18,6 +18,8 @@ channels); zoo-core calls it from ``zoo_core.nn.conv2d`` on the CPU.
 ``pointwise_conv2d(x, kernel, scale, shift, residual=None, stride=, relu=)`` is the 1×1 conv (stride 1
 or 2) with its eval BatchNorm, residual add and ReLU applied before it stores its output, for the
 cases ``pointwise_supports`` names; zoo-core calls it from ``zoo_core.nn.conv_affine`` on the CPU.
+Its scale and shift may differ per image (``POINTWISE_PER_IMAGE``: a squeeze-excitation gate folded
+into them).
 
 ``direct_conv2d(x, kernel, scale, shift, stride=, pads=, relu=)`` is the direct conv for inputs with
 few channels (a stem: KW·Cin small, ``direct_supports``) with the same kind of affine / ReLU
@@ -243,6 +245,7 @@ from zoo_cpu_kernels.direct import direct_supports as direct_supports  # noqa: E
 from zoo_cpu_kernels.moments import MOMENTS_TARGET as MOMENTS_TARGET  # noqa: E402
 from zoo_cpu_kernels.moments import kernel_moments as kernel_moments  # noqa: E402
 from zoo_cpu_kernels.moments import moments_supports as moments_supports  # noqa: E402
+from zoo_cpu_kernels.pointwise import POINTWISE_PER_IMAGE as POINTWISE_PER_IMAGE  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_TARGET as POINTWISE_TARGET  # noqa: E402
 from zoo_cpu_kernels.pointwise import pointwise_conv2d as pointwise_conv2d  # noqa: E402
 from zoo_cpu_kernels.pointwise import pointwise_supports as pointwise_supports  # noqa: E402

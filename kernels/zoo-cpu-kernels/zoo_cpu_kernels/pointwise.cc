@@ -2,9 +2,10 @@
 // backend, as an XLA FFI handler (ResNet's 1×1 convs followed by their eval-mode BatchNorm).
 //
 // NHWC float32 input x (N, H, W, Cin), kernel (Cin, Cout) (the HWIO 1×1 kernel without its two
-// leading unit axes), per-channel scale and shift (Cout,), optionally a residual (N, OH, OW, Cout);
+// leading unit axes), per-channel scale and shift (Cout,) or per image and channel (N, Cout) (a
+// squeeze-excitation gate folded into the BatchNorm), optionally a residual (N, OH, OW, Cout);
 // stride 1 or 2 (output pixel (oh, ow) reads input pixel (s·oh, s·ow)), OH = (H - 1) / s + 1.
-// y = relu?(Σ_c x[n, s·oh, s·ow, c] · kernel[c, o] · scale[o] + shift[o] + residual?), Cout a
+// y = relu?(Σ_c x[n, s·oh, s·ow, c] · kernel[c, o] · scale[(n,) o] + shift[(n,) o] + residual?), Cout a
 // multiple of 16, float32 accumulation (the summation order differs from XLA's).
 //
 // A GEMM over the M = N·OH·OW output pixels, taken as one sequence (not row by row), so blocks do
@@ -46,12 +47,17 @@ struct Shape {
 };
 
 // The epilogue's operands, offset to one item's first output channel (and, for the residual, its
-// first pixel; rows of `cout` floats). `residual` is null where there is none.
+// first pixel; rows of `cout` floats). `residual` is null where there is none. Per-image scale and
+// shift (`image_stride` = Cout, else 0) are rows of `cout` floats, one per image: the row of the
+// image that output pixel p0 + r belongs to is (p0 + r) / `per_image` (p0: the block's first pixel).
 struct Epilogue {
   const float* scale;
   const float* shift;
   const float* residual;
   bool relu;
+  int64_t image_stride = 0;
+  int64_t per_image = 1;
+  int64_t p0 = 0;
 };
 
 // Input element offsets (pixel index · Cin) of output pixels [p0, p0 + count), into `off`.
@@ -105,12 +111,14 @@ __attribute__((always_inline)) inline void micro(const Shape& s, const float* x,
   }
   if (last) {
     const vec zero{};
+    int64_t row[R];  // each pixel's offset into scale and shift: its image's row (0 when shared)
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) row[r] = e.image_stride ? (e.p0 + r) / e.per_image * e.image_stride : 0;
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) {
-      const vec scale = load(e.scale + u * 16), shift = load(e.shift + u * 16);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        vec v = acc[r][u] * scale + shift;
+        vec v = acc[r][u] * load(e.scale + row[r] + u * 16) + load(e.shift + row[r] + u * 16);
         if (e.residual) v += load(e.residual + r * s.cout + u * 16);
         if (e.relu) v = v < zero ? zero : v;  // NaN stays NaN, as max(v, 0)
         acc[r][u] = v;
@@ -131,6 +139,7 @@ __attribute__((always_inline)) inline void blocks(const Shape& s, const float* x
   while (p + B <= count) {
     Epilogue at = e;
     if (e.residual) at.residual += p * s.cout;
+    at.p0 += p;
     micro<U, B>(s, x, off + p, k, y + p * s.cout, c0, c1, first, last, at);
     p += B;
     if (!whole) return;
@@ -176,8 +185,9 @@ void item_portable(const Shape& s, const float* x, const int64_t* off, int64_t c
     std::fill(out, out + width, 0.0f);
     for (int64_t c = 0; c < s.cin; ++c)
       for (int64_t o = 0; o < width; ++o) out[o] += in[c] * k[c * s.cout + o];
+    const int64_t row = e.image_stride ? (e.p0 + p) / e.per_image * e.image_stride : 0;
     for (int64_t o = 0; o < width; ++o) {
-      float v = out[o] * e.scale[o] + e.shift[o];
+      float v = out[o] * e.scale[row + o] + e.shift[row + o];
       if (e.residual) v += e.residual[p * s.cout + o];
       out[o] = e.relu && v < 0.0f ? 0.0f : v;
     }
@@ -202,7 +212,8 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
     const int64_t o0 = (s.tile_major ? item % blocks : item / tiles) * 64, p0 = t * s.tile;
     const int64_t count = std::min(s.tile, s.pixels() - p0), width = std::min<int64_t>(64, s.cout - o0);
     if (t != offsets_of) input_offsets(s, p0, count, off.data()), offsets_of = t;
-    const Epilogue at{e.scale + o0, e.shift + o0, e.residual ? e.residual + p0 * s.cout + o0 : nullptr, e.relu};
+    const Epilogue at{e.scale + o0, e.shift + o0, e.residual ? e.residual + p0 * s.cout + o0 : nullptr, e.relu,
+                      e.image_stride, e.per_image, p0};
     float* yo = y + p0 * s.cout + o0;
 #if defined(__x86_64__)
     if (avx512) {
@@ -227,6 +238,12 @@ void choose_tiles(Shape& s) {
   s.tile_major = s.tiles() >= 8;
 }
 
+// scale and shift: (Cout,), or (N, Cout) per image.
+template <typename Dims>
+bool affine_ok(const Dims& d, int64_t n, int64_t cout) {
+  return (d.size() == 1 && d[0] == cout) || (d.size() == 2 && d[0] == n && d[1] == cout);
+}
+
 ffi::Error Pointwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
                      ffi::Buffer<ffi::F32> scale, ffi::Buffer<ffi::F32> shift, ffi::RemainingArgs rest,
                      ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t relu, int64_t has_residual,
@@ -237,12 +254,14 @@ ffi::Error Pointwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<
   const bool shapes_ok =
       xd.size() == 4 && kd.size() == 2 && yd.size() == 4 && kd[0] == xd[3] && kd[1] % 16 == 0 &&
       (stride == 1 || stride == 2) && yd[0] == xd[0] && yd[1] == (xd[1] - 1) / stride + 1 &&
-      yd[2] == (xd[2] - 1) / stride + 1 && yd[3] == kd[1] && static_cast<int64_t>(scale.element_count()) == kd[1] &&
-      static_cast<int64_t>(shift.element_count()) == kd[1] && cin_block >= 1 &&
+      yd[2] == (xd[2] - 1) / stride + 1 && yd[3] == kd[1] && affine_ok(scale.dimensions(), xd[0], kd[1]) &&
+      std::equal(scale.dimensions().begin(), scale.dimensions().end(), shift.dimensions().begin(),
+                 shift.dimensions().end()) && cin_block >= 1 &&
       rest.size() == (has_residual ? 1u : 0u);
   if (!shapes_ok) {
     return ffi::Error::InvalidArgument(
-        "zoo_pointwise: expected x (N, H, W, Cin), kernel (Cin, Cout) with Cout % 16 == 0, scale and shift (Cout,), "
+        "zoo_pointwise: expected x (N, H, W, Cin), kernel (Cin, Cout) with Cout % 16 == 0, scale and shift both (Cout,) "
+        "or both (N, Cout), "
         "stride 1 or 2, y (N, (H - 1) / stride + 1, (W - 1) / stride + 1, Cout), and a residual shaped as y "
         "exactly where has_residual");
   }
@@ -260,7 +279,8 @@ ffi::Error Pointwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<
   const float* xp = x.typed_data();
   const float* kp = kernel.typed_data();
   float* yp = y->typed_data();
-  const Epilogue e{scale.typed_data(), shift.typed_data(), residual, relu != 0};
+  const Epilogue e{scale.typed_data(), shift.typed_data(), residual, relu != 0,
+                   scale.dimensions().size() == 2 ? s.cout : 0, s.oh * s.ow, 0};
   const int64_t flops = s.pixels() * s.cout * std::max<int64_t>(s.cin, 1);
   zoo::parallel_ranges(pool, s.tiles() * s.blocks(), flops, max_threads,
                        [&](int64_t first, int64_t last) { run(s, portable != 0, xp, kp, yp, e, first, last); });

@@ -2,11 +2,12 @@
 ``conv → BatchNorm → [+ residual] → [ReLU]`` as one call on the CPU).
 
 The FFI target ``zoo_pointwise_conv2d`` (``pointwise.cc``) takes x (N, H, W, Cin), the kernel as
-(Cin, Cout), scale and shift (Cout,) and optionally a residual (N, OH, OW, Cout), all float32, and
-computes ``relu?(conv(x, kernel) · scale + shift + residual?)``: a register-blocked GEMM over the
-output pixels whose last input-channel chunk applies the epilogue as it stores. Under jax.sharding
-the call splits along the batch (x and the residual batch-sharded, the rest replicated); under
-``jax.vmap`` a batch of inputs folds into N. No autodiff rule: zoo-core adds the VJP.
+(Cin, Cout), scale and shift (Cout,) or per image (N, Cout), and optionally a residual
+(N, OH, OW, Cout), all float32, and computes ``relu?(conv(x, kernel) · scale + shift + residual?)``:
+a register-blocked GEMM over the output pixels whose last input-channel chunk applies the epilogue
+as it stores. Under jax.sharding the call splits along the batch (x, the residual and per-image
+scale and shift batch-sharded, the rest replicated); under ``jax.vmap`` a batch of inputs folds
+into N. No autodiff rule: zoo-core adds the VJP.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from zoo_core.validate import check_bool, check_int, refuse
 from zoo_cpu_kernels import _batch_sharded, _lib
 
 POINTWISE_TARGET = "zoo_pointwise_conv2d"
+#: scale and shift may be (N, Cout), one row per image (zoo-core checks this before it folds a gate in).
+POINTWISE_PER_IMAGE = True
 #: Input channels per pass over the kernel (128-512 measured alike on Zen 5; 256: one pass at Cin 256).
 POINTWISE_CIN_BLOCK = 256
 
@@ -56,11 +59,12 @@ def _pointwise_call(config, x, kernel, scale, shift, residual=None) -> jax.Array
         cin_block=np.int64(cin_block), max_threads=np.int64(max_threads), portable=np.int64(portable))
 
 
-def make_partitioned(call, kernel_axes: str, with_residual: bool):
+def make_partitioned(call, kernel_axes: str, with_residual: bool, per_image: bool = False):
     """``call(config, x, kernel, scale, shift[, residual])`` as a ``custom_partitioning`` function
     (``config`` static, last): under jax.sharding each device convolves its own images (x and the
-    residual split along the batch; the kernel, with axes ``kernel_axes`` in the sharding rule, and
-    scale and shift whole), where XLA would otherwise gather the batch onto every device."""
+    residual split along the batch, and scale and shift where they are ``per_image`` (N, Cout); the
+    kernel, with axes ``kernel_axes`` in the sharding rule, and shared scale and shift whole), where
+    XLA would otherwise gather the batch onto every device."""
     if with_residual:
         def unpartitioned(x, kernel, scale, shift, residual, config):
             return call(config, x, kernel, scale, shift, residual)
@@ -74,18 +78,20 @@ def make_partitioned(call, kernel_axes: str, with_residual: bool):
 
     def partition(config, mesh, arg_shapes, result_shape):
         batch, whole = _batch_sharded(mesh, arg_shapes[0].sharding), NamedSharding(mesh, P())
-        shardings = (batch, whole, whole, whole) + ((batch,) if with_residual else ())
+        affine = batch if per_image else whole
+        shardings = (batch, whole, affine, affine) + ((batch,) if with_residual else ())
         return mesh, lambda *arrays: call(config, *arrays), batch, shardings
 
-    rule = f"n h w c, {kernel_axes}, o, o" + (", n p q o" if with_residual else "") + " -> n p q o"
+    affine = "n o" if per_image else "o"
+    rule = f"n h w c, {kernel_axes}, {affine}, {affine}" + (", n p q o" if with_residual else "") + " -> n p q o"
     factors = tuple(name for name in rule.replace(",", " ").replace("->", " ").split() if name != "n")
     partitioned.def_partition(partition=partition, infer_sharding_from_operands=infer, sharding_rule=rule,
                               need_replication_factors=tuple(dict.fromkeys(factors)))
     return partitioned
 
 
-_PARTITIONED = {False: make_partitioned(_pointwise_call, "c o", False),
-                True: make_partitioned(_pointwise_call, "c o", True)}
+_PARTITIONED = {(residual, per_image): make_partitioned(_pointwise_call, "c o", residual, per_image)
+                for residual in (False, True) for per_image in (False, True)}
 
 
 def _fold(a: jax.Array) -> jax.Array:
@@ -96,11 +102,19 @@ def _batched(a: jax.Array, is_batched: bool, axis_size: int) -> jax.Array:
     return a if is_batched else jnp.broadcast_to(a, (axis_size, *a.shape))
 
 
+def _per_folded_image(a: jax.Array, is_batched: bool, axis_size: int, n: int) -> jax.Array:
+    """A scale or shift, (Cout,) or (N, Cout), batched or not, as (axis_size · N, Cout)."""
+    a = _batched(a, is_batched, axis_size)
+    a = a[:, None] if a.ndim == 2 else a  # (B, Cout): the same for each of the N images
+    return _fold(jnp.broadcast_to(a, (axis_size, n, a.shape[-1])))
+
+
 @functools.cache
 def batchable(partitioned, config):
     """The ``partitioned`` call (``make_partitioned``) for one static ``config``, with a batching
-    rule (``custom_partitioning`` has none): a batch of inputs (and residuals) folds into N; a batch
-    of weights loops. Called as ``conv(x, (kernel, scale, shift), extra)``, ``extra`` () or (residual,)."""
+    rule (``custom_partitioning`` has none): a batch of inputs (and residuals, and per-image scales
+    and shifts) folds into N; a batch of kernels loops. Called as ``conv(x, (kernel, scale, shift),
+    extra)``, ``extra`` () or (residual,); scale and shift (Cout,) or per image (N, Cout)."""
 
     @jax.custom_batching.custom_vmap
     def conv(x, weights, extra):
@@ -111,8 +125,12 @@ def batchable(partitioned, config):
         x_batched, weights_batched, extra_batched = in_batched
         x = _batched(x, x_batched, axis_size)
         extra = tuple(_batched(r, b, axis_size) for r, b in zip(extra, extra_batched))
-        if not any(weights_batched):
-            y = conv(_fold(x), weights, tuple(_fold(r) for r in extra))
+        kernel, scale, shift = weights
+        if not weights_batched[0]:
+            if any(weights_batched[1:]) or scale.ndim == 2:  # per image of the folded batch: (B·N, Cout)
+                scale, shift = (_per_folded_image(a, b, axis_size, x.shape[1])
+                                for a, b in zip((scale, shift), weights_batched[1:]))
+            y = conv(_fold(x), (kernel, scale, shift), tuple(_fold(r) for r in extra))
             return y.reshape(axis_size, -1, *y.shape[1:]), True
         weights = tuple(_batched(a, b, axis_size) for a, b in zip(weights, weights_batched))
         return lax.map(lambda args: conv(*args), (x, weights, extra)), True
@@ -129,8 +147,9 @@ def _check_operands(x, kernel, scale, shift, residual, stride: int) -> None:
                                               "Cout a multiple of 16")
     cout = kernel.shape[1]
     for name, a in (("scale", scale), ("shift", shift)):
-        if a.shape != (cout,) or a.dtype != jnp.float32:
-            raise refuse(where, name, a, f"a float32 ({cout},) array")
+        if a.shape not in ((cout,), (x.shape[0], cout)) or a.shape != scale.shape or a.dtype != jnp.float32:
+            raise refuse(where, name, a, f"a float32 ({cout},) or per-image ({x.shape[0]}, {cout}) array, "
+                                         "scale and shift alike")
     out = (x.shape[0], (x.shape[1] - 1) // stride + 1, (x.shape[2] - 1) // stride + 1, cout)
     if residual is not None and (residual.shape != out or residual.dtype != jnp.float32):
         raise refuse(where, "residual", residual, f"None or a float32 {out} array")
@@ -148,13 +167,14 @@ def _conv(x, kernel, scale, shift, residual, *, stride, relu, cin_block=POINTWIS
     _check_operands(x, kernel, scale, shift, residual, stride)
     config = (stride, int(relu), int(cin_block), int(max_threads), int(portable))
     extra = () if residual is None else (residual,)
-    return batchable(_PARTITIONED[residual is not None], config)(x, (kernel, scale, shift), extra)
+    return batchable(_PARTITIONED[residual is not None, scale.ndim == 2], config)(x, (kernel, scale, shift), extra)
 
 
 def pointwise_conv2d(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array,
                      residual: jax.Array | None = None, *, stride: int = 1, relu: bool = False) -> jax.Array:
     """``x`` (N, H, W, Cin) float32, ``kernel`` (Cin, Cout) or (1, 1, Cin, Cout) float32 with Cout a
-    multiple of 16, ``scale`` and ``shift`` (Cout,) float32, ``residual`` None or (N, OH, OW, Cout)
+    multiple of 16, ``scale`` and ``shift`` (Cout,) float32, or both (N, Cout): each image its own
+    (a squeeze-excitation gate folded into the norm), ``residual`` None or (N, OH, OW, Cout)
     float32 → ``relu?(conv · scale + shift + residual?)`` (N, OH, OW, Cout), where ``conv`` is the
     1×1 conv at ``stride`` 1 or 2 (output pixel (i, j) reads input pixel (s·i, s·j);
     OH = (H - 1) // s + 1) with float32 accumulation. Eval-mode BatchNorm folds into

@@ -8,6 +8,7 @@ A block's tree mirrors timm's module names: ``conv1``, ``bn1``, ``conv2``, ``bn2
 
 from __future__ import annotations
 
+import functools
 import math
 
 import attrs
@@ -52,12 +53,13 @@ def norm_apply(module: nn.Module, name: str, params, state, x, train: bool):
     return getattr(module, name).apply(params[name], state[name], x, train=train)
 
 
-def conv_norm(module: nn.Module, i: int, params, state, x, train: bool, *, residual=None, relu: bool = False):
-    """``relu?(bn{i}(conv{i}(x)) + residual?)`` of ``module`` (timm's flat ``conv1``/``bn1`` naming):
-    (y, the norm's new state). In eval with a BatchNorm, one fused op (``nn.conv_norm_act``)."""
+def conv_norm(module: nn.Module, i: int, params, state, x, train: bool, *, residual=None, relu: bool = False,
+              gate=None):
+    """``relu?(bn{i}(conv{i}(x)) · gate? + residual?)`` of ``module`` (timm's flat ``conv1``/``bn1``
+    naming): (y, the norm's new state). In eval with a BatchNorm, one fused op (``nn.conv_norm_act``)."""
     conv, bn = f"conv{i}", f"bn{i}"
     return nn.conv_norm_act(getattr(module, conv), getattr(module, bn), (params[conv], params[bn]), state[bn], x,
-                            train=train, residual=residual, relu=relu)
+                            train=train, residual=residual, relu=relu, gate=gate)
 
 
 def shortcut(block, params, state, new_state, x, train: bool):
@@ -89,15 +91,13 @@ def anti_alias(block, y):
 
 
 def residual_out(block, i: int, params, state, new_state, x, y, train: bool):
-    """The block's tail: ``conv{i}`` and ``bn{i}`` of ``y``, attention, the shortcut of ``x`` added,
-    ReLU. Without attention the add and the ReLU go with the conv and norm (one op in eval)."""
+    """The block's tail: ``conv{i}`` and ``bn{i}`` of ``y``, attention (SE or ECA: a gate from the
+    channel means), the shortcut of ``x`` added, ReLU; in eval one op where the conv is 1×1
+    (``nn.conv_norm_act``, the gate folded into the norm)."""
     short = shortcut(block, params, state, new_state, x, train)
-    if block.se is None:
-        y, new_state[f"bn{i}"] = conv_norm(block, i, params, state, y, train, residual=short, relu=True)
-        return y, new_state
-    y, new_state[f"bn{i}"] = conv_norm(block, i, params, state, y, train)
-    y, _ = block.se.apply(params["se"], state["se"], y)
-    return nn.relu(y + short), new_state
+    gate = None if block.se is None else functools.partial(block.se.gate, params["se"])
+    y, new_state[f"bn{i}"] = conv_norm(block, i, params, state, y, train, residual=short, relu=True, gate=gate)
+    return y, new_state
 
 
 @attrs.frozen
