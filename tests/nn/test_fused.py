@@ -194,3 +194,52 @@ def test_a_gate_folds_into_one_compiled_call_and_keeps_its_gradients():
                         argnums=(0, 1, 2))(params, x, res)
     for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
         np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernels_on", [True, False])
+@pytest.mark.parametrize(("n", "residual"), [(64, True), (48, False), (20, True)])  # 20: not the kernel's case
+def test_dense_affine_equals_the_composition(monkeypatch, n, residual, kernels_on):
+    if not kernels_on:
+        monkeypatch.setenv("ZOO_CPU_KERNELS", "0")
+    keys = jax.random.split(jax.random.key(0), 5)
+    x = jax.random.normal(keys[0], (2, 5, 7, 24))
+    kernel = jax.random.normal(keys[1], (24, n)) / 5
+    scale, shift = 1 + jax.random.normal(keys[2], (n,)) / 3, jax.random.normal(keys[3], (n,))
+    res = jax.random.normal(keys[4], (2, 5, 7, n)) if residual else None
+    expected = (x @ kernel) * scale + shift + (0 if res is None else res)
+    fn = jax.jit(lambda x, k, s, b, r: nn.dense_affine(x, k, s, b, residual=r))
+    np.testing.assert_allclose(np.asarray(fn(x, kernel, scale, shift, res)), np.asarray(expected), rtol=1e-5,
+                               atol=1e-5)
+    if kernels_on and COMPILED and n % 16 == 0:
+        assert kernels.POINTWISE_TARGET in fn.lower(x, kernel, scale, shift, res).compile().as_text()
+    w = jax.random.normal(jax.random.key(9), expected.shape)
+    got = jax.grad(lambda *a: jnp.sum(fn(*a, res) * w), argnums=(0, 1, 2, 3))(x, kernel, scale, shift)
+    want = jax.grad(lambda x, k, s, b: jnp.sum(((x @ k) * s + b) * w), argnums=(0, 1, 2, 3))(x, kernel, scale, shift)
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-4, atol=1e-4)
+
+
+def test_dense_affine_in_bfloat16_composes():
+    x = jax.random.normal(jax.random.key(0), (3, 16)).astype(jnp.bfloat16)
+    kernel = jax.random.normal(jax.random.key(1), (16, 32)).astype(jnp.bfloat16)
+    got = nn.dense_affine(x, kernel, jnp.full((32,), 2.0), jnp.ones((32,)))
+    assert got.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(got, np.float32),
+                                  np.asarray((x @ kernel) * jnp.bfloat16(2) + jnp.bfloat16(1), np.float32))
+
+
+@pytest.mark.parametrize("kind", ["mlp", "grn_mlp", "mlp_no_bias"])
+@pytest.mark.parametrize("layer_scale", [False, True])
+def test_an_mlp_with_its_residual_equals_the_modules(kind, layer_scale):
+    """``Mlp.apply_residual`` / ``GlobalResponseNormMlp.apply_residual`` (ConvNeXt's block tail):
+    ``residual + gamma · mlp(x)`` through fused linear layers, equal to the modules."""
+    block = {"mlp": nn.mlp(32, 64), "grn_mlp": nn.grn_mlp(32, 64), "mlp_no_bias": nn.mlp(32, 64, bias=False)}[kind]
+    params, state = block.init(jax.random.key(0))
+    params = jax.tree.map(lambda a: a + 0.1 * jax.random.normal(jax.random.key(1), a.shape), params)
+    x = jax.random.normal(jax.random.key(2), (2, 5, 5, 32))
+    res = jax.random.normal(jax.random.key(3), (2, 5, 5, 32))
+    gamma = jnp.linspace(0.5, 1.5, 32) if layer_scale else None
+    y, _ = block.apply(params, state, x)
+    expected = res + (y if gamma is None else y * gamma)
+    got = jax.jit(lambda p, x, r: block.apply_residual(p, x, r, gamma))(params, x, res)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)

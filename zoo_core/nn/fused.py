@@ -161,3 +161,35 @@ def _mean_commutes(x, kernel, stride, padding, dilation, groups: int) -> bool:
     pads = explicit_pads(resolve_padding(padding, (1, 1), (1, 1), pair(dilation)), x.shape[1:3], (1, 1), (1, 1),
                          pair(dilation))
     return not any(sum(pads, ()))
+
+
+def dense_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array, *,
+                 residual: jax.Array | None = None) -> jax.Array:
+    """``(x @ kernel) · scale + shift + residual?`` over the last axis: ``x`` (..., K), ``kernel``
+    (K, N), ``scale`` and ``shift`` (N,), ``residual`` (..., N). For float32 this is ``conv_affine``
+    of a 1×1 conv over the rows taken as the pixels of one image, so on the CPU (N a multiple of 16)
+    zoo-cpu-kernels' pointwise kernel computes it with the affine and the residual in its epilogue
+    (a linear layer, its bias, a LayerScale and the residual add in one pass); other dtypes compose."""
+    k, n = kernel.shape
+    if x.dtype != jnp.float32 or kernel.dtype != jnp.float32:
+        y = (x @ kernel.astype(x.dtype)) * scale.astype(x.dtype) + shift.astype(x.dtype)
+        return y if residual is None else y + residual
+    lead = x.shape[:-1]
+    rows = x.reshape(1, 1, -1, k)
+    res = None if residual is None else residual.reshape(1, 1, -1, n)
+    y = conv_affine(rows, kernel.reshape(1, 1, k, n), scale.astype(jnp.float32), shift.astype(jnp.float32),
+                    residual=res)
+    return y.reshape(*lead, n)
+
+
+def dense_layer(params, x: jax.Array, *, gamma: jax.Array | None = None,
+                residual: jax.Array | None = None) -> jax.Array:
+    """A ``Dense`` layer's leaves (``kernel``, optional ``bias``) as one ``dense_affine``:
+    ``residual? + gamma? · (x @ kernel + bias?)``, ``gamma`` a LayerScale after the layer."""
+    kernel = params["kernel"]
+    features = kernel.shape[-1]
+    bias = params["bias"] if "bias" in params else jnp.zeros((features,), kernel.dtype)
+    if gamma is None:
+        return dense_affine(x, kernel, jnp.ones((features,), kernel.dtype), bias, residual=residual)
+    return dense_affine(x, kernel, gamma, gamma * bias, residual=residual)
+

@@ -80,6 +80,17 @@ class GlobalResponseNormMlp(Module):
         x, _ = self.fc2.apply(params["fc2"], state["fc2"], x)
         return x, state
 
+    def apply_residual(self, params, x: jax.Array, residual: jax.Array, gamma: jax.Array | None = None) -> jax.Array:
+        """``residual + gamma? · mlp(x)``, the linear layers as ``nn.dense_layer`` calls in float32 (see
+        ``Mlp.apply_residual``)."""
+        from zoo_core.nn.fused import dense_layer
+
+        if x.dtype != jnp.float32:
+            y, _ = self.apply(params, {"fc1": {}, "grn": {}, "fc2": {}}, x)
+            return residual + (y if gamma is None else y * gamma.astype(y.dtype))
+        h, _ = self.grn.apply(params["grn"], {}, self.act(dense_layer(params["fc1"], x)))
+        return dense_layer(params["fc2"], h, gamma=gamma, residual=residual)
+
 
 def grn_mlp(in_features: int, hidden_features: int, out_features: int | None = None, *,
             act: Callable[[jax.Array], jax.Array] = gelu) -> GlobalResponseNormMlp:

@@ -111,6 +111,20 @@ class Mlp(Module):
         x, _ = self.fc2.apply(params["fc2"], state["fc2"], x)
         return x, state
 
+    def apply_residual(self, params, x: jax.Array, residual: jax.Array, gamma: jax.Array | None = None) -> jax.Array:
+        """``residual + gamma? · mlp(x)`` (a LayerScale ``gamma`` or none): in float32 each linear layer
+        is one ``nn.dense_layer`` call (on the CPU zoo-cpu-kernels' pointwise kernel, the bias, the
+        LayerScale and the residual add in its epilogue), which also keeps XLA from fusing the whole
+        block into one of its library fusions (on a Zen 4 EPYC those broadcast GELU's constants to
+        full-size arrays). Elsewhere the modules, one after the other."""
+        from zoo_core.nn.fused import dense_layer
+
+        if self.norm is not None or x.dtype != jnp.float32:
+            y, _ = self.apply(params, {"fc1": {}, "fc2": {}}, x)
+            return residual + (y if gamma is None else y * gamma.astype(y.dtype))
+        h = self.act(dense_layer(params["fc1"], x))
+        return dense_layer(params["fc2"], h, gamma=gamma, residual=residual)
+
 
 def vit_dense(in_features: int, out_features: int, bias: bool = True) -> Dense:
     """A linear layer as timm's ViT initialises it: truncated normal (std 0.02) kernel, zero bias."""

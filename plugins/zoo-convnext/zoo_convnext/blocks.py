@@ -83,6 +83,8 @@ class ConvNeXtBlock(nn.Module):
         shortcut = x
         x, _ = self.conv_dw.apply(params["conv_dw"], state["conv_dw"], x)
         x, _ = self.norm.apply(params["norm"], state["norm"], x)
+        if hasattr(self.mlp, "apply_residual"):  # the MLP, LayerScale and residual add: two fused linear layers
+            return self.mlp.apply_residual(params["mlp"], x, shortcut, params.get("gamma")), state
         x, _ = self.mlp.apply(params["mlp"], state["mlp"], x)
         if self.layer_scale is not None:
             x, _ = self.layer_scale.apply({"gamma": params["gamma"]}, {}, x)
