@@ -49,7 +49,8 @@ def main() -> None:
     parser.add_argument("--hlo", action="store_true", help="print each listed op's HLO")
     args = parser.parse_args()
 
-    model = zoo_core.create_model(args.model)
+    kwargs = {"img_size": args.img_size} if args.model.startswith("vit_") else {}  # as bench_families.py
+    model = zoo_core.create_model(args.model, **kwargs)
     params, state = model.init(jax.random.key(0))
     x = jax.device_put(np.random.default_rng(0).standard_normal(
         (args.batch, args.img_size, args.img_size, 3), dtype=np.float32))

@@ -62,3 +62,18 @@ def test_the_one_pass_runs_where_installed_and_the_gradients_agree(monkeypatch):
 def test_only_float32_takes_the_one_pass():
     assert norm._one_pass_channel_moments(jnp.ones((1, 4, 8), jnp.bfloat16)) == (None, None)
     assert norm._one_pass_channel_moments(jnp.ones((1, 0, 8), jnp.float32)) == (None, None)
+
+
+@pytest.mark.parametrize("enabled", ["1", "0"])
+@pytest.mark.parametrize("shape", [(3, 32), (2, 11, 32), (2, 3, 4, 5, 32)], ids=lambda s: "x".join(map(str, s)))
+def test_any_rank_normalizes_over_everything_but_the_batch_and_channels(monkeypatch, shape, enabled):
+    """(N, C), (N, T, C), (N, D, H, W, C): the statistics over all middle axes, as ``nn.GroupNorm``
+    over the channels-last layout (no reshape of the input: see ``GroupNorm.apply``)."""
+    monkeypatch.setenv("ZOO_CPU_KERNELS", enabled)
+    x = jax.random.normal(jax.random.key(0), shape) + 1.0
+    gn = nn.GroupNorm(8, 32, eps=1e-5)
+    params, _ = gn.init(jax.random.key(1))
+    got, _ = jax.jit(lambda x: gn.apply(params, {}, x))(x)
+    as_nhwc = np.asarray(x).reshape(shape[0], -1, 1, 32)
+    want = reference(as_nhwc, 8, params["scale"], params["bias"], 1e-5).reshape(shape)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=2e-5)
