@@ -243,3 +243,28 @@ def test_an_mlp_with_its_residual_equals_the_modules(kind, layer_scale):
     expected = res + (y if gamma is None else y * gamma)
     got = jax.jit(lambda p, x, r: block.apply_residual(p, x, r, gamma))(params, x, res)
     np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)
+
+
+def test_dense_affine_keeps_a_sharded_batch_where_it_lies():
+    """The rows go to the kernel as (batch, 1, rows per image, K): under jax.sharding each device
+    computes its own images, with no all-gather of the activations."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import jax, numpy as np
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        from zoo_core import nn
+        rng = np.random.default_rng(0)
+        x, r = rng.standard_normal((8, 5, 5, 24), dtype=np.float32), rng.standard_normal((8, 5, 5, 32), dtype=np.float32)
+        k, s, b = rng.standard_normal((24, 32), dtype=np.float32), np.ones(32, np.float32), np.zeros(32, np.float32)
+        batch = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), P("b"))
+        f = jax.jit(lambda x, r: nn.dense_affine(jax.lax.with_sharding_constraint(x, batch), k, s, b, residual=r))
+        hlo = f.lower(x, r).compile().as_text()
+        err = float(np.abs(np.asarray(f(x, r)) - (x @ k + r)).max())
+        print(len(jax.devices()), "all-gather" in hlo, err < 1e-4)
+    """)
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["4", "False", "True"]

@@ -167,16 +167,18 @@ def dense_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.A
                  residual: jax.Array | None = None) -> jax.Array:
     """``(x @ kernel) · scale + shift + residual?`` over the last axis: ``x`` (..., K), ``kernel``
     (K, N), ``scale`` and ``shift`` (N,), ``residual`` (..., N). For float32 this is ``conv_affine``
-    of a 1×1 conv over the rows taken as the pixels of one image, so on the CPU (N a multiple of 16)
+    of a 1×1 conv over the rows taken as pixels (each index of the leading axis an image), so on the
+    CPU (N a multiple of 16)
     zoo-cpu-kernels' pointwise kernel computes it with the affine and the residual in its epilogue
     (a linear layer, its bias, a LayerScale and the residual add in one pass); other dtypes compose."""
     k, n = kernel.shape
-    if x.dtype != jnp.float32 or kernel.dtype != jnp.float32:
+    if x.dtype != jnp.float32 or kernel.dtype != jnp.float32 or x.size == 0:
         y = (x @ kernel.astype(x.dtype)) * scale.astype(x.dtype) + shift.astype(x.dtype)
         return y if residual is None else y + residual
     lead = x.shape[:-1]
-    rows = x.reshape(1, 1, -1, k)
-    res = None if residual is None else residual.reshape(1, 1, -1, n)
+    images = lead[0] if lead else 1  # the leading axis stays the batch: under jax.sharding it stays split
+    rows = x.reshape(images, 1, -1, k)
+    res = None if residual is None else residual.reshape(images, 1, -1, n)
     y = conv_affine(rows, kernel.reshape(1, 1, k, n), scale.astype(jnp.float32), shift.astype(jnp.float32),
                     residual=res)
     return y.reshape(*lead, n)
