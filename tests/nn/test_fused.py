@@ -228,12 +228,13 @@ def test_dense_affine_in_bfloat16_composes():
                                   np.asarray((x @ kernel) * jnp.bfloat16(2) + jnp.bfloat16(1), np.float32))
 
 
-@pytest.mark.parametrize("kind", ["mlp", "grn_mlp", "mlp_no_bias"])
+@pytest.mark.parametrize("kind", ["mlp", "grn_mlp", "mlp_no_bias", "mlp_norm"])
 @pytest.mark.parametrize("layer_scale", [False, True])
 def test_an_mlp_with_its_residual_equals_the_modules(kind, layer_scale):
     """``Mlp.apply_residual`` / ``GlobalResponseNormMlp.apply_residual`` (ConvNeXt's block tail):
     ``residual + gamma · mlp(x)`` through fused linear layers, equal to the modules."""
-    block = {"mlp": nn.mlp(32, 64), "grn_mlp": nn.grn_mlp(32, 64), "mlp_no_bias": nn.mlp(32, 64, bias=False)}[kind]
+    block = {"mlp": nn.mlp(32, 64), "grn_mlp": nn.grn_mlp(32, 64), "mlp_no_bias": nn.mlp(32, 64, bias=False),
+             "mlp_norm": nn.mlp(32, 64, norm=nn.LayerNorm(64))}[kind]  # an inner norm: the modules
     params, state = block.init(jax.random.key(0))
     params = jax.tree.map(lambda a: a + 0.1 * jax.random.normal(jax.random.key(1), a.shape), params)
     x = jax.random.normal(jax.random.key(2), (2, 5, 5, 32))

@@ -86,7 +86,7 @@ class GlobalResponseNormMlp(Module):
         from zoo_core.nn.fused import dense_layer
 
         if x.dtype != jnp.float32:
-            y, _ = self.apply(params, {"fc1": {}, "grn": {}, "fc2": {}}, x)
+            y, _ = self.apply(params, {name: {} for name in params}, x)  # no layer here has state
             return residual + (y if gamma is None else y * gamma.astype(y.dtype))
         h, _ = self.grn.apply(params["grn"], {}, self.act(dense_layer(params["fc1"], x)))
         return dense_layer(params["fc2"], h, gamma=gamma, residual=residual)

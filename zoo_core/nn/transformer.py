@@ -120,7 +120,7 @@ class Mlp(Module):
         from zoo_core.nn.fused import dense_layer
 
         if self.norm is not None or x.dtype != jnp.float32:
-            y, _ = self.apply(params, {"fc1": {}, "fc2": {}}, x)
+            y, _ = self.apply(params, {name: {} for name in params}, x)  # no layer of an Mlp has state
             return residual + (y if gamma is None else y * gamma.astype(y.dtype))
         h = self.act(dense_layer(params["fc1"], x))
         return dense_layer(params["fc2"], h, gamma=gamma, residual=residual)
