@@ -28,6 +28,11 @@ epilogue; zoo-core calls it from ``zoo_core.nn.conv2d`` and ``conv_affine`` on t
 ``kernel_moments(kernel)`` is each column's mean and biased variance of a float32 array viewed as (K, C),
 in one read pass (``moments_supports``); zoo-core calls it from ``zoo_core.nn.std_conv.kernel_moments``
 on the CPU (BiT's weight standardization).
+
+``self_attention(qkv, heads=, scale=)`` is multi-head self-attention read from a qkv layer's output
+(N, T, 3·heads·D) and written token-major (N, T, heads·D), for the cases ``attention_supports`` names
+(float32, D a multiple of 16); zoo-core calls it from ``zoo_core.nn.attention.qkv_attention`` on the CPU
+(ViT's attention).
 """
 
 from __future__ import annotations
@@ -239,6 +244,9 @@ def dense3x3_conv2d(x: jax.Array, kernel: jax.Array, *, stride: int) -> jax.Arra
 
 
 # The kernels with their own modules (they import _lib and the sharding helpers above).
+from zoo_cpu_kernels.attention import ATTENTION_TARGET as ATTENTION_TARGET  # noqa: E402
+from zoo_cpu_kernels.attention import attention_supports as attention_supports  # noqa: E402
+from zoo_cpu_kernels.attention import self_attention as self_attention  # noqa: E402
 from zoo_cpu_kernels.direct import DIRECT_TARGET as DIRECT_TARGET  # noqa: E402
 from zoo_cpu_kernels.direct import direct_conv2d as direct_conv2d  # noqa: E402
 from zoo_cpu_kernels.direct import direct_supports as direct_supports  # noqa: E402

@@ -1,0 +1,106 @@
+"""The compiled self-attention against a float64 numpy reference (panel, strip and channel tails,
+both code paths, large logits, vmap, threads, sharding, arguments)."""
+
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zoo_cpu_kernels import attention
+from zoo_cpu_kernels.attention import attention_supports, self_attention
+
+
+def reference(qkv, heads, scale):
+    n, t, c = qkv.shape
+    q, k, v = np.asarray(qkv, np.float64).reshape(n, t, 3, heads, -1).transpose(2, 0, 3, 1, 4)
+    logits = q @ k.swapaxes(-1, -2) * scale
+    w = np.exp(logits - logits.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    return (w @ v).transpose(0, 2, 1, 3).reshape(n, t, -1)
+
+
+def data(n, t, heads, d, spread=1.0, seed=0):
+    return (np.random.default_rng(seed).standard_normal((n, t, 3 * heads * d)) * spread).astype(np.float32)
+
+
+# (N, T, heads, D): T off the 6-row panels (1-5 left) and off the 64-key strips and 16-key vectors
+# (1, 7, 17, 65, 197: ViT's 14² + 1), D 16 to 80 (the last output block 16-48 wide, and 64 + 16)
+CASES = [(1, 1, 1, 16), (2, 7, 3, 32), (1, 17, 2, 48), (3, 65, 1, 64), (1, 197, 2, 64), (2, 13, 4, 80),
+         (1, 64, 1, 16), (1, 6, 5, 96)]
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["avx512", "portable"])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_matches_the_float64_reference(case, portable):
+    n, t, heads, d = case
+    qkv = data(*case)
+    got = jax.jit(lambda a: attention._attend(a, heads=heads, scale=d ** -0.5, portable=portable))(qkv)
+    assert got.shape == (n, t, heads * d)
+    np.testing.assert_allclose(np.asarray(got), reference(qkv, heads, d ** -0.5), rtol=1e-5, atol=1e-5)
+
+
+def test_large_logits_and_peaked_rows():
+    """Logits of ~±1000: the row maximum keeps exp in range and keys far below it weigh 0. Float32
+    logits that large are off by ~1e-4 themselves, so the bar is XLA's own float32 error, doubled."""
+    qkv = data(2, 23, 2, 32, spread=6.0, seed=1)
+    want = reference(qkv, 2, 1.0)
+    q, k, v = jnp.asarray(qkv).reshape(2, 23, 3, 2, 32).transpose(2, 0, 3, 1, 4)
+    xla = (jax.nn.softmax(q @ k.swapaxes(-1, -2), axis=-1) @ v).transpose(0, 2, 1, 3).reshape(2, 23, 64)
+    got = np.asarray(self_attention(qkv, heads=2, scale=1.0))
+    assert np.isfinite(got).all()
+    assert np.abs(got - want).max() <= 2 * np.abs(np.asarray(xla) - want).max() + 1e-6
+
+
+def test_threads_agree():
+    qkv = data(3, 41, 4, 32, seed=2)
+    calls = [attention._attend(qkv, heads=4, scale=0.2, max_threads=t) for t in (1, 0)]
+    np.testing.assert_array_equal(np.asarray(calls[0]), np.asarray(calls[1]))
+
+
+def test_vmap_folds_the_batch():
+    qkv = data(6, 19, 2, 16, seed=3).reshape(2, 3, 19, 96)
+    got = jax.vmap(lambda a: self_attention(a, heads=2, scale=0.25))(qkv)
+    want = reference(qkv.reshape(6, 19, 96), 2, 0.25).reshape(2, 3, 19, 32)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    fn = jax.jit(lambda a: self_attention(a, heads=2, scale=0.25))
+    assert attention.ATTENTION_TARGET in fn.lower(qkv[0]).compile().as_text()
+
+
+def test_supports_and_refusals():
+    assert attention_supports(np.float32, heads=12, head_dim=64)
+    assert not attention_supports(np.float32, heads=12, head_dim=24)
+    assert not attention_supports(jnp.bfloat16, heads=12, head_dim=64)
+    with pytest.raises(ValueError, match=r"self_attention: needs float32 qkv \(N, T, 3·2·D\).*\(1, 5, 90\)"):
+        self_attention(np.zeros((1, 5, 90), np.float32), heads=2, scale=1.0)  # D = 15
+    with pytest.raises(ValueError, match="float32"):
+        self_attention(np.zeros((1, 5, 96), jnp.bfloat16), heads=2, scale=1.0)
+    with pytest.raises(ValueError, match=r"\(5, 96\)"):
+        self_attention(np.zeros((5, 96), np.float32), heads=2, scale=1.0)
+
+
+def test_empty_batch():
+    assert self_attention(np.zeros((0, 4, 96), np.float32), heads=2, scale=1.0).shape == (0, 4, 32)
+
+
+def test_a_batch_sharded_over_devices_is_computed_where_it_lies():
+    """Under jax.sharding each device attends over its own images: no all-gather of the batch."""
+    code = textwrap.dedent("""
+        import jax, numpy as np
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        from zoo_cpu_kernels.attention import self_attention
+        qkv = np.random.default_rng(0).standard_normal((8, 11, 3 * 2 * 16), dtype=np.float32)
+        batch = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), P("b"))
+        def f(a):
+            return self_attention(jax.lax.with_sharding_constraint(a, batch), heads=2, scale=0.25)
+        hlo = jax.jit(f).lower(qkv).compile().as_text()
+        err = float(np.abs(np.asarray(jax.jit(f)(qkv)) - self_attention(qkv, heads=2, scale=0.25)).max())
+        print(len(jax.devices()), "all-gather" in hlo, err)
+    """)
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    devices, gathered, err = out.stdout.split()
+    assert (devices, gathered) == ("4", "False") and float(err) == 0.0

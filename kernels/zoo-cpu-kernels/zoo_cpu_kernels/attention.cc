@@ -1,0 +1,291 @@
+// Multi-head self-attention, softmax(q kᵀ · scale) v per head, for XLA's CPU backend as an XLA FFI
+// handler: a ViT block's attention between its qkv and proj layers, read and written token-major.
+//
+// float32 qkv (N, T, 3·H·D), the qkv layer's output as it is (channel (s, h, d) at s·H·D + h·D + d,
+// s = 0, 1, 2 for q, k, v: timm's `reshape(B, T, 3, H, D)`), → y (N, T, H·D), y[n, t, h·D + d] =
+// Σ_j softmax_j(scale · q[t] · k[j]) v[j, d] for head h; D a multiple of 16. The softmax subtracts
+// each row's maximum and divides the weighted sum of v by the row's sum of exponentials after the
+// second product (one division per output value instead of one per weight).
+//
+// Work items are (image, head) pairs, spread over XLA's intra-op thread pool. Per item, kᵀ (D × T,
+// padded to T16 = T rounded up to 16 columns) and v (T × D) are copied out once; then per panel of
+// 6 query rows: the 6 × T16 logits in strips of 64 columns (6 × 4 zmm accumulators, q broadcast,
+// kᵀ rows as vectors), the row maxima, exponentials (a degree-6 polynomial on the reduced argument,
+// scaled by 2^n: within 2 ulp of expf) and sums, then the 6 × D output over the T keys (6 × 4
+// accumulators, the weights broadcast, v rows as vectors), divided by the sums as it is stored.
+// The panel's logits (6 × T16 floats) stay in L1, kᵀ and v in L1-L2. Other CPUs (or `portable` = 1)
+// get a plain loop.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "common.h"
+#include "xla/ffi/api/ffi.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+typedef zoo::Vec<16>::type vec;
+__attribute__((always_inline)) inline vec load(const float* p) { return zoo::load<16>(p); }
+__attribute__((always_inline)) inline void store(float* p, vec v) { zoo::store<16>(p, v); }
+
+constexpr int kRows = 6;  // query rows per panel
+
+struct Shape {
+  int64_t n, t, heads, d;
+  float scale;
+  int64_t t16() const { return (t + 15) / 16 * 16; }
+  int64_t in_row() const { return 3 * heads * d; }   // floats per token of qkv
+  int64_t out_row() const { return heads * d; }      // floats per token of y
+};
+
+struct Buffers {
+  std::vector<float> kt, v, logits;
+};
+
+Buffers& thread_buffers() {
+  static thread_local Buffers buffers;
+  return buffers;
+}
+
+// Head h of image n: kᵀ into kt (D rows of T16 floats, zeros past T) and v into v (T rows of D).
+void pack_head(const Shape& s, const float* qkv, int64_t n, int64_t h, float* kt, float* v) {
+  const int64_t t16 = s.t16();
+  for (int64_t j = 0; j < s.t; ++j) {
+    const float* row = qkv + (n * s.t + j) * s.in_row() + h * s.d;
+    const float* k = row + s.heads * s.d;
+    for (int64_t c = 0; c < s.d; ++c) kt[c * t16 + j] = k[c];
+    std::memcpy(v + j * s.d, row + 2 * s.heads * s.d, s.d * sizeof(float));
+  }
+  for (int64_t c = 0; c < s.d; ++c) std::fill(kt + c * t16 + s.t, kt + (c + 1) * t16, 0.0f);
+}
+
+#if defined(__x86_64__)
+// e^x for x ≤ 0 (softmax's shifted logits; below ln(FLT_MIN) the result is 0 or a denormal):
+// x = n·ln2 + r with |r| ≤ ln2 / 2, e^r as Cephes' expf polynomial, times 2^n by scalef.
+__attribute__((target("avx512f"), always_inline)) inline vec exp_nonpositive(vec x) {
+  const vec lowest = vec{} - 103.0f;
+  x = x < lowest ? lowest : x;
+  const __m512 n = _mm512_roundscale_ps((__m512)(x * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT);
+  const vec nv = (vec)n;
+  vec r = x - nv * 0.693359375f;
+  r = r - nv * -2.12194440e-4f;
+  vec p = vec{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  return (vec)_mm512_scalef_ps((__m512)p, n);
+}
+
+// Logits of R query rows (q rows `s.in_row()` apart) × U·16 keys from column j0: acc = q · kᵀ.
+template <int R, int U>
+__attribute__((always_inline)) inline void logits_block(const Shape& s, const float* q, const float* kt,
+                                                        int64_t j0, float* out) {
+  const int64_t t16 = s.t16();
+  vec acc[R][U];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) acc[r][u] = vec{};
+  for (int64_t c = 0; c < s.d; ++c) {
+    vec kv[U];
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) kv[u] = load(kt + c * t16 + j0 + u * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const float qv = q[r * s.in_row() + c];
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) acc[r][u] += kv[u] * qv;
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) store(out + r * t16 + j0 + u * 16, acc[r][u] * s.scale);
+}
+
+// Output of R rows × U·16 channels from channel c0: Σ_j p[r, j] v[j, c0 + …], divided by sum[r].
+template <int R, int U>
+__attribute__((always_inline)) inline void output_block(const Shape& s, const float* p, const float* v,
+                                                        const float* inv_sum, int64_t c0, float* y) {
+  const int64_t t16 = s.t16();
+  vec acc[R][U];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) acc[r][u] = vec{};
+  for (int64_t j = 0; j < s.t; ++j) {
+    vec vv[U];
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) vv[u] = load(v + j * s.d + c0 + u * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const float pv = p[r * t16 + j];
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) acc[r][u] += vv[u] * pv;
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) store(y + r * s.out_row() + c0 + u * 16, acc[r][u] * inv_sum[r]);
+}
+
+// R query rows from row i0 of head h, image n.
+template <int R>
+__attribute__((target("avx512f"), always_inline)) inline void panel(const Shape& s, const float* qkv, int64_t n, int64_t h, int64_t i0,
+                                                 const float* kt, const float* v, float* logits, float* y) {
+  const int64_t t16 = s.t16();
+  const float* q = qkv + (n * s.t + i0) * s.in_row() + h * s.d;
+  int64_t j0 = 0;
+  for (; j0 + 64 <= t16; j0 += 64) logits_block<R, 4>(s, q, kt, j0, logits);
+  switch ((t16 - j0) / 16) {
+    case 3: logits_block<R, 3>(s, q, kt, j0, logits); break;
+    case 2: logits_block<R, 2>(s, q, kt, j0, logits); break;
+    case 1: logits_block<R, 1>(s, q, kt, j0, logits); break;
+    default: break;
+  }
+  float inv_sum[R];
+  const vec lowest = vec{} - INFINITY;
+  for (int r = 0; r < R; ++r) {
+    float* row = logits + r * t16;
+    std::fill(row + s.t, row + t16, -INFINITY);  // keys past T: weight 0
+    vec m = lowest;
+    for (int64_t j = 0; j < t16; j += 16) {
+      const vec l = load(row + j);
+      m = l > m ? l : m;
+    }
+    float mx = m[0];
+    for (int i = 1; i < 16; ++i) mx = std::max(mx, m[i]);
+    vec sum{};
+    for (int64_t j = 0; j < t16; j += 16) {
+      const vec e = exp_nonpositive(load(row + j) - mx);
+      store(row + j, e);
+      sum += e;
+    }
+    for (int64_t j = s.t; j < t16; ++j) sum[0] -= row[j], row[j] = 0.0f;  // the padding's (tiny) terms out
+    float total = 0.0f;
+    for (int i = 0; i < 16; ++i) total += sum[i];
+    inv_sum[r] = 1.0f / total;
+  }
+  float* out = y + (n * s.t + i0) * s.out_row() + h * s.d;
+  int64_t c0 = 0;
+  for (; c0 + 64 <= s.d; c0 += 64) output_block<R, 4>(s, logits, v, inv_sum, c0, out);
+  switch ((s.d - c0) / 16) {
+    case 3: output_block<R, 3>(s, logits, v, inv_sum, c0, out); break;
+    case 2: output_block<R, 2>(s, logits, v, inv_sum, c0, out); break;
+    case 1: output_block<R, 1>(s, logits, v, inv_sum, c0, out); break;
+    default: break;
+  }
+}
+
+__attribute__((target("avx512f"))) void head_avx512(const Shape& s, const float* qkv, int64_t n, int64_t h,
+                                                    Buffers& buf, float* y) {
+  pack_head(s, qkv, n, h, buf.kt.data(), buf.v.data());
+  int64_t i0 = 0;
+  for (; i0 + kRows <= s.t; i0 += kRows)
+    panel<kRows>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y);
+  switch (s.t - i0) {
+    case 5: panel<5>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y); break;
+    case 4: panel<4>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y); break;
+    case 3: panel<3>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y); break;
+    case 2: panel<2>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y); break;
+    case 1: panel<1>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y); break;
+    default: break;
+  }
+}
+#endif
+
+// The same head, plainly (CPUs without AVX-512): per query row, the logits, std::exp and the sum.
+void head_portable(const Shape& s, const float* qkv, int64_t n, int64_t h, Buffers& buf, float* y) {
+  float* w = buf.logits.data();
+  for (int64_t i = 0; i < s.t; ++i) {
+    const float* q = qkv + (n * s.t + i) * s.in_row() + h * s.d;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < s.t; ++j) {
+      const float* k = qkv + (n * s.t + j) * s.in_row() + (s.heads + h) * s.d;
+      float dot = 0.0f;
+      for (int64_t c = 0; c < s.d; ++c) dot += q[c] * k[c];
+      w[j] = dot * s.scale;
+      mx = std::max(mx, w[j]);
+    }
+    float total = 0.0f;
+    for (int64_t j = 0; j < s.t; ++j) total += (w[j] = std::exp(w[j] - mx));
+    float* out = y + (n * s.t + i) * s.out_row() + h * s.d;
+    std::fill(out, out + s.d, 0.0f);
+    for (int64_t j = 0; j < s.t; ++j) {
+      const float* v = qkv + (n * s.t + j) * s.in_row() + (2 * s.heads + h) * s.d;
+      for (int64_t c = 0; c < s.d; ++c) out[c] += w[j] * v[c];
+    }
+    for (int64_t c = 0; c < s.d; ++c) out[c] /= total;
+  }
+}
+
+void run(const Shape& s, bool portable, const float* qkv, float* y, int64_t first, int64_t last) {
+  bool avx512 = false;
+#if defined(__x86_64__)
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
+  avx512 = has_avx512 && !portable;
+#endif
+  Buffers& buf = thread_buffers();
+  const size_t t16 = static_cast<size_t>(s.t16());
+  if (buf.kt.size() < t16 * s.d) buf.kt.resize(t16 * s.d);
+  if (buf.v.size() < static_cast<size_t>(s.t * s.d)) buf.v.resize(s.t * s.d);
+  if (buf.logits.size() < kRows * t16) buf.logits.resize(kRows * t16);
+  for (int64_t item = first; item < last; ++item) {
+    const int64_t n = item / s.heads, h = item % s.heads;
+#if defined(__x86_64__)
+    if (avx512) {
+      head_avx512(s, qkv, n, h, buf, y);
+      continue;
+    }
+#endif
+    head_portable(s, qkv, n, h, buf, y);
+  }
+}
+
+ffi::Error Attention(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> qkv, ffi::ResultBuffer<ffi::F32> y, int64_t heads,
+                     float scale, int64_t max_threads, int64_t portable) {
+  const auto xd = qkv.dimensions();
+  const auto yd = y->dimensions();
+  const bool shapes_ok = xd.size() == 3 && yd.size() == 3 && heads >= 1 && xd[2] % (3 * heads) == 0 &&
+                         (xd[2] / (3 * heads)) % 16 == 0 && yd[0] == xd[0] && yd[1] == xd[1] &&
+                         yd[2] == xd[2] / 3;
+  if (!shapes_ok) {
+    return ffi::Error::InvalidArgument(
+        "zoo_attention: expected qkv (N, T, 3·heads·D) with D a multiple of 16 and y (N, T, heads·D)");
+  }
+  const Shape s{xd[0], xd[1], heads, xd[2] / (3 * heads), scale};
+  if (s.n == 0 || s.t == 0 || s.d == 0) return ffi::Error::Success();
+  const float* xp = qkv.typed_data();
+  float* yp = y->typed_data();
+  const int64_t flops = 2 * s.n * s.heads * s.t * s.t * s.d;
+  zoo::parallel_ranges(pool, s.n * s.heads, flops, max_threads,
+                       [&](int64_t first, int64_t last) { run(s, portable != 0, xp, yp, first, last); });
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooAttention(XLA_FFI_CallFrame* call_frame);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooAttention, Attention,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("heads")
+                                  .Attr<float>("scale")
+                                  .Attr<int64_t>("max_threads")
+                                  .Attr<int64_t>("portable"));
