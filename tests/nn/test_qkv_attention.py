@@ -18,16 +18,19 @@ def _qkv(n, t, heads, d, seed=0, dtype=jnp.float32):
 
 
 @pytest.mark.parametrize("kernels_on", [True, False], ids=["kernels", "composed"])
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
 @pytest.mark.parametrize("n,t,heads,d", [(2, 197, 3, 64), (1, 13, 2, 16), (3, 5, 4, 8)])  # d 8: never the kernel
-def test_equals_per_head_softmax_attention(monkeypatch, kernels_on, n, t, heads, d):
+def test_equals_per_head_softmax_attention(monkeypatch, kernels_on, with_bias, n, t, heads, d):
     if not kernels_on:
         monkeypatch.setenv("ZOO_CPU_KERNELS", "0")
     qkv = _qkv(n, t, heads, d)
-    q, k, v = np.asarray(qkv, np.float64).reshape(n, t, 3, heads, d).transpose(2, 0, 3, 1, 4)
+    bias = jax.random.normal(jax.random.key(7), (3 * heads * d,)) if with_bias else None
+    biased = np.asarray(qkv, np.float64) + (0 if bias is None else np.asarray(bias, np.float64))
+    q, k, v = biased.reshape(n, t, 3, heads, d).transpose(2, 0, 3, 1, 4)
     logits = q @ k.swapaxes(-1, -2) / np.sqrt(d)
     w = np.exp(logits - logits.max(-1, keepdims=True))
     want = ((w / w.sum(-1, keepdims=True)) @ v).transpose(0, 2, 1, 3).reshape(n, t, heads * d)
-    got = jax.jit(qkv_attention, static_argnums=1)(qkv, heads)
+    got = jax.jit(qkv_attention, static_argnums=1)(qkv, heads, bias)
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
 
 
@@ -42,9 +45,11 @@ def test_the_kernel_runs_where_it_covers_the_case():
 @needs_kernels
 def test_gradients_are_the_compositions():
     qkv, cot = _qkv(2, 11, 2, 16, seed=1), _qkv(2, 11, 2, 16, seed=2)[..., :32]
-    loss = jax.jit(jax.grad(lambda a: jnp.sum(qkv_attention(a, 2) * cot)))
-    want = jax.grad(lambda a: jnp.sum(_composed_qkv_attention(2, a) * cot))(qkv)
-    np.testing.assert_allclose(np.asarray(loss(qkv)), np.asarray(want), rtol=1e-5, atol=1e-6)
+    bias = jax.random.normal(jax.random.key(3), (96,))
+    loss = jax.jit(jax.grad(lambda a, b: jnp.sum(qkv_attention(a, 2, b) * cot), argnums=(0, 1)))
+    want = jax.grad(lambda a, b: jnp.sum(_composed_qkv_attention(2, a, b) * cot), argnums=(0, 1))(qkv, bias)
+    for got, expected in zip(loss(qkv, bias), want):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)  # k-bias: ~0
 
 
 def test_bfloat16_composes_in_bfloat16():

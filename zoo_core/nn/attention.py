@@ -56,17 +56,20 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Ar
     return (out / jnp.sum(weights, axis=-1, keepdims=True)).astype(v.dtype)
 
 
-def _composed_qkv_attention(heads: int, qkv: jax.Array) -> jax.Array:
+def _composed_qkv_attention(heads: int, qkv: jax.Array, bias: jax.Array | None = None) -> jax.Array:
+    if bias is not None:
+        qkv = qkv + bias.astype(qkv.dtype)
     n, t, _ = qkv.shape
     q, k, v = qkv.reshape(n, t, 3, heads, -1).transpose(2, 0, 3, 1, 4)
     return dot_product_attention(q, k, v).transpose(0, 2, 1, 3).reshape(n, t, -1)
 
 
-def qkv_attention(qkv: jax.Array, heads: int) -> jax.Array:
-    """``dot_product_attention`` of the q, k and v in a qkv layer's output: ``qkv`` (N, T, 3·heads·D),
-    channels ordered (3, heads, D) as timm's ``Attention`` reshapes them → (N, T, heads·D), each
-    head's output at channels h·D. On the CPU, for float32 and D a multiple of 16, zoo-cpu-kernels'
-    attention kernel computes it in one call (its gradients are this composition's); elsewhere the
+def qkv_attention(qkv: jax.Array, heads: int, bias: jax.Array | None = None) -> jax.Array:
+    """``dot_product_attention`` of the q, k and v in a qkv layer's output ``qkv + bias``: ``qkv``
+    (N, T, 3·heads·D), channels ordered (3, heads, D) as timm's ``Attention`` reshapes them, ``bias``
+    (3·heads·D,) or None → (N, T, heads·D), each head's output at channels h·D. On the CPU, for
+    float32 and D a multiple of 16, zoo-cpu-kernels' attention kernel computes it in one call, the
+    bias added as it reads q, k and v (its gradients are this composition's); elsewhere the
     composition."""
     from zoo_core.kernels import cpu_kernels
 
@@ -75,24 +78,27 @@ def qkv_attention(qkv: jax.Array, heads: int) -> jax.Array:
     head_dim = qkv.shape[-1] // (3 * heads)
     if (kernels is None or not hasattr(kernels, "attention_supports") or qkv.ndim != 3
             or qkv.shape[-1] != 3 * heads * head_dim
-            or not kernels.attention_supports(qkv.dtype, heads=heads, head_dim=head_dim)):
-        return compose(qkv)
+            or not kernels.attention_supports(qkv.dtype, heads=heads, head_dim=head_dim)
+            or (bias is not None and (bias.dtype != jnp.float32 or bias.shape != qkv.shape[-1:]))):
+        return compose(qkv, bias)
     call = functools.partial(kernels.self_attention, heads=heads, scale=head_dim ** -0.5)
-    return lax.platform_dependent(qkv, cpu=functools.partial(_compiled_attention, compose, call), default=compose)
+    bias = jnp.zeros(qkv.shape[-1:], jnp.float32) if bias is None else bias
+    return lax.platform_dependent(qkv, bias, cpu=functools.partial(_compiled_attention, compose, call),
+                                  default=compose)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _compiled_attention(compose, call, qkv):
-    """``call(qkv)`` (the compiled kernel) with the composition's gradients."""
-    return call(qkv)
+def _compiled_attention(compose, call, qkv, bias):
+    """``call(qkv, bias)`` (the compiled kernel) with the composition's gradients."""
+    return call(qkv, bias)
 
 
-def _compiled_attention_fwd(compose, call, qkv):
-    return call(qkv), qkv
+def _compiled_attention_fwd(compose, call, qkv, bias):
+    return call(qkv, bias), (qkv, bias)
 
 
-def _compiled_attention_bwd(compose, call, qkv, grad):
-    return jax.vjp(compose, qkv)[1](grad)
+def _compiled_attention_bwd(compose, call, residuals, grad):
+    return jax.vjp(compose, *residuals)[1](grad)
 
 
 _compiled_attention.defvjp(_compiled_attention_fwd, _compiled_attention_bwd)
@@ -113,8 +119,8 @@ class MultiHeadSelfAttention(Module):
 
     def apply(self, params, state, x, *, train=False):
         n, t, _ = x.shape
-        qkv, _ = self.qkv.apply(params["qkv"], state["qkv"], x)
-        y = qkv_attention(qkv, self.num_heads)
+        qkv = x @ params["qkv"]["kernel"].astype(x.dtype)  # the bias is added as the attention reads it
+        y = qkv_attention(qkv, self.num_heads, params["qkv"]["bias"] if self.qkv.bias else None)
         if self.norm is not None:
             y = self.norm.apply(params["norm"], state["norm"], y)[0]
         return self.proj.apply(params["proj"], state["proj"], y)[0], state

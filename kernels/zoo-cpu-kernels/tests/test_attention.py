@@ -14,9 +14,10 @@ from zoo_cpu_kernels import attention
 from zoo_cpu_kernels.attention import attention_supports, self_attention
 
 
-def reference(qkv, heads, scale):
+def reference(qkv, heads, scale, bias=None):
     n, t, c = qkv.shape
-    q, k, v = np.asarray(qkv, np.float64).reshape(n, t, 3, heads, -1).transpose(2, 0, 3, 1, 4)
+    qkv = np.asarray(qkv, np.float64) + (0 if bias is None else np.asarray(bias, np.float64))
+    q, k, v = qkv.reshape(n, t, 3, heads, -1).transpose(2, 0, 3, 1, 4)
     logits = q @ k.swapaxes(-1, -2) * scale
     w = np.exp(logits - logits.max(-1, keepdims=True))
     w /= w.sum(-1, keepdims=True)
@@ -38,9 +39,12 @@ CASES = [(1, 1, 1, 16), (2, 7, 3, 32), (1, 17, 2, 48), (3, 65, 1, 64), (1, 197, 
 def test_matches_the_float64_reference(case, portable):
     n, t, heads, d = case
     qkv = data(*case)
-    got = jax.jit(lambda a: attention._attend(a, heads=heads, scale=d ** -0.5, portable=portable))(qkv)
+    bias = np.random.default_rng(9).standard_normal(3 * heads * d).astype(np.float32)
+    got = jax.jit(lambda a, b: attention._attend(a, b, heads=heads, scale=d ** -0.5, portable=portable))(qkv, bias)
     assert got.shape == (n, t, heads * d)
-    np.testing.assert_allclose(np.asarray(got), reference(qkv, heads, d ** -0.5), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(got), reference(qkv, heads, d ** -0.5, bias), rtol=1e-5, atol=1e-5)
+    unbiased = attention._attend(qkv, heads=heads, scale=d ** -0.5, portable=portable)
+    np.testing.assert_allclose(np.asarray(unbiased), reference(qkv, heads, d ** -0.5), rtol=1e-5, atol=1e-5)
 
 
 def test_large_logits_and_peaked_rows():
@@ -63,8 +67,15 @@ def test_threads_agree():
 
 def test_vmap_folds_the_batch():
     qkv = data(6, 19, 2, 16, seed=3).reshape(2, 3, 19, 96)
-    got = jax.vmap(lambda a: self_attention(a, heads=2, scale=0.25))(qkv)
-    want = reference(qkv.reshape(6, 19, 96), 2, 0.25).reshape(2, 3, 19, 32)
+    bias = np.random.default_rng(4).standard_normal((2, 96)).astype(np.float32)
+    got = jax.vmap(lambda a: self_attention(a, bias[0], heads=2, scale=0.25))(qkv)
+    want = reference(qkv.reshape(6, 19, 96), 2, 0.25, bias[0]).reshape(2, 3, 19, 32)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    got = jax.vmap(lambda a, b: self_attention(a, b, heads=2, scale=0.25))(qkv, bias)  # a bias per batch entry
+    want = np.stack([reference(qkv[i], 2, 0.25, bias[i]) for i in range(2)])
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    got = jax.vmap(lambda b: self_attention(qkv[0], b, heads=2, scale=0.25))(bias)  # only the bias batched
+    want = np.stack([reference(qkv[0], 2, 0.25, bias[i]) for i in range(2)])
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
     fn = jax.jit(lambda a: self_attention(a, heads=2, scale=0.25))
     assert attention.ATTENTION_TARGET in fn.lower(qkv[0]).compile().as_text()
@@ -80,6 +91,8 @@ def test_supports_and_refusals():
         self_attention(np.zeros((1, 5, 96), jnp.bfloat16), heads=2, scale=1.0)
     with pytest.raises(ValueError, match=r"\(5, 96\)"):
         self_attention(np.zeros((5, 96), np.float32), heads=2, scale=1.0)
+    with pytest.raises(ValueError, match=r"bias must be float32 \(96,\), got float32 \(32,\)"):
+        self_attention(np.zeros((1, 5, 96), np.float32), np.zeros(32, np.float32), heads=2, scale=1.0)
 
 
 def test_empty_batch():
@@ -94,10 +107,11 @@ def test_a_batch_sharded_over_devices_is_computed_where_it_lies():
         from zoo_cpu_kernels.attention import self_attention
         qkv = np.random.default_rng(0).standard_normal((8, 11, 3 * 2 * 16), dtype=np.float32)
         batch = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), P("b"))
+        bias = np.linspace(-1, 1, 96, dtype=np.float32)
         def f(a):
-            return self_attention(jax.lax.with_sharding_constraint(a, batch), heads=2, scale=0.25)
+            return self_attention(jax.lax.with_sharding_constraint(a, batch), bias, heads=2, scale=0.25)
         hlo = jax.jit(f).lower(qkv).compile().as_text()
-        err = float(np.abs(np.asarray(jax.jit(f)(qkv)) - self_attention(qkv, heads=2, scale=0.25)).max())
+        err = float(np.abs(np.asarray(jax.jit(f)(qkv)) - self_attention(qkv, bias, heads=2, scale=0.25)).max())
         print(len(jax.devices()), "all-gather" in hlo, err)
     """)
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}

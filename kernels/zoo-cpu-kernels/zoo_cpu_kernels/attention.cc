@@ -1,15 +1,16 @@
 // Multi-head self-attention, softmax(q kᵀ · scale) v per head, for XLA's CPU backend as an XLA FFI
 // handler: a ViT block's attention between its qkv and proj layers, read and written token-major.
 //
-// float32 qkv (N, T, 3·H·D), the qkv layer's output as it is (channel (s, h, d) at s·H·D + h·D + d,
-// s = 0, 1, 2 for q, k, v: timm's `reshape(B, T, 3, H, D)`), → y (N, T, H·D), y[n, t, h·D + d] =
+// float32 qkv (N, T, 3·H·D), the qkv layer's product as it is (channel (s, h, d) at s·H·D + h·D + d,
+// s = 0, 1, 2 for q, k, v: timm's `reshape(B, T, 3, H, D)`), and that layer's bias (3·H·D,), added
+// here as q, k and v are read (so the layer's output is never written out) → y (N, T, H·D), y[n, t, h·D + d] =
 // Σ_j softmax_j(scale · q[t] · k[j]) v[j, d] for head h; D a multiple of 16. The softmax subtracts
 // each row's maximum and divides the weighted sum of v by the row's sum of exponentials after the
 // second product (one division per output value instead of one per weight).
 //
 // Work items are (image, head) pairs, spread over XLA's intra-op thread pool. Per item, kᵀ (D × T,
-// padded to T16 = T rounded up to 16 columns) and v (T × D) are copied out once; then per panel of
-// 6 query rows: the 6 × T16 logits in strips of 64 columns (6 × 4 zmm accumulators, q broadcast,
+// padded to T16 = T rounded up to 16 columns) and v (T × D) are copied out once, biased; then per panel
+// of 6 query rows (copied out biased and scaled): the 6 × T16 logits in strips of 64 columns (6 × 4 zmm accumulators, q broadcast,
 // kᵀ rows as vectors), the row maxima, exponentials (a degree-6 polynomial on the reduced argument,
 // scaled by 2^n: within 2 ulp of expf) and sums, then the 6 × D output over the T keys (6 × 4
 // accumulators, the weights broadcast, v rows as vectors), divided by the sums as it is stored.
@@ -48,7 +49,7 @@ struct Shape {
 };
 
 struct Buffers {
-  std::vector<float> kt, v, logits;
+  std::vector<float> kt, v, q, logits;
 };
 
 Buffers& thread_buffers() {
@@ -56,14 +57,18 @@ Buffers& thread_buffers() {
   return buffers;
 }
 
-// Head h of image n: kᵀ into kt (D rows of T16 floats, zeros past T) and v into v (T rows of D).
-void pack_head(const Shape& s, const float* qkv, int64_t n, int64_t h, float* kt, float* v) {
+// Head h of image n with its biases: kᵀ into kt (D rows of T16 floats, zeros past T) and v into v
+// (T rows of D).
+void pack_head(const Shape& s, const float* qkv, const float* bias, int64_t n, int64_t h, float* kt, float* v) {
   const int64_t t16 = s.t16();
+  const float* bk = bias + (s.heads + h) * s.d;
+  const float* bv = bias + (2 * s.heads + h) * s.d;
   for (int64_t j = 0; j < s.t; ++j) {
     const float* row = qkv + (n * s.t + j) * s.in_row() + h * s.d;
     const float* k = row + s.heads * s.d;
-    for (int64_t c = 0; c < s.d; ++c) kt[c * t16 + j] = k[c];
-    std::memcpy(v + j * s.d, row + 2 * s.heads * s.d, s.d * sizeof(float));
+    const float* vr = row + 2 * s.heads * s.d;
+    for (int64_t c = 0; c < s.d; ++c) kt[c * t16 + j] = k[c] + bk[c];
+    for (int64_t c = 0; c < s.d; ++c) v[j * s.d + c] = vr[c] + bv[c];
   }
   for (int64_t c = 0; c < s.d; ++c) std::fill(kt + c * t16 + s.t, kt + (c + 1) * t16, 0.0f);
 }
@@ -88,7 +93,7 @@ __attribute__((target("avx512f"), always_inline)) inline vec exp_nonpositive(vec
   return (vec)_mm512_scalef_ps((__m512)p, n);
 }
 
-// Logits of R query rows (q rows `s.in_row()` apart) × U·16 keys from column j0: acc = q · kᵀ.
+// Logits of R query rows (q: R rows of D, biased and scaled) × U·16 keys from column j0: q · kᵀ.
 template <int R, int U>
 __attribute__((always_inline)) inline void logits_block(const Shape& s, const float* q, const float* kt,
                                                         int64_t j0, float* out) {
@@ -104,7 +109,7 @@ __attribute__((always_inline)) inline void logits_block(const Shape& s, const fl
     for (int u = 0; u < U; ++u) kv[u] = load(kt + c * t16 + j0 + u * 16);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const float qv = q[r * s.in_row() + c];
+      const float qv = q[r * s.d + c];
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) acc[r][u] += kv[u] * qv;
     }
@@ -112,7 +117,7 @@ __attribute__((always_inline)) inline void logits_block(const Shape& s, const fl
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) store(out + r * t16 + j0 + u * 16, acc[r][u] * s.scale);
+    for (int u = 0; u < U; ++u) store(out + r * t16 + j0 + u * 16, acc[r][u]);
 }
 
 // Output of R rows × U·16 channels from channel c0: Σ_j p[r, j] v[j, c0 + …], divided by sum[r].
@@ -142,12 +147,17 @@ __attribute__((always_inline)) inline void output_block(const Shape& s, const fl
     for (int u = 0; u < U; ++u) store(y + r * s.out_row() + c0 + u * 16, acc[r][u] * inv_sum[r]);
 }
 
-// R query rows from row i0 of head h, image n.
+// R query rows from row i0 of head h, image n (q: room for R rows of D).
 template <int R>
-__attribute__((target("avx512f"), always_inline)) inline void panel(const Shape& s, const float* qkv, int64_t n, int64_t h, int64_t i0,
-                                                 const float* kt, const float* v, float* logits, float* y) {
+__attribute__((target("avx512f"), always_inline)) inline void panel(const Shape& s, const float* qkv,
+                                                                   const float* bias, int64_t n, int64_t h,
+                                                                   int64_t i0, const float* kt, const float* v,
+                                                                   float* q, float* logits, float* y) {
   const int64_t t16 = s.t16();
-  const float* q = qkv + (n * s.t + i0) * s.in_row() + h * s.d;
+  for (int r = 0; r < R; ++r) {  // (q + bias) · scale, as the composition scales q before its product
+    const float* row = qkv + (n * s.t + i0 + r) * s.in_row() + h * s.d;
+    for (int64_t c = 0; c < s.d; ++c) q[r * s.d + c] = (row[c] + bias[h * s.d + c]) * s.scale;
+  }
   int64_t j0 = 0;
   for (; j0 + 64 <= t16; j0 += 64) logits_block<R, 4>(s, q, kt, j0, logits);
   switch ((t16 - j0) / 16) {
@@ -190,49 +200,51 @@ __attribute__((target("avx512f"), always_inline)) inline void panel(const Shape&
   }
 }
 
-__attribute__((target("avx512f"))) void head_avx512(const Shape& s, const float* qkv, int64_t n, int64_t h,
-                                                    Buffers& buf, float* y) {
-  pack_head(s, qkv, n, h, buf.kt.data(), buf.v.data());
+__attribute__((target("avx512f"))) void head_avx512(const Shape& s, const float* qkv, const float* bias, int64_t n,
+                                                    int64_t h, Buffers& buf, float* y) {
+  pack_head(s, qkv, bias, n, h, buf.kt.data(), buf.v.data());
+  const float *kt = buf.kt.data(), *v = buf.v.data();
+  float *q = buf.q.data(), *logits = buf.logits.data();
   int64_t i0 = 0;
-  for (; i0 + kRows <= s.t; i0 += kRows)
-    panel<kRows>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y);
+  for (; i0 + kRows <= s.t; i0 += kRows) panel<kRows>(s, qkv, bias, n, h, i0, kt, v, q, logits, y);
   switch (s.t - i0) {
-    case 5: panel<5>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y); break;
-    case 4: panel<4>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y); break;
-    case 3: panel<3>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y); break;
-    case 2: panel<2>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y); break;
-    case 1: panel<1>(s, qkv, n, h, i0, buf.kt.data(), buf.v.data(), buf.logits.data(), y); break;
+    case 5: panel<5>(s, qkv, bias, n, h, i0, kt, v, q, logits, y); break;
+    case 4: panel<4>(s, qkv, bias, n, h, i0, kt, v, q, logits, y); break;
+    case 3: panel<3>(s, qkv, bias, n, h, i0, kt, v, q, logits, y); break;
+    case 2: panel<2>(s, qkv, bias, n, h, i0, kt, v, q, logits, y); break;
+    case 1: panel<1>(s, qkv, bias, n, h, i0, kt, v, q, logits, y); break;
     default: break;
   }
 }
 #endif
 
 // The same head, plainly (CPUs without AVX-512): per query row, the logits, std::exp and the sum.
-void head_portable(const Shape& s, const float* qkv, int64_t n, int64_t h, Buffers& buf, float* y) {
-  float* w = buf.logits.data();
+void head_portable(const Shape& s, const float* qkv, const float* bias, int64_t n, int64_t h, Buffers& buf,
+                   float* y) {
+  pack_head(s, qkv, bias, n, h, buf.kt.data(), buf.v.data());
+  const int64_t t16 = s.t16();
+  float *w = buf.logits.data(), *q = buf.q.data();
   for (int64_t i = 0; i < s.t; ++i) {
-    const float* q = qkv + (n * s.t + i) * s.in_row() + h * s.d;
+    const float* row = qkv + (n * s.t + i) * s.in_row() + h * s.d;
+    for (int64_t c = 0; c < s.d; ++c) q[c] = (row[c] + bias[h * s.d + c]) * s.scale;
     float mx = -INFINITY;
     for (int64_t j = 0; j < s.t; ++j) {
-      const float* k = qkv + (n * s.t + j) * s.in_row() + (s.heads + h) * s.d;
       float dot = 0.0f;
-      for (int64_t c = 0; c < s.d; ++c) dot += q[c] * k[c];
-      w[j] = dot * s.scale;
+      for (int64_t c = 0; c < s.d; ++c) dot += q[c] * buf.kt[c * t16 + j];
+      w[j] = dot;
       mx = std::max(mx, w[j]);
     }
     float total = 0.0f;
     for (int64_t j = 0; j < s.t; ++j) total += (w[j] = std::exp(w[j] - mx));
     float* out = y + (n * s.t + i) * s.out_row() + h * s.d;
     std::fill(out, out + s.d, 0.0f);
-    for (int64_t j = 0; j < s.t; ++j) {
-      const float* v = qkv + (n * s.t + j) * s.in_row() + (2 * s.heads + h) * s.d;
-      for (int64_t c = 0; c < s.d; ++c) out[c] += w[j] * v[c];
-    }
+    for (int64_t j = 0; j < s.t; ++j)
+      for (int64_t c = 0; c < s.d; ++c) out[c] += w[j] * buf.v[j * s.d + c];
     for (int64_t c = 0; c < s.d; ++c) out[c] /= total;
   }
 }
 
-void run(const Shape& s, bool portable, const float* qkv, float* y, int64_t first, int64_t last) {
+void run(const Shape& s, bool portable, const float* qkv, const float* bias, float* y, int64_t first, int64_t last) {
   bool avx512 = false;
 #if defined(__x86_64__)
   static const bool has_avx512 = __builtin_cpu_supports("avx512f");
@@ -242,37 +254,41 @@ void run(const Shape& s, bool portable, const float* qkv, float* y, int64_t firs
   const size_t t16 = static_cast<size_t>(s.t16());
   if (buf.kt.size() < t16 * s.d) buf.kt.resize(t16 * s.d);
   if (buf.v.size() < static_cast<size_t>(s.t * s.d)) buf.v.resize(s.t * s.d);
-  if (buf.logits.size() < kRows * t16) buf.logits.resize(kRows * t16);
+  if (buf.q.size() < static_cast<size_t>(kRows * s.d)) buf.q.resize(kRows * s.d);
+  if (buf.logits.size() < std::max<size_t>(kRows * t16, s.t)) buf.logits.resize(std::max<size_t>(kRows * t16, s.t));
   for (int64_t item = first; item < last; ++item) {
     const int64_t n = item / s.heads, h = item % s.heads;
 #if defined(__x86_64__)
     if (avx512) {
-      head_avx512(s, qkv, n, h, buf, y);
+      head_avx512(s, qkv, bias, n, h, buf, y);
       continue;
     }
 #endif
-    head_portable(s, qkv, n, h, buf, y);
+    head_portable(s, qkv, bias, n, h, buf, y);
   }
 }
 
-ffi::Error Attention(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> qkv, ffi::ResultBuffer<ffi::F32> y, int64_t heads,
-                     float scale, int64_t max_threads, int64_t portable) {
+ffi::Error Attention(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> qkv, ffi::Buffer<ffi::F32> bias,
+                     ffi::ResultBuffer<ffi::F32> y, int64_t heads, float scale, int64_t max_threads, int64_t portable) {
   const auto xd = qkv.dimensions();
+  const auto bd = bias.dimensions();
   const auto yd = y->dimensions();
   const bool shapes_ok = xd.size() == 3 && yd.size() == 3 && heads >= 1 && xd[2] % (3 * heads) == 0 &&
                          (xd[2] / (3 * heads)) % 16 == 0 && yd[0] == xd[0] && yd[1] == xd[1] &&
-                         yd[2] == xd[2] / 3;
+                         yd[2] == xd[2] / 3 && bd.size() == 1 && bd[0] == xd[2];
   if (!shapes_ok) {
     return ffi::Error::InvalidArgument(
-        "zoo_attention: expected qkv (N, T, 3·heads·D) with D a multiple of 16 and y (N, T, heads·D)");
+        "zoo_attention: expected qkv (N, T, 3·heads·D) with D a multiple of 16, a bias (3·heads·D,) and y (N, T, "
+        "heads·D)");
   }
   const Shape s{xd[0], xd[1], heads, xd[2] / (3 * heads), scale};
   if (s.n == 0 || s.t == 0 || s.d == 0) return ffi::Error::Success();
   const float* xp = qkv.typed_data();
+  const float* bp = bias.typed_data();
   float* yp = y->typed_data();
   const int64_t flops = 2 * s.n * s.heads * s.t * s.t * s.d;
   zoo::parallel_ranges(pool, s.n * s.heads, flops, max_threads,
-                       [&](int64_t first, int64_t last) { run(s, portable != 0, xp, yp, first, last); });
+                       [&](int64_t first, int64_t last) { run(s, portable != 0, xp, bp, yp, first, last); });
   return ffi::Error::Success();
 }
 
@@ -283,6 +299,7 @@ extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooAttention(XL
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooAttention, Attention,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("heads")

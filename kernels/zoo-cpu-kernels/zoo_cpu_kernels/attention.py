@@ -1,10 +1,11 @@
 """Multi-head self-attention straight from a qkv layer's output (a ViT block's attention on the CPU).
 
-The FFI target ``zoo_attention`` (``attention.cc``) takes qkv (N, T, 3·H·D) float32, channels
-ordered (3, H, D) as timm's ``Attention`` reshapes them, and returns (N, T, H·D), token-major, ready
-for the proj layer: ``softmax(q kᵀ · scale) v`` per head, without the transposes to head-major and
-back. Under jax.sharding the call splits along the batch; under ``jax.vmap`` a batch of inputs folds
-into N. No autodiff rule: zoo-core adds the VJP.
+The FFI target ``zoo_attention`` (``attention.cc``) takes the qkv layer's product (N, T, 3·H·D)
+float32, channels ordered (3, H, D) as timm's ``Attention`` reshapes them, and that layer's bias
+(3·H·D,), and returns (N, T, H·D), token-major, ready for the proj layer: ``softmax(q kᵀ · scale) v``
+per head, the bias added as q, k and v are read, without the transposes to head-major and back.
+Under jax.sharding the call splits along the batch; under ``jax.vmap`` a batch of inputs folds into
+N. No autodiff rule: zoo-core adds the VJP.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental.custom_partitioning import custom_partitioning
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from zoo_cpu_kernels import _batch_sharded, _lib
 
@@ -29,18 +32,18 @@ def attention_supports(dtype, *, heads: int, head_dim: int) -> bool:
     return np.dtype(dtype) == np.float32 and heads >= 1 and head_dim > 0 and head_dim % 16 == 0
 
 
-def _attention_call(config, qkv: jax.Array) -> jax.Array:
+def _attention_call(config, qkv: jax.Array, bias: jax.Array) -> jax.Array:
     heads, scale, max_threads, portable = config
     n, t, c = qkv.shape
     out = jax.ShapeDtypeStruct((n, t, c // 3), qkv.dtype)
     return jax.ffi.ffi_call(ATTENTION_TARGET, out)(
-        qkv, heads=np.int64(heads), scale=np.float32(scale), max_threads=np.int64(max_threads),
+        qkv, bias, heads=np.int64(heads), scale=np.float32(scale), max_threads=np.int64(max_threads),
         portable=np.int64(portable))
 
 
-@functools.partial(custom_partitioning, static_argnums=(1,))
-def _partitioned(qkv: jax.Array, config) -> jax.Array:
-    return _attention_call(config, qkv)
+@functools.partial(custom_partitioning, static_argnums=(2,))
+def _partitioned(qkv: jax.Array, bias: jax.Array, config) -> jax.Array:
+    return _attention_call(config, qkv, bias)
 
 
 def _infer(config, mesh, arg_shapes, result_shape):
@@ -49,41 +52,47 @@ def _infer(config, mesh, arg_shapes, result_shape):
 
 def _partition(config, mesh, arg_shapes, result_shape):
     batch = _batch_sharded(mesh, arg_shapes[0].sharding)
-    return mesh, lambda qkv: _attention_call(config, qkv), batch, (batch,)
+    return mesh, lambda qkv, bias: _attention_call(config, qkv, bias), batch, (batch, NamedSharding(mesh, P()))
 
 
 _partitioned.def_partition(partition=_partition, infer_sharding_from_operands=_infer,
-                           sharding_rule="n t c -> n t o", need_replication_factors=("t", "c", "o"))
+                           sharding_rule="n t c, c -> n t o", need_replication_factors=("t", "c", "o"))
 
 
 @functools.cache
 def _batchable(config):
-    """The partitioned call for one static ``config``, with a batching rule (a batch of inputs
-    folds into N)."""
+    """The partitioned call for one static ``config``, with a batching rule: a batch of inputs folds
+    into N; a batch of biases is added to the inputs first."""
 
     @jax.custom_batching.custom_vmap
-    def attend(qkv):
-        return _partitioned(qkv, config)
+    def attend(qkv, bias):
+        return _partitioned(qkv, bias, config)
 
     @attend.def_vmap
-    def _vmapped(axis_size, in_batched, qkv):
-        y = attend(qkv.reshape(-1, *qkv.shape[2:]))
+    def _vmapped(axis_size, in_batched, qkv, bias):
+        qkv = qkv if in_batched[0] else jnp.broadcast_to(qkv, (axis_size, *qkv.shape))
+        if in_batched[1]:
+            qkv, bias = qkv + bias[:, None, None, :], jnp.zeros(bias.shape[1:], bias.dtype)
+        y = attend(qkv.reshape(-1, *qkv.shape[2:]), bias)
         return y.reshape(axis_size, -1, *y.shape[1:]), True
 
     return attend
 
 
-def _attend(qkv, *, heads: int, scale: float, max_threads: int = 0, portable: bool = False) -> jax.Array:
+def _attend(qkv, bias=None, *, heads: int, scale: float, max_threads: int = 0, portable: bool = False) -> jax.Array:
     qkv = jnp.asarray(qkv)
     if qkv.ndim != 3 or qkv.shape[-1] % (3 * heads) or not attention_supports(
             qkv.dtype, heads=heads, head_dim=qkv.shape[-1] // (3 * heads)):
         raise ValueError(f"self_attention: needs float32 qkv (N, T, 3·{heads}·D) with D a positive multiple of 16, "
                          f"got {qkv.dtype} {qkv.shape}")
-    return _batchable((int(heads), float(scale), int(max_threads), int(portable)))(qkv)
+    bias = jnp.zeros(qkv.shape[-1:], jnp.float32) if bias is None else jnp.asarray(bias)
+    if bias.shape != qkv.shape[-1:] or bias.dtype != jnp.float32:
+        raise ValueError(f"self_attention: the bias must be float32 ({qkv.shape[-1]},), got {bias.dtype} {bias.shape}")
+    return _batchable((int(heads), float(scale), int(max_threads), int(portable)))(qkv, bias)
 
 
-def self_attention(qkv: jax.Array, *, heads: int, scale: float) -> jax.Array:
-    """``qkv`` (N, T, 3·heads·D) float32, channels (3, heads, D) → (N, T, heads·D):
-    ``softmax(q kᵀ · scale) v`` per head, each head's D output channels at ``h·D``, with float32
-    accumulation. Not differentiable itself."""
-    return _attend(qkv, heads=heads, scale=scale)
+def self_attention(qkv: jax.Array, bias: jax.Array | None = None, *, heads: int, scale: float) -> jax.Array:
+    """``qkv`` (N, T, 3·heads·D) float32, channels (3, heads, D), and ``bias`` (3·heads·D,) float32
+    or None → (N, T, heads·D): ``softmax(q kᵀ · scale) v`` per head of ``qkv + bias``, each head's D
+    output channels at ``h·D``, with float32 accumulation. Not differentiable itself."""
+    return _attend(qkv, bias, heads=heads, scale=scale)
