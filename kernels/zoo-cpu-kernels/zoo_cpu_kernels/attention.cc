@@ -63,11 +63,17 @@ void pack_head(const Shape& s, const float* qkv, const float* bias, int64_t n, i
   const int64_t t16 = s.t16();
   const float* bk = bias + (s.heads + h) * s.d;
   const float* bv = bias + (2 * s.heads + h) * s.d;
+  const float* head = qkv + n * s.t * s.in_row() + h * s.d;
+  for (int64_t j0 = 0; j0 < s.t; j0 += 16) {  // kᵀ 16 keys at a time: each kt row written in runs of 16
+    const int64_t keys = std::min<int64_t>(16, s.t - j0);
+    for (int64_t c = 0; c < s.d; ++c) {
+      const float* k = head + j0 * s.in_row() + s.heads * s.d + c;
+      float* dst = kt + c * t16 + j0;
+      for (int64_t j = 0; j < keys; ++j) dst[j] = k[j * s.in_row()] + bk[c];
+    }
+  }
   for (int64_t j = 0; j < s.t; ++j) {
-    const float* row = qkv + (n * s.t + j) * s.in_row() + h * s.d;
-    const float* k = row + s.heads * s.d;
-    const float* vr = row + 2 * s.heads * s.d;
-    for (int64_t c = 0; c < s.d; ++c) kt[c * t16 + j] = k[c] + bk[c];
+    const float* vr = head + j * s.in_row() + 2 * s.heads * s.d;
     for (int64_t c = 0; c < s.d; ++c) v[j * s.d + c] = vr[c] + bv[c];
   }
   for (int64_t c = 0; c < s.d; ++c) std::fill(kt + c * t16 + s.t, kt + (c + 1) * t16, 0.0f);
