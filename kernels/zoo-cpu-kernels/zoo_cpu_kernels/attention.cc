@@ -99,27 +99,35 @@ __attribute__((target("avx512f"), always_inline)) inline vec exp_nonpositive(vec
   return (vec)_mm512_scalef_ps((__m512)p, n);
 }
 
+// acc = a · b for R rows of a (row r at a + r·lda, `depth` values) and U·16 columns of b (row k at
+// b + k·ldb): per k, U vectors of b's row and each row's value broadcast into them.
+template <int R, int U>
+__attribute__((always_inline)) inline void block_product(int64_t depth, const float* a, int64_t lda, const float* b,
+                                                         int64_t ldb, vec (&acc)[R][U]) {
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) acc[r][u] = vec{};
+  for (int64_t k = 0; k < depth; ++k) {
+    vec bv[U];
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) bv[u] = load(b + k * ldb + u * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const float av = a[r * lda + k];
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) acc[r][u] += bv[u] * av;
+    }
+  }
+}
+
 // Logits of R query rows (q: R rows of D, biased and scaled) × U·16 keys from column j0: q · kᵀ.
 template <int R, int U>
 __attribute__((always_inline)) inline void logits_block(const Shape& s, const float* q, const float* kt,
                                                         int64_t j0, float* out) {
   const int64_t t16 = s.t16();
   vec acc[R][U];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) acc[r][u] = vec{};
-  for (int64_t c = 0; c < s.d; ++c) {
-    vec kv[U];
-#pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) kv[u] = load(kt + c * t16 + j0 + u * 16);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const float qv = q[r * s.d + c];
-#pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) acc[r][u] += kv[u] * qv;
-    }
-  }
+  block_product<R, U>(s.d, q, s.d, kt + j0, t16, acc);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
@@ -130,23 +138,8 @@ __attribute__((always_inline)) inline void logits_block(const Shape& s, const fl
 template <int R, int U>
 __attribute__((always_inline)) inline void output_block(const Shape& s, const float* p, const float* v,
                                                         const float* inv_sum, int64_t c0, float* y) {
-  const int64_t t16 = s.t16();
   vec acc[R][U];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) acc[r][u] = vec{};
-  for (int64_t j = 0; j < s.t; ++j) {
-    vec vv[U];
-#pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) vv[u] = load(v + j * s.d + c0 + u * 16);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const float pv = p[r * t16 + j];
-#pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) acc[r][u] += vv[u] * pv;
-    }
-  }
+  block_product<R, U>(s.t, p, s.t16(), v + c0, s.d, acc);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4

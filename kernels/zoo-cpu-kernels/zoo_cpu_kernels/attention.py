@@ -5,21 +5,16 @@ float32, channels ordered (3, H, D) as timm's ``Attention`` reshapes them, and t
 (3·H·D,), and returns (N, T, H·D), token-major, ready for the proj layer: ``softmax(q kᵀ · scale) v``
 per head, the bias added as q, k and v are read, without the transposes to head-major and back.
 Under jax.sharding the call splits along the batch; under ``jax.vmap`` a batch of inputs folds into
-N. No autodiff rule: zoo-core adds the VJP.
+N (a batch of biases loops). No autodiff rule: zoo-core adds the VJP.
 """
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental.custom_partitioning import custom_partitioning
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
-from zoo_cpu_kernels import _batch_sharded, _lib
+from zoo_cpu_kernels import _batchable, _lib, _partitioned
 
 ATTENTION_TARGET = "zoo_attention"
 
@@ -32,7 +27,7 @@ def attention_supports(dtype, *, heads: int, head_dim: int) -> bool:
     return np.dtype(dtype) == np.float32 and heads >= 1 and head_dim > 0 and head_dim % 16 == 0
 
 
-def _attention_call(config, qkv: jax.Array, bias: jax.Array) -> jax.Array:
+def _attention_call(qkv: jax.Array, bias: jax.Array, config) -> jax.Array:
     heads, scale, max_threads, portable = config
     n, t, c = qkv.shape
     out = jax.ShapeDtypeStruct((n, t, c // 3), qkv.dtype)
@@ -41,42 +36,9 @@ def _attention_call(config, qkv: jax.Array, bias: jax.Array) -> jax.Array:
         portable=np.int64(portable))
 
 
-@functools.partial(custom_partitioning, static_argnums=(2,))
-def _partitioned(qkv: jax.Array, bias: jax.Array, config) -> jax.Array:
-    return _attention_call(config, qkv, bias)
-
-
-def _infer(config, mesh, arg_shapes, result_shape):
-    return _batch_sharded(mesh, arg_shapes[0].sharding)
-
-
-def _partition(config, mesh, arg_shapes, result_shape):
-    batch = _batch_sharded(mesh, arg_shapes[0].sharding)
-    return mesh, lambda qkv, bias: _attention_call(config, qkv, bias), batch, (batch, NamedSharding(mesh, P()))
-
-
-_partitioned.def_partition(partition=_partition, infer_sharding_from_operands=_infer,
-                           sharding_rule="n t c, c -> n t o", need_replication_factors=("t", "c", "o"))
-
-
-@functools.cache
-def _batchable(config):
-    """The partitioned call for one static ``config``, with a batching rule: a batch of inputs folds
-    into N; a batch of biases is added to the inputs first."""
-
-    @jax.custom_batching.custom_vmap
-    def attend(qkv, bias):
-        return _partitioned(qkv, bias, config)
-
-    @attend.def_vmap
-    def _vmapped(axis_size, in_batched, qkv, bias):
-        qkv = qkv if in_batched[0] else jnp.broadcast_to(qkv, (axis_size, *qkv.shape))
-        if in_batched[1]:
-            qkv, bias = qkv + bias[:, None, None, :], jnp.zeros(bias.shape[1:], bias.dtype)
-        y = attend(qkv.reshape(-1, *qkv.shape[2:]), bias)
-        return y.reshape(axis_size, -1, *y.shape[1:]), True
-
-    return attend
+# split along the batch under jax.sharding (the bias whole); under jax.vmap the batch folds into N
+# (a batch of biases loops)
+_PARTITIONED = _partitioned(_attention_call, "n t c, c -> n t o")
 
 
 def _attend(qkv, bias=None, *, heads: int, scale: float, max_threads: int = 0, portable: bool = False) -> jax.Array:
@@ -88,7 +50,7 @@ def _attend(qkv, bias=None, *, heads: int, scale: float, max_threads: int = 0, p
     bias = jnp.zeros(qkv.shape[-1:], jnp.float32) if bias is None else jnp.asarray(bias)
     if bias.shape != qkv.shape[-1:] or bias.dtype != jnp.float32:
         raise ValueError(f"self_attention: the bias must be float32 ({qkv.shape[-1]},), got {bias.dtype} {bias.shape}")
-    return _batchable((int(heads), float(scale), int(max_threads), int(portable)))(qkv, bias)
+    return _batchable(_PARTITIONED, (int(heads), float(scale), int(max_threads), int(portable)))(qkv, bias)
 
 
 def self_attention(qkv: jax.Array, bias: jax.Array | None = None, *, heads: int, scale: float) -> jax.Array:
