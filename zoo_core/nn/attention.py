@@ -71,7 +71,7 @@ def qkv_attention(qkv: jax.Array, heads: int, bias: jax.Array | None = None) -> 
     float32 and D a multiple of 16, zoo-cpu-kernels' attention kernel computes it in one call, the
     bias added as it reads q, k and v (its gradients are this composition's); elsewhere the
     composition."""
-    from zoo_core.kernels import cpu_kernels
+    from zoo_core.kernels import cpu_kernels, with_reference_vjp
 
     compose = functools.partial(_composed_qkv_attention, heads)
     kernels = cpu_kernels()
@@ -83,25 +83,8 @@ def qkv_attention(qkv: jax.Array, heads: int, bias: jax.Array | None = None) -> 
         return compose(qkv, bias)
     call = functools.partial(kernels.self_attention, heads=heads, scale=head_dim ** -0.5)
     bias = jnp.zeros(qkv.shape[-1:], jnp.float32) if bias is None else bias
-    return lax.platform_dependent(qkv, bias, cpu=functools.partial(_compiled_attention, compose, call),
+    return lax.platform_dependent(qkv, bias, cpu=functools.partial(with_reference_vjp, compose, call),
                                   default=compose)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _compiled_attention(compose, call, qkv, bias):
-    """``call(qkv, bias)`` (the compiled kernel) with the composition's gradients."""
-    return call(qkv, bias)
-
-
-def _compiled_attention_fwd(compose, call, qkv, bias):
-    return call(qkv, bias), (qkv, bias)
-
-
-def _compiled_attention_bwd(compose, call, residuals, grad):
-    return jax.vjp(compose, *residuals)[1](grad)
-
-
-_compiled_attention.defvjp(_compiled_attention_fwd, _compiled_attention_bwd)
 
 
 @attrs.frozen
@@ -118,7 +101,6 @@ class MultiHeadSelfAttention(Module):
     norm: Module | None = None
 
     def apply(self, params, state, x, *, train=False):
-        n, t, _ = x.shape
         qkv = x @ params["qkv"]["kernel"].astype(x.dtype)  # the bias is added as the attention reads it
         y = qkv_attention(qkv, self.num_heads, params["qkv"]["bias"] if self.qkv.bias else None)
         if self.norm is not None:

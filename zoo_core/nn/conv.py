@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from zoo_core.kernels import with_reference_vjp
 from zoo_core.nn import initializers as inits
 from zoo_core.nn.module import Module, split_keys
 
@@ -93,7 +94,7 @@ def conv2d(
         if _pointwise_covers(x, kernel, stride):
             patchify = functools.partial(_patchify_conv, stride=stride, precision=precision)
             call = functools.partial(_pointwise_call, stride[0])
-            return lax.platform_dependent(x, kernel, cpu=functools.partial(_with_conv_vjp, patchify, call),
+            return lax.platform_dependent(x, kernel, cpu=functools.partial(with_reference_vjp, patchify, call),
                                           default=patchify)
         return _patchify_conv(x, kernel, stride, precision)
     conv = functools.partial(lax.conv_general_dilated, window_strides=stride, padding=pads, rhs_dilation=dilation,
@@ -106,11 +107,11 @@ def conv2d(
     kernel = kernel.astype(x.dtype)
     if _dense3x3_covers(x, kernel, stride, dilation, pads):
         call = functools.partial(_dense3x3_call, stride[0])
-        return lax.platform_dependent(x, kernel, cpu=functools.partial(_with_conv_vjp, conv, call), default=conv)
+        return lax.platform_dependent(x, kernel, cpu=functools.partial(with_reference_vjp, conv, call), default=conv)
     if direct_covers(x, kernel, stride, dilation, pads):
         call = functools.partial(_direct_call, stride[0], explicit_pads(pads, x.shape[1:3], kernel.shape[:2], stride,
                                                                         dilation))
-        return lax.platform_dependent(x, kernel, cpu=functools.partial(_with_conv_vjp, conv, call), default=conv)
+        return lax.platform_dependent(x, kernel, cpu=functools.partial(with_reference_vjp, conv, call), default=conv)
     return conv(x, kernel)
 
 
@@ -123,24 +124,6 @@ def _dense3x3_covers(x: jax.Array, kernel: jax.Array, stride, dilation, pads) ->
     return (kernels is not None and hasattr(kernels, "dense3x3_supports") and not isinstance(pads, str)
             and kernels.dense3x3_supports(x.dtype, kernel.dtype, kernel_shape=kernel.shape, stride=stride,
                                           dilation=dilation, pads=pads))
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _with_conv_vjp(conv, call, x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """``call(x, kernel)`` (a compiled kernel's FFI call) with ``conv``'s gradients (``lax.conv``)."""
-    return call(x, kernel)
-
-
-def _with_conv_vjp_fwd(conv, call, x, kernel):
-    return _with_conv_vjp(conv, call, x, kernel), (x, kernel)
-
-
-def _with_conv_vjp_bwd(conv, call, residuals, grad):
-    _, vjp = jax.vjp(conv, *residuals)
-    return vjp(grad)
-
-
-_with_conv_vjp.defvjp(_with_conv_vjp_fwd, _with_conv_vjp_bwd)
 
 
 def _dense3x3_call(stride: int, x: jax.Array, kernel: jax.Array) -> jax.Array:

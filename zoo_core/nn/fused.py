@@ -30,12 +30,13 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from zoo_core.kernels import with_reference_vjp
 from zoo_core.nn.activations import relu as relu_fn
 from zoo_core.nn.conv import Conv2d, conv2d, direct_covers, explicit_pads, pair, resolve_padding
 from zoo_core.nn.norm import BatchNorm
 
 
-def _compose(x, kernel, scale, shift, residual, *, stride, padding, dilation, groups, relu):
+def _compose(x, kernel, scale, shift, residual=None, *, stride, padding, dilation, groups, relu):
     y = conv2d(x, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups)
     wide = y.astype(jnp.promote_types(y.dtype, jnp.float32))
     if scale.ndim == 2:  # per image: (N, Cout)
@@ -93,26 +94,7 @@ def conv_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Ar
             or (residual is not None and residual.dtype != jnp.float32)):
         return compose(x, kernel, scale, shift, residual)
     args = (x, kernel, scale, shift) if residual is None else (x, kernel, scale, shift, residual)
-    return lax.platform_dependent(*args, cpu=functools.partial(_compiled_affine, compose, call),
-                                  default=lambda *a: compose(*a, *(None,) * (5 - len(a))))
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _compiled_affine(compose, call, *args):
-    """``call(*args)`` (a compiled kernel's FFI call) with the composition's gradients."""
-    return call(*args)
-
-
-def _compiled_affine_fwd(compose, call, *args):
-    return _compiled_affine(compose, call, *args), args
-
-
-def _compiled_affine_bwd(compose, call, args, grad):
-    _, vjp = jax.vjp(lambda *a: compose(*a, *(None,) * (5 - len(a))), *args)
-    return vjp(grad)
-
-
-_compiled_affine.defvjp(_compiled_affine_fwd, _compiled_affine_bwd)
+    return lax.platform_dependent(*args, cpu=functools.partial(with_reference_vjp, compose, call), default=compose)
 
 
 def conv_norm_act(conv: Conv2d, norm, params: tuple, state, x: jax.Array, *, train: bool = False,
