@@ -12,8 +12,6 @@ from __future__ import annotations
 import functools
 import os
 
-import jax
-
 
 @functools.cache
 def import_cpu_kernels():
@@ -31,22 +29,3 @@ def cpu_kernels():
     if os.environ.get("ZOO_CPU_KERNELS", "1") == "0":
         return None
     return import_cpu_kernels()
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def with_reference_vjp(reference, call, *args):
-    """``call(*args)`` (a compiled kernel's FFI call) with the gradients of ``reference(*args)``,
-    the pure-JAX formulation of what the kernel computes (the kernels themselves have no autodiff
-    rule)."""
-    return call(*args)
-
-
-def _with_reference_vjp_fwd(reference, call, *args):
-    return call(*args), args
-
-
-def _with_reference_vjp_bwd(reference, call, args, grad):
-    return jax.vjp(reference, *args)[1](grad)
-
-
-with_reference_vjp.defvjp(_with_reference_vjp_fwd, _with_reference_vjp_bwd)

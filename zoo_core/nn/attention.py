@@ -28,7 +28,7 @@ import numpy as np
 from jax import lax
 
 from zoo_core.nn import initializers as inits
-from zoo_core.nn.conv import Conv2d, pair
+from zoo_core.nn.conv import Conv2d, pair, with_reference_vjp
 from zoo_core.nn.linear import Dense
 from zoo_core.nn.module import Module
 
@@ -71,7 +71,7 @@ def qkv_attention(qkv: jax.Array, heads: int, bias: jax.Array | None = None) -> 
     float32 and D a multiple of 16, zoo-cpu-kernels' attention kernel computes it in one call, the
     bias added as it reads q, k and v (its gradients are this composition's); elsewhere the
     composition."""
-    from zoo_core.kernels import cpu_kernels, with_reference_vjp
+    from zoo_core.kernels import cpu_kernels
 
     compose = functools.partial(_composed_qkv_attention, heads)
     kernels = cpu_kernels()

@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from zoo_core.kernels import with_reference_vjp
 from zoo_core.nn import initializers as inits
 from zoo_core.nn.module import Module, split_keys
 
@@ -124,6 +123,25 @@ def _dense3x3_covers(x: jax.Array, kernel: jax.Array, stride, dilation, pads) ->
     return (kernels is not None and hasattr(kernels, "dense3x3_supports") and not isinstance(pads, str)
             and kernels.dense3x3_supports(x.dtype, kernel.dtype, kernel_shape=kernel.shape, stride=stride,
                                           dilation=dilation, pads=pads))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def with_reference_vjp(reference, call, *args):
+    """``call(*args)`` (a compiled kernel's FFI call) with the gradients of ``reference(*args)``,
+    the pure-JAX formulation of what the kernel computes (the kernels themselves have no autodiff
+    rule)."""
+    return call(*args)
+
+
+def _with_reference_vjp_fwd(reference, call, *args):
+    return call(*args), args
+
+
+def _with_reference_vjp_bwd(reference, call, args, grad):
+    return jax.vjp(reference, *args)[1](grad)
+
+
+with_reference_vjp.defvjp(_with_reference_vjp_fwd, _with_reference_vjp_bwd)
 
 
 def _dense3x3_call(stride: int, x: jax.Array, kernel: jax.Array) -> jax.Array:

@@ -30,9 +30,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from zoo_core.kernels import with_reference_vjp
 from zoo_core.nn.activations import relu as relu_fn
-from zoo_core.nn.conv import Conv2d, conv2d, direct_covers, explicit_pads, pair, resolve_padding
+from zoo_core.nn.conv import Conv2d, conv2d, direct_covers, explicit_pads, pair, resolve_padding, with_reference_vjp
 from zoo_core.nn.norm import BatchNorm
 
 
