@@ -73,6 +73,14 @@ def main() -> None:
     for name, ms in ops.items():
         kinds[re.sub(r"[.\d]+$", "", name)] += ms
     print("by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
+    targets: dict[str, list[float]] = collections.defaultdict(list)
+    for name, ms in ops.items():
+        line = next((ln for ln in hlo.splitlines() if re.search(rf"%?{re.escape(name)} = ", ln)), "")
+        if match := re.search(r'custom_call_target="([^"]+)"', line):
+            targets[match.group(1)].append(ms)
+    if targets:
+        print("by custom-call target: " + ", ".join(
+            f"{k} {sum(v):.1f} ({len(v)})" for k, v in sorted(targets.items(), key=lambda kv: -sum(kv[1]))))
     for name, ms in sorted(ops.items(), key=lambda kv: -kv[1])[:args.top]:
         line = next((ln.strip() for ln in hlo.splitlines() if re.search(rf"%?{re.escape(name)} = ", ln)), "")
         print(f"{ms:8.2f} ms  {name:24s} {line[:160] if not args.hlo else ''}")

@@ -18,6 +18,7 @@ from zoo_core.nn.std_conv import StdConv2d, kernel_moments, standardize_kernel
 
 kernels = import_cpu_kernels()
 COMPILED = kernels is not None and importlib.util.find_spec("zoo_cpu_kernels.moments") is not None
+FUSED = kernels is not None and importlib.util.find_spec("zoo_cpu_kernels.conv_moments") is not None
 
 CASES = [  # (in, out, kernel, stride, padding, (N, H, W))
     (8, 16, 1, 1, "", (2, 6, 5)),  # 1x1
@@ -174,3 +175,31 @@ def test_the_fold_writes_nothing_kernel_sized(monkeypatch):
 
     assert kernel_sized("1") == []
     assert kernel_sized("0") != []  # the check sees what it looks for
+
+
+@pytest.mark.skipif(not FUSED, reason="zoo-cpu-kernels without the conv that takes its kernel's moments")
+@pytest.mark.parametrize(("k", "stride"), [(3, 1), (3, 2), (1, 1), (1, 2)])
+def test_the_fold_takes_the_moments_inside_the_conv(k, stride, monkeypatch):
+    """On the CPU the fold's 3×3 and 1×1 convs take their kernel's moments as they read it (one FFI
+    call, no separate moments pass), with the values and gradients of the direct standardization."""
+    from zoo_cpu_kernels.conv_moments import DENSE3X3_MOMENTS_TARGET, POINTWISE_MOMENTS_TARGET
+    from zoo_cpu_kernels.moments import MOMENTS_TARGET
+
+    layer, params, x = make(24, 48, k, stride, "", (2, 9, 8))
+    fold, direct = fold_and_direct(layer, monkeypatch)
+    hlo = fold.lower(params, x).compile().as_text()
+    assert (DENSE3X3_MOMENTS_TARGET if k == 3 else POINTWISE_MOMENTS_TARGET) in hlo
+    assert MOMENTS_TARGET not in hlo
+    # outputs up to ~50 here (K = 216 standardized weights): float32 sums of that size differ between the
+    # fold and the direct path by up to 9.5e-7 of the largest output, with the separate moments pass as
+    # with these (measured), so atol is relative to it
+    atol = 2e-6 * float(jnp.abs(direct(params, x)).max())
+    np.testing.assert_allclose(fold(params, x), direct(params, x), rtol=1e-5, atol=atol)
+    cotangent = jnp.asarray(np.random.default_rng(1).standard_normal(fold(params, x).shape, dtype=np.float32))
+    grad_fold, grad_direct = (jax.grad(lambda p: jnp.sum(f(p, x) * cotangent))(params) for f in (fold, direct))
+    scale = float(jnp.abs(grad_direct["kernel"]).max())  # as in test_fold_equals_direct_values_and_gradients
+    np.testing.assert_allclose(grad_fold["kernel"], grad_direct["kernel"], rtol=1e-5, atol=1e-6 * scale)
+    monkeypatch.setenv("ZOO_CPU_KERNELS", "0")
+    fold_off, _ = fold_and_direct(layer, monkeypatch)  # a new trace
+    assert DENSE3X3_MOMENTS_TARGET not in fold_off.lower(params, x).compile().as_text()
+    np.testing.assert_allclose(fold_off(params, x), direct(params, x), rtol=1e-5, atol=atol)

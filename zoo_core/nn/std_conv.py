@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo_core.nn import initializers as inits
-from zoo_core.nn.conv import Padding, conv2d, pair
+from zoo_core.nn.conv import Padding, conv2d, pair, resolve_padding, with_reference_vjp
 from zoo_core.nn.module import Module
 
 
@@ -99,6 +99,53 @@ def _compiled_moments_bwd(residuals, grads):
 _compiled_moments.defvjp(_compiled_moments_fwd, _compiled_moments_bwd)
 
 
+def conv2d_with_kernel_moments(x: jax.Array, kernel: jax.Array, *, stride=1, padding: Padding = 0,
+                               dilation=1) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(conv2d(x, kernel, ...), *kernel_moments(kernel))``: a dense conv of the raw kernel and its
+    per-output-channel mean and biased variance, each (out,).
+
+    On the CPU, for the convs zoo-cpu-kernels' ``conv2d_with_moments`` takes (float32 3×3 with padding 1
+    and unpadded 1×1, stride 1 or 2, 16·k output channels), both come from one call that takes the
+    moments as it reads the kernel, so the weights are read from memory once, not twice (BiT at batch 1,
+    where the weights are most of what its convs read). Gradients are those of the pure-JAX conv and
+    moments."""
+    stride, dilation = pair(stride), pair(dilation)
+    pads = resolve_padding(padding, kernel.shape[:2], stride, dilation)
+    if _fused_moments_cover(x, kernel, stride, dilation, pads):
+        reference = functools.partial(_conv_and_moments, stride=stride, pads=pads, dilation=dilation)
+        fused = functools.partial(_fused_conv_and_moments, stride[0])
+        return jax.lax.platform_dependent(x, kernel, cpu=functools.partial(with_reference_vjp, reference, fused),
+                                          default=reference)
+    return conv2d(x, kernel, stride=stride, padding=pads, dilation=dilation), *kernel_moments(kernel)
+
+
+def _conv_and_moments(x, kernel, *, stride, pads, dilation):
+    y = jax.lax.conv_general_dilated(x, kernel, window_strides=stride, padding=pads, rhs_dilation=dilation,
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return (y, *_jax_moments(kernel))
+
+
+def _fused_conv_and_moments(stride: int, x, kernel):
+    """The CPU's conv and kernel moments as zoo-cpu-kernels' one FFI call."""
+    from zoo_core.kernels import cpu_kernels
+
+    y, moments = cpu_kernels().conv2d_with_moments(x, kernel, stride=stride)
+    return y, moments[0], moments[1]
+
+
+def _fused_moments_cover(x: jax.Array, kernel: jax.Array, stride, dilation, pads) -> bool:
+    """Whether zoo-cpu-kernels is installed and enabled and its ``conv2d_with_moments`` takes this conv."""
+    from zoo_core.kernels import cpu_kernels
+
+    kernels = cpu_kernels()
+    if kernels is None or not hasattr(kernels, "conv_moments_supports") or isinstance(pads, str):
+        return False
+    if x.ndim != 4 or kernel.ndim != 4 or kernel.shape[2] != x.shape[-1] or stride[0] != stride[1]:
+        return False
+    return kernels.conv_moments_supports(x.dtype, kernel.dtype, kernel_shape=kernel.shape, stride=stride,
+                                         dilation=dilation, pads=pads)
+
+
 def standardize_kernel(kernel: jax.Array, eps: float) -> jax.Array:
     """Weight-standardize an HWIO kernel (kh, kw, in, out) per output channel: zero mean and unit
     (biased) variance over (kh, kw, in), ``eps`` added to the variance. Computed in at least float32."""
@@ -142,11 +189,12 @@ class StdConv2d(Module):
         conv = functools.partial(conv2d, stride=self.stride, padding=self.padding, dilation=self.dilation)
         kernel = params["kernel"]
         if self._fold_pays(x, kernel, conv):
-            mean, var = kernel_moments(kernel)
+            y, mean, var = conv2d_with_kernel_moments(x, kernel, stride=self.stride, padding=self.padding,
+                                                      dilation=self.dilation)
             scale = jax.lax.rsqrt(var + self.eps)
             ones = jnp.ones((*kernel.shape[:2], 1, 1), x.dtype)
             window_sums = conv(jnp.sum(x, axis=-1, keepdims=True), ones)
-            y = (conv(x, kernel) - window_sums * mean) * scale
+            y = (y - window_sums * mean) * scale
         else:
             y = conv(x, standardize_kernel(kernel, self.eps), groups=self.groups)
         if self.bias:

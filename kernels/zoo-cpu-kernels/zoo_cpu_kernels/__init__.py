@@ -29,6 +29,11 @@ epilogue; zoo-core calls it from ``zoo_core.nn.conv2d`` and ``conv_affine`` on t
 in one read pass (``moments_supports``); zoo-core calls it from ``zoo_core.nn.std_conv.kernel_moments``
 on the CPU (BiT's weight standardization).
 
+``conv2d_with_moments(x, kernel, stride=)`` is the dense 3×3 (padding 1) or 1×1 conv together with
+its kernel's per-output-channel mean and variance, taken as the conv reads the kernel
+(``conv_moments_supports``); zoo-core calls it from ``zoo_core.nn.StdConv2d`` on the CPU (BiT's weight
+standardization folded into the conv's output).
+
 ``self_attention(qkv, heads=, scale=)`` is multi-head self-attention read from a qkv layer's output
 (N, T, 3·heads·D) and written token-major (N, T, heads·D), for the cases ``attention_supports`` names
 (float32, D a multiple of 16); zoo-core calls it from ``zoo_core.nn.attention.qkv_attention`` on the CPU
@@ -247,6 +252,8 @@ def dense3x3_conv2d(x: jax.Array, kernel: jax.Array, *, stride: int) -> jax.Arra
 from zoo_cpu_kernels.attention import ATTENTION_TARGET as ATTENTION_TARGET  # noqa: E402
 from zoo_cpu_kernels.attention import attention_supports as attention_supports  # noqa: E402
 from zoo_cpu_kernels.attention import self_attention as self_attention  # noqa: E402
+from zoo_cpu_kernels.conv_moments import conv2d_with_moments as conv2d_with_moments  # noqa: E402
+from zoo_cpu_kernels.conv_moments import conv_moments_supports as conv_moments_supports  # noqa: E402
 from zoo_cpu_kernels.direct import DIRECT_TARGET as DIRECT_TARGET  # noqa: E402
 from zoo_cpu_kernels.direct import direct_conv2d as direct_conv2d  # noqa: E402
 from zoo_cpu_kernels.direct import direct_supports as direct_supports  # noqa: E402

@@ -69,6 +69,59 @@ inline void parallel_ranges(xla::ffi::ThreadPool& pool, int64_t total, int64_t f
   while (counters->done.load(std::memory_order_acquire) < tasks) std::this_thread::yield();
 }
 
+// A conv kernel's per-output-channel moments taken while the conv reads it (BiT's weight
+// standardization, where a separate pass would read every weight from DRAM once more): the sums of
+// d = w - w[0, o] and of d² over the K = kh·kw·Cin rows of up to 64 columns, in double precision.
+// The conv's first register block of one work item per block of output channels adds each kernel
+// vector it loads, `shift`ed, to float32 partial sums over runs of `kRun` rows, which `add` adds
+// here: float32 sums of 8 values of d keep the mean to ~1e-9 of the spread at K = 4608, where sums
+// over a whole 128-channel chunk lost ~1e-6 of it — enough to move BiT's features by 1e-4, since an
+// error in a channel's mean enters the folded output times the window sum of its (positive) input.
+// The item then writes mean = w[0, o] + S1 / K and the biased variance max(S2 / K - (S1 / K)², 0).
+struct ColumnSums {
+  static constexpr int kRun = 8;
+  double s1[64] = {}, s2[64] = {};
+
+  // Float32 partials (vectors of 16) for columns [16·u, 16·u + 16), added in double.
+  template <typename V>
+  __attribute__((always_inline)) inline void add(int u, V p1, V p2) {
+    typedef float f8 __attribute__((vector_size(8 * sizeof(float))));
+    typedef double d8 __attribute__((vector_size(8 * sizeof(double))));
+    const f8 halves[4] = {__builtin_shufflevector(p1, p1, 0, 1, 2, 3, 4, 5, 6, 7),
+                          __builtin_shufflevector(p1, p1, 8, 9, 10, 11, 12, 13, 14, 15),
+                          __builtin_shufflevector(p2, p2, 0, 1, 2, 3, 4, 5, 6, 7),
+                          __builtin_shufflevector(p2, p2, 8, 9, 10, 11, 12, 13, 14, 15)};
+    double* to[4] = {s1 + 16 * u, s1 + 16 * u + 8, s2 + 16 * u, s2 + 16 * u + 8};
+    for (int h = 0; h < 4; ++h) {
+      d8 acc;
+      std::memcpy(&acc, to[h], sizeof(acc));
+      acc += __builtin_convertvector(halves[h], d8);
+      std::memcpy(to[h], &acc, sizeof(acc));
+    }
+  }
+
+  // The sums of rows [0, rows) of `width` columns read plainly (row stride `ld`), for work items whose
+  // register blocks cannot take them (an output too small for a whole block).
+  void add_rows(const float* k, int64_t rows, int64_t ld, int64_t width) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < width; ++c) {
+        const double d = static_cast<double>(k[r * ld + c]) - static_cast<double>(k[c]);
+        s1[c] += d;
+        s2[c] += d * d;
+      }
+  }
+
+  // Mean and biased variance of `width` columns over `rows`, into out[c] and out[ld_out + c];
+  // `first_row` holds each column's shift (its first value).
+  void finish(const float* first_row, int64_t rows, int64_t width, float* out, int64_t ld_out) const {
+    for (int64_t c = 0; c < width; ++c) {
+      const double m1 = s1[c] / static_cast<double>(rows), m2 = s2[c] / static_cast<double>(rows);
+      out[c] = static_cast<float>(static_cast<double>(first_row[c]) + m1);
+      out[ld_out + c] = static_cast<float>(std::max(m2 - m1 * m1, 0.0));
+    }
+  }
+};
+
 }  // namespace zoo
 
 #endif  // ZOO_CPU_KERNELS_COMMON_H_

@@ -42,15 +42,26 @@ struct Shape {
 
 // Kernel column J for pixels [0, R) of a block, stride S: `xr` points at the input pixel left of
 // the block's first window (column S·ow0 - 1) in input row S·oh + i - 1, `kr` at the kernel's (i, 0, 0, o0).
-template <int S, int U, int R, int J, bool LEFT, bool RIGHT>
+// With M, the kernel vectors it loads also go into the moments' sums `m` (shifted by `sh`).
+template <int S, int U, int R, int J, bool LEFT, bool RIGHT, bool M>
 __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][U], const float* xr,
-                                                  const float* kr, int64_t c0, int64_t c1) {
+                                                  const float* kr, int64_t c0, int64_t c1, const vec (&sh)[U],
+                                                  zoo::ColumnSums* m) {
   const float* xj = xr + J * s.cin;
   const float* kj = kr + J * s.cin * s.cout;
-  for (int64_t c = c0; c < c1; ++c) {
+  [[maybe_unused]] vec m1[U] = {}, m2[U] = {};
+  auto step = [&](int64_t c) __attribute__((always_inline)) {
     vec kv[U];
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) kv[u] = load(kj + c * s.cout + u * 16);
+    if constexpr (M) {
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) {
+        const vec d = kv[u] - sh[u];
+        m1[u] += d;
+        m2[u] += d * d;
+      }
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       if ((LEFT && J == 0 && r == 0) || (RIGHT && J == 2 && r == R - 1)) continue;
@@ -58,16 +69,29 @@ __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) acc[r][u] += kv[u] * xv;
     }
+  };
+  if constexpr (M) {  // runs of kRun rows, each run's float32 sums added in double
+    for (int64_t c = c0; c < c1;) {
+      for (const int64_t end = std::min(c1, c + zoo::ColumnSums::kRun); c < end; ++c) step(c);
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) m->add(u, m1[u], m2[u]), m1[u] = vec{}, m2[u] = vec{};
+    }
+  } else {
+    for (int64_t c = c0; c < c1; ++c) step(c);
   }
 }
 
 // Output pixels [ow0, ow0 + R) of row `oh`, channels [o0, o0 + 16·U), input channels [c0, c1);
 // adds to what the output holds unless `first`. LEFT: ow0 == 0; RIGHT: the last pixel's window
-// reaches past the image's last column.
-template <int S, int U, int R, bool LEFT, bool RIGHT>
+// reaches past the image's last column. With M (a row whose windows use all three kernel rows), the
+// kernel rows of chunk [c0, c1) also go into the moments' sums `m`.
+template <int S, int U, int R, bool LEFT, bool RIGHT, bool M>
 __attribute__((always_inline)) inline void block(const Shape& s, const float* x_n, const float* k, float* y_row,
                                                  int64_t oh, int64_t ow0, int64_t o0, int64_t c0, int64_t c1,
-                                                 bool first) {
+                                                 bool first, zoo::ColumnSums* m) {
+  vec sh[U];  // each column's first value (kernel (0, 0, 0, o)): the moments' shift
+#pragma GCC unroll 4
+  for (int u = 0; u < U; ++u) sh[u] = M ? load(k + o0 + u * 16) : vec{};
   vec acc[R][U];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
@@ -78,9 +102,9 @@ __attribute__((always_inline)) inline void block(const Shape& s, const float* x_
     // Column S·ow0 - 1 is read only where LEFT is false (ow0 >= 1).
     const float* xr = x_n + ((top + i) * s.w + ow0 * S - 1) * s.cin;
     const float* kr = k + i * 3 * s.cin * s.cout + o0;
-    column<S, U, R, 0, LEFT, RIGHT>(s, acc, xr, kr, c0, c1);
-    column<S, U, R, 1, LEFT, RIGHT>(s, acc, xr, kr, c0, c1);
-    column<S, U, R, 2, LEFT, RIGHT>(s, acc, xr, kr, c0, c1);
+    column<S, U, R, 0, LEFT, RIGHT, M>(s, acc, xr, kr, c0, c1, sh, m);
+    column<S, U, R, 1, LEFT, RIGHT, M>(s, acc, xr, kr, c0, c1, sh, m);
+    column<S, U, R, 2, LEFT, RIGHT, M>(s, acc, xr, kr, c0, c1, sh, m);
   }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
@@ -88,27 +112,30 @@ __attribute__((always_inline)) inline void block(const Shape& s, const float* x_
     for (int u = 0; u < U; ++u) store(y_row + (ow0 + r) * s.cout + o0 + u * 16, acc[r][u]);
 }
 
-template <int S, int U, int R>
+template <int S, int U, int R, bool M = false>
 __attribute__((always_inline)) inline void any_block(const Shape& s, const float* x_n, const float* k, float* y_row,
                                                      int64_t oh, int64_t ow0, int64_t o0, int64_t c0, int64_t c1,
-                                                     bool first) {
+                                                     bool first, zoo::ColumnSums* m = nullptr) {
   const bool left = ow0 == 0, right = (ow0 + R - 1) * S + 1 >= s.w;
   if (left && right) {
-    block<S, U, R, true, true>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first);
+    block<S, U, R, true, true, M>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
   } else if (left) {
-    block<S, U, R, true, false>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first);
+    block<S, U, R, true, false, M>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
   } else if (right) {
-    block<S, U, R, false, true>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first);
+    block<S, U, R, false, true, M>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
   } else {
-    block<S, U, R, false, false>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first);
+    block<S, U, R, false, false, M>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
   }
 }
 
 // One output row, channels [o0, o0 + 16·U): blocks of R pixels, then the tail in blocks of 4, 2, 1.
+// With `m`, the first block (R pixels: the caller checks the row has them) also takes the moments.
 template <int S, int U, int R>
 __attribute__((always_inline)) inline void row(const Shape& s, const float* x_n, const float* k, float* y_row,
-                                               int64_t oh, int64_t o0, int64_t c0, int64_t c1, bool first) {
+                                               int64_t oh, int64_t o0, int64_t c0, int64_t c1, bool first,
+                                               zoo::ColumnSums* m) {
   int64_t ow = 0;
+  if (m) any_block<S, U, R, true>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first, m), ow += R;
   for (; ow + R <= s.ow; ow += R) any_block<S, U, R>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first);
   if constexpr (R > 4) {
     if (ow + 4 <= s.ow) any_block<S, U, 4>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first), ow += 4;
@@ -119,57 +146,87 @@ __attribute__((always_inline)) inline void row(const Shape& s, const float* x_n,
   for (; ow < s.ow; ++ow) any_block<S, U, 1>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first);
 }
 
-// Output rows [r0, r1) (over N·OH) of output channels [o0, o0 + 16·U), input channel chunk by chunk.
+// Output rows [r0, r1) (over N·OH) of output channels [o0, o0 + 16·U), input channel chunk by chunk;
+// row `m_row`'s first block also takes the moments' sums `m` (m_row -1: none).
 template <int S, int U, int R>
 __attribute__((always_inline)) inline void rows_of(const Shape& s, const float* x, const float* k, float* y,
-                                                   int64_t o0, int64_t r0, int64_t r1) {
+                                                   int64_t o0, int64_t r0, int64_t r1, int64_t m_row,
+                                                   zoo::ColumnSums* m) {
   for (int64_t c0 = 0; c0 < s.cin; c0 += s.cin_block) {
     const int64_t c1 = std::min(s.cin, c0 + s.cin_block);
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / s.oh, oh = r % s.oh;
-      row<S, U, R>(s, x + n * s.h * s.w * s.cin, k, y + r * s.ow * s.cout, oh, o0, c0, c1, c0 == 0);
+      row<S, U, R>(s, x + n * s.h * s.w * s.cin, k, y + r * s.ow * s.cout, oh, o0, c0, c1, c0 == 0,
+                   r == m_row ? m : nullptr);
     }
   }
+}
+
+// The first output row (over N·OH) whose windows use all three kernel rows at stride `stride`, or -1.
+int64_t full_row(const Shape& s, int64_t stride) {
+  return s.oh > 1 && stride + 1 <= s.h - 1 ? 1 : -1;
+}
+
+// Rows [r0, r1) of output channels [o0, o0 + 16·U). With `moments` (a (2, Cout) result), the range
+// holding the block's first full row takes its moments in that row's first register block (R pixels,
+// where the rows have them), and otherwise the range holding row 0 reads them plainly.
+template <int S, int U, int R>
+__attribute__((always_inline)) inline void block_rows(const Shape& s, const float* x, const float* k, float* y,
+                                                      float* moments, int64_t o0, int64_t r0, int64_t r1) {
+  if (!moments) return rows_of<S, U, R>(s, x, k, y, o0, r0, r1, -1, nullptr);
+  const int64_t m_row = s.ow >= R ? full_row(s, S) : -1;
+  const bool mine = m_row >= 0 ? r0 <= m_row && m_row < r1 : r0 == 0;
+  zoo::ColumnSums sums;
+  rows_of<S, U, R>(s, x, k, y, o0, r0, r1, mine && m_row >= 0 ? m_row : -1, &sums);
+  if (!mine) return;
+  if (m_row < 0) sums.add_rows(k + o0, 9 * s.cin, s.cout, 16 * U);
+  sums.finish(k + o0, 9 * s.cin, 16 * U, moments + o0, s.cout);
 }
 
 #if defined(__x86_64__)
 // Work items [first, last) (see `items`) at stride S. A last block of 48 channels goes as 32 + 16.
 template <int S>
 __attribute__((always_inline)) inline void strided(const Shape& s, const float* x, const float* k, float* y,
-                                                   int64_t first, int64_t last) {
+                                                   float* moments, int64_t first, int64_t last) {
   const int64_t total_rows = s.n * s.oh, full = s.cout / 64;
   for (int64_t b = first / total_rows; b * total_rows < last; ++b) {
     const int64_t r0 = std::max(first, b * total_rows) - b * total_rows;
     const int64_t r1 = std::min(last, (b + 1) * total_rows) - b * total_rows;
     if (b < full && s.ow % 7 == 0 && s.ow <= 14) {  // whole blocks of 7 beat 6 + a short tail
-      rows_of<S, 4, 7>(s, x, k, y, b * 64, r0, r1);
+      block_rows<S, 4, 7>(s, x, k, y, moments, b * 64, r0, r1);
     } else if (b < full) {
-      rows_of<S, 4, 6>(s, x, k, y, b * 64, r0, r1);
+      block_rows<S, 4, 6>(s, x, k, y, moments, b * 64, r0, r1);
     } else {
-      if (s.cout % 64 >= 32) rows_of<S, 2, 14>(s, x, k, y, full * 64, r0, r1);
-      if (s.cout % 32) rows_of<S, 1, 14>(s, x, k, y, s.cout - 16, r0, r1);
+      if (s.cout % 64 >= 32) block_rows<S, 2, 14>(s, x, k, y, moments, full * 64, r0, r1);
+      if (s.cout % 32) block_rows<S, 1, 14>(s, x, k, y, moments, s.cout - 16, r0, r1);
     }
   }
 }
 
 __attribute__((target("avx512f"))) void run_avx512(const Shape& s, int64_t stride, const float* x, const float* k,
-                                                   float* y, int64_t first, int64_t last) {
+                                                   float* y, float* moments, int64_t first, int64_t last) {
   if (stride == 1) {
-    strided<1>(s, x, k, y, first, last);
+    strided<1>(s, x, k, y, moments, first, last);
   } else {
-    strided<2>(s, x, k, y, first, last);
+    strided<2>(s, x, k, y, moments, first, last);
   }
 }
 #endif
 
 // The same work items, plainly (CPUs without AVX-512): per output pixel and kernel tap, each input
-// value times the kernel row of the block's output channels, added to the output row.
-void run_portable(const Shape& s, int64_t stride, const float* x, const float* k, float* y, int64_t first,
-                  int64_t last) {
+// value times the kernel row of the block's output channels, added to the output row. With
+// `moments`, each block's row-0 item reads the block's moments plainly.
+void run_portable(const Shape& s, int64_t stride, const float* x, const float* k, float* y, float* moments,
+                  int64_t first, int64_t last) {
   const int64_t total_rows = s.n * s.oh;
   for (int64_t item = first; item < last; ++item) {
     const int64_t b = item / total_rows, r = item % total_rows, n = r / s.oh, top = r % s.oh * stride - 1;
     const int64_t o0 = b * 64, width = std::min<int64_t>(64, s.cout - o0);
+    if (moments && r == 0) {
+      zoo::ColumnSums sums;
+      sums.add_rows(k + o0, 9 * s.cin, s.cout, width);
+      sums.finish(k + o0, 9 * s.cin, width, moments + o0, s.cout);
+    }
     for (int64_t ow = 0; ow < s.ow; ++ow) {
       float* out = y + (r * s.ow + ow) * s.cout + o0;
       std::fill(out, out + width, 0.0f);
@@ -190,16 +247,20 @@ void run_portable(const Shape& s, int64_t stride, const float* x, const float* k
 int64_t items(const Shape& s) { return (s.cout + 63) / 64 * s.n * s.oh; }
 
 // The AVX-512 loop where the CPU has it, else the portable one.
-void run(const Shape& s, int64_t stride, const float* x, const float* k, float* y, int64_t first, int64_t last) {
+void run(const Shape& s, int64_t stride, const float* x, const float* k, float* y, float* moments, int64_t first,
+         int64_t last, bool portable) {
 #if defined(__x86_64__) && !defined(ZOO_DENSE_PORTABLE)
   static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512) return run_avx512(s, stride, x, k, y, first, last);
+  if (avx512 && !portable) return run_avx512(s, stride, x, k, y, moments, first, last);
 #endif
-  run_portable(s, stride, x, k, y, first, last);
+  run_portable(s, stride, x, k, y, moments, first, last);
 }
 
-ffi::Error Dense3x3(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
-                    ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t cin_block, int64_t max_threads) {
+// The conv, and with `moments` (a (2, Cout) result, else null) each output channel's kernel mean and
+// biased variance over (3, 3, Cin), taken as the conv reads the kernel.
+ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi::F32>& kernel,
+                ffi::ResultBuffer<ffi::F32>& y, float* moments, int64_t stride, int64_t cin_block,
+                int64_t max_threads, bool portable) {
   const auto xd = x.dimensions();
   const auto kd = kernel.dimensions();
   const auto yd = y->dimensions();
@@ -215,10 +276,37 @@ ffi::Error Dense3x3(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<f
   const float* kp = kernel.typed_data();
   float* yp = y->typed_data();
   const int64_t total = items(s);
+  if (moments && s.n * s.oh == 0) {  // no rows to convolve: the moments alone
+    for (int64_t o0 = 0; o0 < s.cout; o0 += 64) {
+      zoo::ColumnSums sums;
+      sums.add_rows(kp + o0, 9 * s.cin, s.cout, std::min<int64_t>(64, s.cout - o0));
+      sums.finish(kp + o0, 9 * s.cin, std::min<int64_t>(64, s.cout - o0), moments + o0, s.cout);
+    }
+  }
+  if (total == 0) return ffi::Error::Success();  // an empty batch (the work items divide by N·OH)
   const int64_t flops = s.n * s.oh * s.ow * s.cout * 9 * s.cin;
-  zoo::parallel_ranges(pool, total, flops, max_threads,
-                       [&](int64_t first, int64_t last) { run(s, stride, xp, kp, yp, first, last); });
+  zoo::parallel_ranges(pool, total, flops, max_threads, [&](int64_t first, int64_t last) {
+    run(s, stride, xp, kp, yp, moments, first, last, portable);
+  });
   return ffi::Error::Success();
+}
+
+ffi::Error Dense3x3(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
+                    ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t cin_block, int64_t max_threads) {
+  return Conv(pool, x, kernel, y, nullptr, stride, cin_block, max_threads, false);
+}
+
+ffi::Error Dense3x3Moments(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
+                           ffi::ResultBuffer<ffi::F32> y, ffi::ResultBuffer<ffi::F32> moments, int64_t stride,
+                           int64_t cin_block, int64_t max_threads, int64_t portable) {
+  const auto md = moments->dimensions();
+  if (md.size() != 2 || md[0] != 2 || kernel.dimensions().size() != 4 || md[1] != kernel.dimensions()[3]) {
+    return ffi::Error::InvalidArgument("zoo_dense3x3_moments: expected a (2, Cout) moments result");
+  }
+  if (kernel.dimensions()[2] == 0) {
+    return ffi::Error::InvalidArgument("zoo_dense3x3_moments: the kernel has no input channels to take moments over");
+  }
+  return Conv(pool, x, kernel, y, moments->typed_data(), stride, cin_block, max_threads, portable != 0);
 }
 
 }  // namespace
@@ -234,3 +322,17 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDense3x3, Dense3x3,
                                   .Attr<int64_t>("stride")
                                   .Attr<int64_t>("cin_block")
                                   .Attr<int64_t>("max_threads"));
+
+extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooDense3x3Moments(XLA_FFI_CallFrame* call_frame);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDense3x3Moments, Dense3x3Moments,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("stride")
+                                  .Attr<int64_t>("cin_block")
+                                  .Attr<int64_t>("max_threads")
+                                  .Attr<int64_t>("portable"));

@@ -80,10 +80,16 @@ void input_offsets(const Shape& s, int64_t p0, int64_t count, int64_t* off) {
 #if defined(__x86_64__)
 // R pixels (input offsets `off`) × U·16 channels: input channels [c0, c1) added to what y holds
 // (nothing when `first`), and the epilogue applied when `last`. Reads off[R, 2R) for prefetching.
-template <int U, int R>
+// With M, the kernel rows [c0, c1) it loads also go into the moments' sums `m`.
+template <int U, int R, bool M = false>
 __attribute__((always_inline)) inline void micro(const Shape& s, const float* x, const int64_t* off, const float* k,
                                                  float* y, int64_t c0, int64_t c1, bool first, bool last,
-                                                 const Epilogue& e) {
+                                                 const Epilogue& e, zoo::ColumnSums* m = nullptr) {
+  [[maybe_unused]] vec sh[U], m1[U] = {}, m2[U] = {};  // the moments' shift (kernel row 0) and partial sums
+  if constexpr (M) {
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) sh[u] = load(k + u * 16);
+  }
   const float* xr[R];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) xr[r] = x + off[r];
@@ -92,7 +98,7 @@ __attribute__((always_inline)) inline void micro(const Shape& s, const float* x,
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) acc[r][u] = first ? vec{} : load(y + r * s.cout + u * 16);
-  for (int64_t c = c0; c < c1; ++c) {
+  auto step = [&](int64_t c) __attribute__((always_inline)) {
     // Every 16 channels, a cache line of each of the next block's input rows: the hardware
     // prefetcher keeps up with R rows read side by side only partly (56² × 256 channels: +35%).
     if (((c - c0) & 15) == 0) {
@@ -102,12 +108,29 @@ __attribute__((always_inline)) inline void micro(const Shape& s, const float* x,
     vec kv[U];
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) kv[u] = load(k + c * s.cout + u * 16);
+    if constexpr (M) {
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) {
+        const vec d = kv[u] - sh[u];
+        m1[u] += d;
+        m2[u] += d * d;
+      }
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const float xv = xr[r][c];
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) acc[r][u] += kv[u] * xv;
     }
+  };
+  if constexpr (M) {  // runs of kRun rows, each run's float32 sums added in double
+    for (int64_t c = c0; c < c1;) {
+      for (const int64_t end = std::min(c1, c + zoo::ColumnSums::kRun); c < end; ++c) step(c);
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) m->add(u, m1[u], m2[u]), m1[u] = vec{}, m2[u] = vec{};
+    }
+  } else {
+    for (int64_t c = c0; c < c1; ++c) step(c);
   }
   if (last) {
     const vec zero{};
@@ -146,12 +169,14 @@ __attribute__((always_inline)) inline void blocks(const Shape& s, const float* x
   }
 }
 
-// `count` pixels in blocks of R, then the tail in blocks of 8, 4, 2, 1.
+// `count` pixels in blocks of R, then the tail in blocks of 8, 4, 2, 1. With `m`, the first block
+// (R pixels: the caller checks there are) also takes the moments.
 template <int U, int R>
 __attribute__((always_inline)) inline void pixels(const Shape& s, const float* x, const int64_t* off, int64_t count,
                                                   const float* k, float* y, int64_t c0, int64_t c1, bool first,
-                                                  bool last, const Epilogue& e) {
+                                                  bool last, const Epilogue& e, zoo::ColumnSums* m) {
   int64_t p = 0;
+  if (m) micro<U, R, true>(s, x, off, k, y, c0, c1, first, last, e, m), p = R;
   blocks<U, R>(s, x, off, count, k, y, c0, c1, first, last, e, p, true);
   if constexpr (R > 8) blocks<U, 8>(s, x, off, count, k, y, c0, c1, first, last, e, p, false);
   if constexpr (R > 4) blocks<U, 4>(s, x, off, count, k, y, c0, c1, first, last, e, p, false);
@@ -161,19 +186,29 @@ __attribute__((always_inline)) inline void pixels(const Shape& s, const float* x
 
 __attribute__((target("avx512f"))) void item_avx512(const Shape& s, const float* x, const int64_t* off,
                                                     int64_t count, const float* k, float* y, int64_t width,
-                                                    const Epilogue& e) {
+                                                    const Epilogue& e, zoo::ColumnSums* m) {
   for (int64_t c0 = 0; c0 < s.cin; c0 += s.cin_block) {
     const int64_t c1 = std::min(s.cin, c0 + s.cin_block);
     const bool first = c0 == 0, last = c1 == s.cin;
     switch (width / 16) {
-      case 4: pixels<4, 6>(s, x, off, count, k, y, c0, c1, first, last, e); break;
-      case 3: pixels<3, 8>(s, x, off, count, k, y, c0, c1, first, last, e); break;
-      case 2: pixels<2, 12>(s, x, off, count, k, y, c0, c1, first, last, e); break;
-      default: pixels<1, 16>(s, x, off, count, k, y, c0, c1, first, last, e); break;
+      case 4: pixels<4, 6>(s, x, off, count, k, y, c0, c1, first, last, e, m); break;
+      case 3: pixels<3, 8>(s, x, off, count, k, y, c0, c1, first, last, e, m); break;
+      case 2: pixels<2, 12>(s, x, off, count, k, y, c0, c1, first, last, e, m); break;
+      default: pixels<1, 16>(s, x, off, count, k, y, c0, c1, first, last, e, m); break;
     }
   }
 }
 #endif
+
+// The pixels of the AVX-512 loop's first register block for `width` output channels.
+int64_t first_block(int64_t width) {
+  switch (width / 16) {
+    case 4: return 6;
+    case 3: return 8;
+    case 2: return 12;
+    default: return 16;
+  }
+}
 
 // The same item, plainly (CPUs without AVX-512): per pixel, each input value times the kernel row
 // of the block's output channels, added to the output row, then the epilogue.
@@ -195,9 +230,11 @@ void item_portable(const Shape& s, const float* x, const int64_t* off, int64_t c
 }
 
 // Work items [first, last): tile t's pixels × output channels [64·b, 64·b + 64), item t · blocks + b
-// where `tile_major`, else b · tiles + t.
-void run(const Shape& s, bool portable, const float* x, const float* k, float* y, Epilogue e, int64_t first,
-         int64_t last) {
+// where `tile_major`, else b · tiles + t. With `moments` (a (2, Cout) result), tile 0's item of each
+// block takes the block's moments in its first register block (or plainly, where it has too few
+// pixels or the loop is the plain one).
+void run(const Shape& s, bool portable, const float* x, const float* k, float* y, float* moments, Epilogue e,
+         int64_t first, int64_t last) {
   [[maybe_unused]] const bool plain = portable || s.cin == 0;  // no input channels: the plain loop
   bool avx512 = false;
 #if defined(__x86_64__) && !defined(ZOO_POINTWISE_PORTABLE)
@@ -215,13 +252,19 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
     const Epilogue at{e.scale + o0, e.shift + o0, e.residual ? e.residual + p0 * s.cout + o0 : nullptr, e.relu,
                       e.image_stride, e.per_image, p0};
     float* yo = y + p0 * s.cout + o0;
+    zoo::ColumnSums sums;
+    const bool takes = moments && t == 0, in_block = takes && avx512 && count >= first_block(width);
+    if (takes && !in_block) sums.add_rows(k + o0, s.cin, s.cout, width);
 #if defined(__x86_64__)
     if (avx512) {
-      item_avx512(s, x, off.data(), count, k + o0, yo, width, at);
-      continue;
+      item_avx512(s, x, off.data(), count, k + o0, yo, width, at, in_block ? &sums : nullptr);
+    } else {
+      item_portable(s, x, off.data(), count, k + o0, yo, width, at);
     }
-#endif
+#else
     item_portable(s, x, off.data(), count, k + o0, yo, width, at);
+#endif
+    if (takes) sums.finish(k + o0, s.cin, width, moments + o0, s.cout);
   }
 }
 
@@ -244,10 +287,12 @@ bool affine_ok(const Dims& d, int64_t n, int64_t cout) {
   return (d.size() == 1 && d[0] == cout) || (d.size() == 2 && d[0] == n && d[1] == cout);
 }
 
-ffi::Error Pointwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
-                     ffi::Buffer<ffi::F32> scale, ffi::Buffer<ffi::F32> shift, ffi::RemainingArgs rest,
-                     ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t relu, int64_t has_residual,
-                     int64_t cin_block, int64_t max_threads, int64_t portable) {
+// The conv with its epilogue, and with `moments` (a (2, Cout) result, else null) each output
+// channel's kernel mean and biased variance over Cin, taken as the conv reads the kernel.
+ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi::F32>& kernel,
+                ffi::Buffer<ffi::F32>& scale, ffi::Buffer<ffi::F32>& shift, ffi::RemainingArgs& rest,
+                ffi::ResultBuffer<ffi::F32>& y, float* moments, int64_t stride, int64_t relu, int64_t has_residual,
+                int64_t cin_block, int64_t max_threads, int64_t portable) {
   const auto xd = x.dimensions();
   const auto kd = kernel.dimensions();
   const auto yd = y->dimensions();
@@ -274,7 +319,17 @@ ffi::Error Pointwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<
     residual = r->typed_data();
   }
   Shape s{xd[0], xd[1], xd[2], xd[3], kd[1], yd[1], yd[2], stride, cin_block, 0, true};
-  if (s.pixels() == 0) return ffi::Error::Success();
+  if (moments && s.cin == 0) {
+    return ffi::Error::InvalidArgument("zoo_pointwise_moments: the kernel has no input channels to take moments over");
+  }
+  if (s.pixels() == 0) {  // nothing to convolve: the moments alone
+    for (int64_t o0 = 0; moments && o0 < s.cout; o0 += 64) {
+      zoo::ColumnSums sums;
+      sums.add_rows(kernel.typed_data() + o0, s.cin, s.cout, std::min<int64_t>(64, s.cout - o0));
+      sums.finish(kernel.typed_data() + o0, s.cin, std::min<int64_t>(64, s.cout - o0), moments + o0, s.cout);
+    }
+    return ffi::Error::Success();
+  }
   choose_tiles(s);
   const float* xp = x.typed_data();
   const float* kp = kernel.typed_data();
@@ -282,9 +337,31 @@ ffi::Error Pointwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<
   const Epilogue e{scale.typed_data(), shift.typed_data(), residual, relu != 0,
                    scale.dimensions().size() == 2 ? s.cout : 0, s.oh * s.ow, 0};
   const int64_t flops = s.pixels() * s.cout * std::max<int64_t>(s.cin, 1);
-  zoo::parallel_ranges(pool, s.tiles() * s.blocks(), flops, max_threads,
-                       [&](int64_t first, int64_t last) { run(s, portable != 0, xp, kp, yp, e, first, last); });
+  zoo::parallel_ranges(pool, s.tiles() * s.blocks(), flops, max_threads, [&](int64_t first, int64_t last) {
+    run(s, portable != 0, xp, kp, yp, moments, e, first, last);
+  });
   return ffi::Error::Success();
+}
+
+ffi::Error Pointwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
+                     ffi::Buffer<ffi::F32> scale, ffi::Buffer<ffi::F32> shift, ffi::RemainingArgs rest,
+                     ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t relu, int64_t has_residual,
+                     int64_t cin_block, int64_t max_threads, int64_t portable) {
+  return Conv(pool, x, kernel, scale, shift, rest, y, nullptr, stride, relu, has_residual, cin_block, max_threads,
+              portable);
+}
+
+ffi::Error PointwiseMoments(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
+                            ffi::Buffer<ffi::F32> scale, ffi::Buffer<ffi::F32> shift, ffi::RemainingArgs rest,
+                            ffi::ResultBuffer<ffi::F32> y, ffi::ResultBuffer<ffi::F32> moments, int64_t stride,
+                            int64_t relu, int64_t has_residual, int64_t cin_block, int64_t max_threads,
+                            int64_t portable) {
+  const auto md = moments->dimensions();
+  if (md.size() != 2 || md[0] != 2 || kernel.dimensions().size() != 2 || md[1] != kernel.dimensions()[1]) {
+    return ffi::Error::InvalidArgument("zoo_pointwise_moments: expected a (2, Cout) moments result");
+  }
+  return Conv(pool, x, kernel, scale, shift, rest, y, moments->typed_data(), stride, relu, has_residual, cin_block,
+              max_threads, portable);
 }
 
 }  // namespace
@@ -299,6 +376,25 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooPointwise, Pointwise,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .RemainingArgs()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("stride")
+                                  .Attr<int64_t>("relu")
+                                  .Attr<int64_t>("has_residual")
+                                  .Attr<int64_t>("cin_block")
+                                  .Attr<int64_t>("max_threads")
+                                  .Attr<int64_t>("portable"));
+
+extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooPointwiseMoments(XLA_FFI_CallFrame* call_frame);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooPointwiseMoments, PointwiseMoments,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .RemainingArgs()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("stride")
                                   .Attr<int64_t>("relu")
