@@ -9,7 +9,11 @@ one of the other library's runs against them; ResNet-50 at batch 1 on the AMD EP
 right after timm's call, 20.3 ms after our own; timm's 34.0 after ours, 33.2 after its own), and
 print the medians as images/s, the ratio ours / timm, our first-call compile time, and the
 achieved GFLOP/s (XLA's own FLOP count of our compiled forward pass) against the machine's matmul
-peak, measured in the same run. The header says whether glibc's huge-page tunable is set
+peak. The ratios are paired: each round times ours, timm's and a 2048³ JAX matmul (the peak) one
+after the other, and a ratio is the median over rounds of that round's ratio, so a neighbour's load
+that comes and goes on a shared host moves both sides of a ratio together instead of whichever
+side happened to be timed then (a peak taken once at the start, against medians taken minutes
+later, read a busy hour as a low share of it). The header says whether glibc's huge-page tunable is set
 (``zoo_core.hostmem``): it changes both libraries' figures on a virtual machine, so compare runs
 made the same way (``nox -s bench`` runs this script both ways). On a machine with CUDA, torch and JAX both use the GPU.
 ``torch.compile``'d timm is a third column (``--no-torch-compile`` leaves it out, as does a torch
@@ -25,6 +29,7 @@ matmul peak; the last line counts the cells that meet them.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import tempfile
@@ -64,13 +69,23 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """The machine's practical fp32 peak: the best of ``repeats`` n³ matmuls, in JAX."""
-    a = jax.device_put(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+PEAK_N = 2048
+PEAK_FLOPS = 2 * PEAK_N**3
+
+
+@functools.cache
+def peak_matmul():
+    """The peak's runner: an n³ float32 matmul in JAX, compiled and warm."""
+    a = jax.device_put(np.random.default_rng(0).standard_normal((PEAK_N, PEAK_N), dtype=np.float32))
     mm = jax.jit(lambda a: a @ a)
     mm(a).block_until_ready()
-    best = min(_time(lambda: mm(a).block_until_ready()) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
+    return lambda: mm(a).block_until_ready()
+
+
+def matmul_peak_gflops(repeats: int = 5) -> float:
+    """The machine's practical fp32 peak: the best of ``repeats`` 2048³ matmuls, in JAX."""
+    best = min(_time(peak_matmul()) for _ in range(repeats))
+    return PEAK_FLOPS / best / 1e9
 
 
 def _time(fn) -> float:
@@ -108,7 +123,18 @@ def bars(name: str, eager: float, compiled: float | None, of_peak: float) -> lis
     return met
 
 
-def bench(name: str, batches: list[int], img_size: int, repeats: int, peak: float, torch_compile: bool,
+def paired(times: dict[str, list[float]], flops: float, peak_flops: float) -> dict[str, float]:
+    """Medians over rounds of each round's ratios: timm / ours and compiled timm / ours (speed-ups,
+    as timed in the same round), and the share of the peak, ours' FLOP rate over the peak matmul's."""
+    rounds = range(len(times["zoo"]))
+    ratios = {"eager": [times["timm"][r] / times["zoo"][r] for r in rounds],
+              "of peak": [flops * times["peak"][r] / (peak_flops * times["zoo"][r]) for r in rounds]}
+    if "timm compile" in times:
+        ratios["compiled"] = [times["timm compile"][r] / times["zoo"][r] for r in rounds]
+    return {k: statistics.median(v) for k, v in ratios.items()}
+
+
+def bench(name: str, batches: list[int], img_size: int, repeats: int, torch_compile: bool,
           settle: int = 1) -> list[bool]:
     ref, model, params, state = build_pair(name, img_size)
     compiled = torch.compile(ref) if torch_compile else None
@@ -118,14 +144,15 @@ def bench(name: str, batches: list[int], img_size: int, repeats: int, peak: floa
         x = np.random.default_rng(0).standard_normal((batch, img_size, img_size, 3), dtype=np.float32)
         row = bench_batch(forward, params, state, ref, compiled, x, repeats, settle)
         gflops = row["flops"] / row["zoo"] / 1e9
-        eager = row["timm"] / row["zoo"]
-        vs_compiled = row["timm compile"] / row["zoo"] if compiled is not None else None
+        ratios = paired(row["times"], row["flops"], PEAK_FLOPS)
+        eager, of_peak = ratios["eager"], ratios["of peak"]
+        vs_compiled = ratios["compiled"] if compiled is not None else None
         compiled_cols = f" {batch / row['timm compile']:.2f} |" if compiled is not None else ""
         ratio_cols = f" {eager:.2f}x |" + (f" {vs_compiled:.2f}x |" if compiled is not None else "")
-        met = bars(name, eager, vs_compiled, gflops / peak)
+        met = bars(name, eager, vs_compiled, of_peak)
         met_all += met
         print(f"| {name} | {batch} | {batch / row['zoo']:.2f} | {batch / row['timm']:.2f} |{compiled_cols}{ratio_cols} "
-              f"{gflops:.0f} ({gflops / peak:.0%}) | {' '.join('ok' if m else 'MISS' for m in met)} "
+              f"{gflops:.0f} ({of_peak:.0%}) | {' '.join('ok' if m else 'MISS' for m in met)} "
               f"| {row['compile_s']:.1f} s | {row['max_err']:.1e} |", flush=True)
     return met_all
 
@@ -158,9 +185,9 @@ def xla_cost(forward, params, state, x) -> dict:
 
 def bench_batch(forward, params, state, ref, compiled, x: np.ndarray, repeats: int, settle: int = 1
                 ) -> dict[str, float]:
-    """Median seconds per call of ours, timm (and compiled timm), alternating, each timed call after
-    ``settle`` untimed ones of the same runner; with our compile time, XLA's FLOP count and the
-    largest logit difference."""
+    """Median seconds per call of ours, timm (and compiled timm), alternating with the peak matmul, each
+    timed call after ``settle`` untimed ones of the same runner, and each round's times (``times``);
+    with our compile time, XLA's FLOP count and the largest logit difference."""
     x_jax = jax.device_put(x)
     x_torch = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(TORCH_DEVICE)
     lowered = forward.lower(params, state, x_jax)
@@ -170,7 +197,7 @@ def bench_batch(forward, params, state, ref, compiled, x: np.ndarray, repeats: i
     compile_s = time.perf_counter() - start
     cost = xla_cost(forward, params, state, x_jax)
     runners = {"zoo": lambda: executable(params, state, x_jax).block_until_ready(),
-               "timm": lambda: (ref(x_torch), sync())}
+               "timm": lambda: (ref(x_torch), sync()), "peak": peak_matmul()}
     if compiled is not None:
         runners["timm compile"] = lambda: (compiled(x_torch), sync())
     with torch.inference_mode():
@@ -183,7 +210,7 @@ def bench_batch(forward, params, state, ref, compiled, x: np.ndarray, repeats: i
                 for _ in range(settle):  # untimed: the other library's threads spin down meanwhile
                     run()
                 times[key].append(_time(run))
-    return {**{k: statistics.median(v) for k, v in times.items()}, "compile_s": compile_s,
+    return {**{k: statistics.median(v) for k, v in times.items()}, "times": times, "compile_s": compile_s,
             "flops": cost.get("flops", float("nan")),
             "max_err": float(np.abs(np.asarray(ours_out) - timm_out).max())}
 
@@ -205,10 +232,10 @@ def main() -> None:
     peak = matmul_peak_gflops()
     device = jax.devices()[0].device_kind
     print(f"{args.img_size}x{args.img_size}, float32, {args.repeats} alternating rounds ({args.settle} untimed "
-          "call(s) after each switch), medians; "
+          "call(s) after each switch), medians (ratios and shares of the peak: medians of each round's); "
           f"jax {jax.__version__} ({jax.default_backend()}: {device}, {cpu_name()}), torch {torch.__version__} "
           f"({TORCH_DEVICE}, {torch.get_num_threads()} threads), timm {timm.__version__}; "
-          f"matmul peak {peak:.0f} GFLOP/s (2048³, JAX); glibc huge pages {hostmem.hugepages_status()}")
+          f"matmul peak {peak:.0f} GFLOP/s at the start (2048³, JAX; timed again in every round); glibc huge pages {hostmem.hugepages_status()}")
     compiled = " timm compile img/s |" if args.torch_compile else ""
     vs = " zoo / compile |" if args.torch_compile else ""
     print(f"| model | batch | zoo img/s | timm img/s |{compiled} zoo / timm |{vs} zoo GFLOP/s (of peak) "
@@ -216,7 +243,7 @@ def main() -> None:
     print("| --- | --- | --- | --- |" + (" --- | --- |" if args.torch_compile else "") + " --- | --- | --- | --- | --- |")
     met = []
     for name in args.models:
-        met += bench(name, args.batch, args.img_size, args.repeats, peak, args.torch_compile, args.settle)
+        met += bench(name, args.batch, args.img_size, args.repeats, args.torch_compile, args.settle)
     print(f"bars met: {sum(met)} of {len(met)} (zoo >= {EAGER_BAR}x timm eager"
           + (f", >= {COMPILE_BAR}x torch.compile" if args.torch_compile else "")
           + f", conv models >= {PEAK_BAR:.0%} of the matmul peak)")

@@ -32,6 +32,17 @@ def test_bars(bench):
     assert bench.bars("vit_base_patch16_224.augreg2_in21k_ft_in1k", 1.5, None, 0.1) == [True]  # no peak bar for ViT
 
 
+def test_ratios_are_paired_round_by_round(bench):
+    """A round on a loaded machine (everything 3× slower) moves both sides of each ratio: the paired
+    median stays at the true ratio, where a ratio of medians over unpaired rounds would not."""
+    times = {"zoo": [1.0, 3.0, 1.0, 3.0, 3.0], "timm": [1.5, 4.5, 1.5, 4.5, 4.5], "peak": [0.5, 1.5, 0.5, 1.5, 1.5],
+             "timm compile": [1.2, 3.6, 1.2, 3.6, 3.6]}
+    ratios = bench.paired(times, flops=10.0, peak_flops=20.0)
+    assert ratios == pytest.approx({"eager": 1.5, "compiled": 1.2, "of peak": 0.25})
+    del times["timm compile"]
+    assert set(bench.paired(times, 10.0, 20.0)) == {"eager", "of peak"}
+
+
 def test_runs_and_prints_the_table(bench, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["bench_families.py", "--models", "resnet18.a1_in1k", "--img-size", "32",
                                       "--batch", "1", "--repeats", "1", "--no-torch-compile"])

@@ -176,3 +176,11 @@ def dense_layer(params, x: jax.Array, *, gamma: jax.Array | None = None,
         return dense_affine(x, kernel, jnp.ones((features,), kernel.dtype), bias, residual=residual)
     return dense_affine(x, kernel, gamma, gamma * bias, residual=residual)
 
+
+
+def apply_with_residual(module, params, x: jax.Array, residual: jax.Array,
+                        gamma: jax.Array | None = None) -> jax.Array:
+    """``residual + gamma? · module(x)`` with the module's own ``apply`` (a stateless module: an Mlp), the
+    composition the MLPs' ``apply_residual`` fall back to where their ``dense_layer`` path does not apply."""
+    y, _ = module.apply(params, {name: {} for name in params}, x)
+    return residual + (y if gamma is None else y * gamma.astype(y.dtype))

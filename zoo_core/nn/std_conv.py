@@ -20,8 +20,10 @@ freshly page-faulted memory). Where the weights outweigh the activations and the
 ``StdConv2d`` takes each channel's statistics in one pass (``kernel_moments``: zoo-cpu-kernels'
 compiled pass on the CPU, which writes nothing kernel-sized) and applies them to the conv's output
 instead: ``conv(x, (w - m) * r) = r * (conv(x, w) - m * S(x))``, with ``S(x)`` the sum of ``x`` over
-each output pixel's window and all input channels (a one-channel conv). The two agree up to float32
-rounding (tests/nn/test_std_conv.py); ``StdConv2d._fold_pays`` says where the fold is taken.
+each output pixel's window and all input channels (a one-channel conv). On the CPU the fold's 3×3 and
+1×1 convs take the statistics as they read the kernel (``conv2d_with_kernel_moments``), so the
+weights are read from memory once. The two agree up to float32 rounding (tests/nn/test_std_conv.py);
+``StdConv2d._fold_pays`` says where the fold is taken.
 """
 
 from __future__ import annotations
@@ -204,9 +206,11 @@ class StdConv2d(Module):
     def _fold_pays(self, x: jax.Array, kernel: jax.Array, conv) -> bool:
         """Whether to standardize the conv's output rather than its kernel: float32, no groups, and
         ``3 · kernel.size > x.size + 2 · out.size``. The fold costs one read of the kernel (the
-        compiled moments), a read of ``x`` for the window sums and an elementwise pass over the
-        output; the direct path a moments pass and a written standardized kernel, each kernel-sized
-        temporary page-faulted afresh at every call. Measured on BiT-50 (random init, 2-core AMD EPYC
+        compiled moments; none beyond the conv's own where the conv takes them), a read of ``x`` for
+        the window sums and an elementwise pass over the output; the direct path a moments pass and a
+        written standardized kernel, each kernel-sized temporary page-faulted afresh at every call.
+        With the moments taken inside the convs, coefficient 1 measured as 3 (BiT-50 on a 2-core Zen 4
+        EPYC: batch 1 53.1 / 53.1 ms, batch 8 473 / 454 ms, medians) and 0.5 slower (66 / 522 ms). Measured on BiT-50 (random init, 2-core AMD EPYC
         with AVX-512, shared and noisy; min of 10-25 alternating runs in one process): batch 1, 51 ms
         with every layer direct, 36-41 ms with this rule, 37-43 ms folding every layer; batch 8,
         287 / 273 / 320 ms; with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` batch 1 44 / 41 / 41 ms
