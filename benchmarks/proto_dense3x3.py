@@ -61,7 +61,7 @@ def kernel_conv(x: jax.Array, k: jax.Array, stride: int, cin_block: int, max_thr
     n, h, w, _ = x.shape
     out = jax.ShapeDtypeStruct((n, (h - 1) // stride + 1, (w - 1) // stride + 1, k.shape[3]), jnp.float32)
     return jax.ffi.ffi_call(TARGET, out)(x, k, stride=np.int64(stride), cin_block=np.int64(cin_block),
-                                         max_threads=np.int64(max_threads))
+                                         max_threads=np.int64(max_threads), portable=np.int64(0))
 
 
 def lax_conv(x: jax.Array, k: jax.Array, stride: int, precision=None) -> jax.Array:

@@ -143,7 +143,8 @@ def _dense3x3_call(x: jax.Array, kernel: jax.Array, config) -> jax.Array:
     n, h, w, _ = x.shape
     out = jax.ShapeDtypeStruct((n, (h - 1) // stride + 1, (w - 1) // stride + 1, kernel.shape[3]), x.dtype)
     return jax.ffi.ffi_call(DENSE3X3_TARGET, out, vmap_method="sequential")(
-        x, kernel, stride=np.int64(stride), cin_block=np.int64(DENSE3X3_CIN_BLOCK), max_threads=np.int64(0))
+        x, kernel, stride=np.int64(stride), cin_block=np.int64(DENSE3X3_CIN_BLOCK), max_threads=np.int64(0),
+        portable=np.int64(0))
 
 
 def _batch_sharded(mesh, x_sharding):

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 #include "common.h"
 #include "xla/ffi/api/ffi.h"
@@ -292,8 +293,9 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
 }
 
 ffi::Error Dense3x3(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
-                    ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t cin_block, int64_t max_threads) {
-  return Conv(pool, x, kernel, y, nullptr, stride, cin_block, max_threads, false);
+                    ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t cin_block, int64_t max_threads,
+                    int64_t portable) {
+  return Conv(pool, x, kernel, y, nullptr, stride, cin_block, max_threads, portable != 0);
 }
 
 ffi::Error Dense3x3Moments(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
@@ -309,30 +311,25 @@ ffi::Error Dense3x3Moments(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::B
   return Conv(pool, x, kernel, y, moments->typed_data(), stride, cin_block, max_threads, portable != 0);
 }
 
+// The operands and attributes both targets bind, around their results (the moments target has two).
+template <typename Results>
+auto Bound(Results results) {
+  return std::move(results)
+      .template Attr<int64_t>("stride")
+      .template Attr<int64_t>("cin_block")
+      .template Attr<int64_t>("max_threads")
+      .template Attr<int64_t>("portable");
+}
+
+auto Operands() { return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<ffi::F32>>().Arg<ffi::Buffer<ffi::F32>>(); }
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooDense3x3(XLA_FFI_CallFrame* call_frame);
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDense3x3, Dense3x3,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("stride")
-                                  .Attr<int64_t>("cin_block")
-                                  .Attr<int64_t>("max_threads"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDense3x3, Dense3x3, Bound(Operands().Ret<ffi::Buffer<ffi::F32>>()));
 
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooDense3x3Moments(XLA_FFI_CallFrame* call_frame);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDense3x3Moments, Dense3x3Moments,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("stride")
-                                  .Attr<int64_t>("cin_block")
-                                  .Attr<int64_t>("max_threads")
-                                  .Attr<int64_t>("portable"));
+                              Bound(Operands().Ret<ffi::Buffer<ffi::F32>>().Ret<ffi::Buffer<ffi::F32>>()));

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "common.h"
@@ -364,41 +365,35 @@ ffi::Error PointwiseMoments(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::
               max_threads, portable);
 }
 
+// The operands and attributes both targets bind, around their results (the moments target has two).
+template <typename Results>
+auto Bound(Results results) {
+  return std::move(results)
+      .template Attr<int64_t>("stride")
+      .template Attr<int64_t>("relu")
+      .template Attr<int64_t>("has_residual")
+      .template Attr<int64_t>("cin_block")
+      .template Attr<int64_t>("max_threads")
+      .template Attr<int64_t>("portable");
+}
+
+auto Operands() {
+  return ffi::Ffi::Bind()
+      .Ctx<ffi::ThreadPool>()
+      .Arg<ffi::Buffer<ffi::F32>>()
+      .Arg<ffi::Buffer<ffi::F32>>()
+      .Arg<ffi::Buffer<ffi::F32>>()
+      .Arg<ffi::Buffer<ffi::F32>>()
+      .RemainingArgs();
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooPointwise(XLA_FFI_CallFrame* call_frame);
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooPointwise, Pointwise,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .RemainingArgs()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("stride")
-                                  .Attr<int64_t>("relu")
-                                  .Attr<int64_t>("has_residual")
-                                  .Attr<int64_t>("cin_block")
-                                  .Attr<int64_t>("max_threads")
-                                  .Attr<int64_t>("portable"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooPointwise, Pointwise, Bound(Operands().Ret<ffi::Buffer<ffi::F32>>()));
 
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooPointwiseMoments(XLA_FFI_CallFrame* call_frame);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooPointwiseMoments, PointwiseMoments,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .RemainingArgs()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("stride")
-                                  .Attr<int64_t>("relu")
-                                  .Attr<int64_t>("has_residual")
-                                  .Attr<int64_t>("cin_block")
-                                  .Attr<int64_t>("max_threads")
-                                  .Attr<int64_t>("portable"));
+                              Bound(Operands().Ret<ffi::Buffer<ffi::F32>>().Ret<ffi::Buffer<ffi::F32>>()));
