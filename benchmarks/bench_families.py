@@ -9,7 +9,8 @@ one of the other library's runs against them; ResNet-50 at batch 1 on the AMD EP
 right after timm's call, 20.3 ms after our own; timm's 34.0 after ours, 33.2 after its own), and
 print the medians as images/s, the ratio ours / timm, our first-call compile time, and the
 achieved GFLOP/s (XLA's own FLOP count of our compiled forward pass) against the machine's matmul
-peak. The ratios are paired: each round times ours, timm's and a 2048³ JAX matmul (the peak) one
+peak, and the median count of minor page faults during one timed call of ours (a call that
+page-faults its buffer afresh runs slower: see docs/performance.md, "Page faults"). The ratios are paired: each round times ours, timm's and a 2048³ JAX matmul (the peak) one
 after the other, and a ratio is the median over rounds of that round's ratio, so a neighbour's load
 that comes and goes on a shared host moves both sides of a ratio together instead of whichever
 side happened to be timed then (a peak taken once at the start, against medians taken minutes
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -94,6 +96,10 @@ def _time(fn) -> float:
     return time.perf_counter() - start
 
 
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def build_pair(name: str, img_size: int):
     """timm's model with randomized weights, and ours loaded from the same weights."""
     kwargs = {"img_size": img_size} if name.startswith("vit_") else {}
@@ -153,7 +159,7 @@ def bench(name: str, batches: list[int], img_size: int, repeats: int, torch_comp
         met_all += met
         print(f"| {name} | {batch} | {batch / row['zoo']:.2f} | {batch / row['timm']:.2f} |{compiled_cols}{ratio_cols} "
               f"{gflops:.0f} ({of_peak:.0%}) | {' '.join('ok' if m else 'MISS' for m in met)} "
-              f"| {row['compile_s']:.1f} s | {row['max_err']:.1e} |", flush=True)
+              f"| {row['compile_s']:.1f} s | {row['faults']:.0f} | {row['max_err']:.1e} |", flush=True)
     return met_all
 
 
@@ -205,12 +211,17 @@ def bench_batch(forward, params, state, ref, compiled, x: np.ndarray, repeats: i
         for run in runners.values():  # warm-up (and torch.compile's compile)
             run()
         times: dict[str, list[float]] = {k: [] for k in runners}
+        faults = []  # minor page faults during each timed call of ours (fresh pages of XLA's buffer)
         for _ in range(repeats):
             for key, run in runners.items():
                 for _ in range(settle):  # untimed: the other library's threads spin down meanwhile
                     run()
+                before = _minor_faults()
                 times[key].append(_time(run))
+                if key == "zoo":
+                    faults.append(_minor_faults() - before)
     return {**{k: statistics.median(v) for k, v in times.items()}, "times": times, "compile_s": compile_s,
+            "faults": statistics.median(faults),
             "flops": cost.get("flops", float("nan")),
             "max_err": float(np.abs(np.asarray(ours_out) - timm_out).max())}
 
@@ -239,8 +250,9 @@ def main() -> None:
     compiled = " timm compile img/s |" if args.torch_compile else ""
     vs = " zoo / compile |" if args.torch_compile else ""
     print(f"| model | batch | zoo img/s | timm img/s |{compiled} zoo / timm |{vs} zoo GFLOP/s (of peak) "
-          f"| bars | zoo compile | max abs diff |")
-    print("| --- | --- | --- | --- |" + (" --- | --- |" if args.torch_compile else "") + " --- | --- | --- | --- | --- |")
+          f"| bars | zoo compile | zoo page faults | max abs diff |")
+    print("| --- | --- | --- | --- |" + (" --- | --- |" if args.torch_compile else "")
+          + " --- | --- | --- | --- | --- | --- |")
     met = []
     for name in args.models:
         met += bench(name, args.batch, args.img_size, args.repeats, args.torch_compile, args.settle)
