@@ -100,6 +100,34 @@ struct ColumnSums {
     }
   }
 
+  // Kernel vectors `kv` (one row of 16·U columns) shifted by `sh`, added to float32 partials m1, m2.
+  template <int U, typename V>
+  __attribute__((always_inline)) static inline void accumulate(const V (&kv)[U], const V (&sh)[U], V (&m1)[U],
+                                                               V (&m2)[U]) {
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) {
+      const V d = kv[u] - sh[u];
+      m1[u] += d;
+      m2[u] += d * d;
+    }
+  }
+
+  // A register block's loop over kernel rows [c0, c1): `step(c)` for each, and with M in runs of
+  // kRun rows, after each of which the partials m1, m2 (which `step` fills) are added here and reset.
+  template <bool M, int U, typename V, typename Step>
+  __attribute__((always_inline)) static inline void rows(int64_t c0, int64_t c1, ColumnSums* m, V (&m1)[U],
+                                                         V (&m2)[U], const Step& step) {
+    if constexpr (M) {
+      for (int64_t c = c0; c < c1;) {
+        for (const int64_t end = std::min(c1, c + kRun); c < end; ++c) step(c);
+#pragma GCC unroll 4
+        for (int u = 0; u < U; ++u) m->add(u, m1[u], m2[u]), m1[u] = V{}, m2[u] = V{};
+      }
+    } else {
+      for (int64_t c = c0; c < c1; ++c) step(c);
+    }
+  }
+
   // The sums of rows [0, rows) of `width` columns read plainly (row stride `ld`), for work items whose
   // register blocks cannot take them (an output too small for a whole block).
   void add_rows(const float* k, int64_t rows, int64_t ld, int64_t width) {

@@ -55,14 +55,7 @@ __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][
     vec kv[U];
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) kv[u] = load(kj + c * s.cout + u * 16);
-    if constexpr (M) {
-#pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) {
-        const vec d = kv[u] - sh[u];
-        m1[u] += d;
-        m2[u] += d * d;
-      }
-    }
+    if constexpr (M) zoo::ColumnSums::accumulate<U>(kv, sh, m1, m2);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       if ((LEFT && J == 0 && r == 0) || (RIGHT && J == 2 && r == R - 1)) continue;
@@ -71,15 +64,7 @@ __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][
       for (int u = 0; u < U; ++u) acc[r][u] += kv[u] * xv;
     }
   };
-  if constexpr (M) {  // runs of kRun rows, each run's float32 sums added in double
-    for (int64_t c = c0; c < c1;) {
-      for (const int64_t end = std::min(c1, c + zoo::ColumnSums::kRun); c < end; ++c) step(c);
-#pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) m->add(u, m1[u], m2[u]), m1[u] = vec{}, m2[u] = vec{};
-    }
-  } else {
-    for (int64_t c = c0; c < c1; ++c) step(c);
-  }
+  zoo::ColumnSums::rows<M, U>(c0, c1, m, m1, m2, step);
 }
 
 // Output pixels [ow0, ow0 + R) of row `oh`, channels [o0, o0 + 16·U), input channels [c0, c1);

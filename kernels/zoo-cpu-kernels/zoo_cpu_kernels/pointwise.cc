@@ -109,14 +109,7 @@ __attribute__((always_inline)) inline void micro(const Shape& s, const float* x,
     vec kv[U];
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) kv[u] = load(k + c * s.cout + u * 16);
-    if constexpr (M) {
-#pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) {
-        const vec d = kv[u] - sh[u];
-        m1[u] += d;
-        m2[u] += d * d;
-      }
-    }
+    if constexpr (M) zoo::ColumnSums::accumulate<U>(kv, sh, m1, m2);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const float xv = xr[r][c];
@@ -124,15 +117,7 @@ __attribute__((always_inline)) inline void micro(const Shape& s, const float* x,
       for (int u = 0; u < U; ++u) acc[r][u] += kv[u] * xv;
     }
   };
-  if constexpr (M) {  // runs of kRun rows, each run's float32 sums added in double
-    for (int64_t c = c0; c < c1;) {
-      for (const int64_t end = std::min(c1, c + zoo::ColumnSums::kRun); c < end; ++c) step(c);
-#pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) m->add(u, m1[u], m2[u]), m1[u] = vec{}, m2[u] = vec{};
-    }
-  } else {
-    for (int64_t c = c0; c < c1; ++c) step(c);
-  }
+  zoo::ColumnSums::rows<M, U>(c0, c1, m, m1, m2, step);
   if (last) {
     const vec zero{};
     int64_t row[R];  // each pixel's offset into scale and shift: its image's row (0 when shared)
