@@ -209,15 +209,16 @@ class StdConv2d(Module):
         compiled moments; none beyond the conv's own where the conv takes them), a read of ``x`` for
         the window sums and an elementwise pass over the output; the direct path a moments pass and a
         written standardized kernel, each kernel-sized temporary page-faulted afresh at every call.
-        With the moments taken inside the convs, coefficient 1 measured as 3 (BiT-50 on a 2-core Zen 4
-        EPYC: batch 1 53.1 / 53.1 ms, batch 8 473 / 454 ms, medians) and 0.5 slower (66 / 522 ms). Measured on BiT-50 (random init, 2-core AMD EPYC
-        with AVX-512, shared and noisy; min of 10-25 alternating runs in one process): batch 1, 51 ms
+        Measured on BiT-50 (random init, 2-core AMD EPYC with AVX-512, shared and noisy; min of 10-25
+        alternating runs in one process): batch 1, 51 ms
         with every layer direct, 36-41 ms with this rule, 37-43 ms folding every layer; batch 8,
         287 / 273 / 320 ms; with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` batch 1 44 / 41 / 41 ms
         and batch 8 248 / 260 / 321 ms (medians 411 / 309 / 347). Coefficients 1 and 12 in place of 3
         measured the same or slower. Per layer, the fold wins on BiT's stage 3-4 convs (up to
         0.8 of 3.3 ms on a 3×3 512 → 512 conv at 7×7) and loses on the stem and stage 1 (7×7 3 → 64:
-        3.3 against 1.4 ms), where the kernel is small against the activations."""
+        3.3 against 1.4 ms), where the kernel is small against the activations. With the moments taken
+        inside the convs, coefficient 1 measured as 3 (BiT-50 on a 2-core Zen 4 EPYC, medians: batch 1
+        53.1 / 53.1 ms, batch 8 473 / 454 ms) and 0.5 slower (66 / 522 ms)."""
         if self.groups != 1 or x.dtype != jnp.float32 or kernel.dtype != jnp.float32:
             return False
         out = jax.eval_shape(conv, x, kernel)
