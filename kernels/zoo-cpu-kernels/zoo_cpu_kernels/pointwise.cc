@@ -260,7 +260,7 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
 // the tiles evenly (tile by tile, one thread could get a tile and the other the short last one).
 void choose_tiles(Shape& s) {
   const int64_t m = s.pixels(), blocks = s.blocks();
-  const int64_t cached = std::max<int64_t>(6, (int64_t{1} << 17) / std::max<int64_t>(s.cin, 1));
+  const int64_t cached = std::max<int64_t>(6, (int64_t{1} << 17) / std::max<int64_t>(std::min(s.cin, 2 * s.cin_block), 1));
   int64_t tiles = (m + cached - 1) / cached;
   if (tiles * blocks < 16) tiles = std::min((m + 5) / 6, (16 + blocks - 1) / blocks);
   s.tile = ((m + tiles - 1) / tiles + 5) / 6 * 6;
