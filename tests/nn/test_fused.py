@@ -269,3 +269,40 @@ def test_dense_affine_keeps_a_sharded_batch_where_it_lies():
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["4", "False", "True"]
+
+
+@pytest.mark.parametrize("kernels_on", [True, False])
+@pytest.mark.parametrize(("n", "residual"), [(80, False), (48, True), (20, False)])  # 20: not the kernel's case
+def test_dense_affine_with_gelu_equals_the_composition(monkeypatch, n, residual, kernels_on):
+    """``dense_affine(..., gelu=True)`` (an MLP's first layer): on the CPU the GELU is the pointwise
+    kernel's epilogue, with no erf left in the compiled forward; values and gradients as composed."""
+    if not kernels_on:
+        monkeypatch.setenv("ZOO_CPU_KERNELS", "0")
+    keys = jax.random.split(jax.random.key(0), 5)
+    x = jax.random.normal(keys[0], (2, 5, 7, 24))
+    kernel = jax.random.normal(keys[1], (24, n)) / 3
+    scale, shift = 1 + jax.random.normal(keys[2], (n,)) / 3, 2 * jax.random.normal(keys[3], (n,))
+    res = jax.random.normal(keys[4], (2, 5, 7, n)) if residual else None
+
+    def composed(x, k, s, b):
+        return nn.gelu((x @ k) * s + b + (0 if res is None else res))
+
+    fn = jax.jit(lambda x, k, s, b, r: nn.dense_affine(x, k, s, b, residual=r, gelu=True))
+    np.testing.assert_allclose(np.asarray(fn(x, kernel, scale, shift, res)), np.asarray(composed(x, kernel, scale, shift)),
+                               rtol=1e-5, atol=1e-5)
+    hlo = fn.lower(x, kernel, scale, shift, res).compile().as_text()
+    if kernels_on and COMPILED and getattr(kernels, "POINTWISE_GELU", False) and n % 16 == 0:
+        assert kernels.POINTWISE_TARGET in hlo and " erf(" not in hlo
+    else:
+        assert " erf(" in hlo
+    w = jax.random.normal(jax.random.key(9), (2, 5, 7, n))
+    got = jax.grad(lambda *a: jnp.sum(fn(*a, res) * w), argnums=(0, 1, 2, 3))(x, kernel, scale, shift)
+    want = jax.grad(lambda *a: jnp.sum(composed(*a) * w), argnums=(0, 1, 2, 3))(x, kernel, scale, shift)
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-4, atol=1e-4)
+
+
+def test_relu_and_gelu_together_are_refused():
+    x = jnp.ones((1, 2, 2, 8))
+    with pytest.raises(ValueError, match="relu and gelu"):
+        nn.conv_affine(x, jnp.ones((1, 1, 8, 16)), jnp.ones(16), jnp.zeros(16), relu=True, gelu=True)

@@ -1,6 +1,6 @@
 """A convolution and the eval-mode BatchNorm after it, with an optional residual add and ReLU, as one op.
 
-``conv_affine(x, kernel, scale, shift, ...) = relu?((conv2d(x, kernel) · scale + shift) + residual?)``
+``conv_affine(x, kernel, scale, shift, ...) = act?((conv2d(x, kernel) · scale + shift) + residual?)``
 with ``(scale, shift)`` the norm's per-channel affine (``BatchNorm.scale_shift``). ``conv_norm_act``
 applies a ``Conv2d`` and its norm that way where it can (eval, a ``BatchNorm``) and as the two modules
 one after the other elsewhere (training, other norms), so model code has one call for both.
@@ -8,7 +8,8 @@ one after the other elsewhere (training, other norms), so model code has one cal
 On the CPU a float32 1×1 conv (stride 1 or 2, no padding; Cout a multiple of 16) runs as
 zoo-cpu-kernels' pointwise kernel, which applies the affine, the residual and the ReLU to its
 accumulators before it stores them: ResNet's 1×1 convs and everything up to the next conv in one pass
-over memory. A stem's conv on few input channels (ResNet's 7×7 stride 2 on the image, no residual)
+over memory. Its activation may instead be the exact GELU (``gelu=True``; ``dense_layer(...,
+gelu=True)`` for an MLP's first linear layer). A stem's conv on few input channels (ResNet's 7×7 stride 2 on the image, no residual)
 runs as its direct kernel, with the same epilogue. Its gradients are the composition's (a custom VJP), and it is reverse-mode only, as
 the other compiled convs. Everywhere else ``conv_affine`` is that composition, which XLA fuses;
 a bfloat16 input is normalized in float32 and cast back before the residual, as ``BatchNorm`` does.
@@ -30,12 +31,13 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from zoo_core.nn.activations import gelu as gelu_fn
 from zoo_core.nn.activations import relu as relu_fn
 from zoo_core.nn.conv import Conv2d, conv2d, direct_covers, explicit_pads, pair, resolve_padding, with_reference_vjp
 from zoo_core.nn.norm import BatchNorm
 
 
-def _compose(x, kernel, scale, shift, residual=None, *, stride, padding, dilation, groups, relu):
+def _compose(x, kernel, scale, shift, residual=None, *, stride, padding, dilation, groups, relu, gelu=False):
     y = conv2d(x, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups)
     wide = y.astype(jnp.promote_types(y.dtype, jnp.float32))
     if scale.ndim == 2:  # per image: (N, Cout)
@@ -43,15 +45,17 @@ def _compose(x, kernel, scale, shift, residual=None, *, stride, padding, dilatio
     y = (wide * scale.astype(wide.dtype) + shift.astype(wide.dtype)).astype(x.dtype)
     if residual is not None:
         y = y + residual
+    if gelu:
+        return gelu_fn(y)
     return relu_fn(y) if relu else y
 
 
 def _kernel_call(x, kernel, stride, padding, dilation, groups, relu: bool, with_residual: bool,
-                 per_image: bool = False):
+                 per_image: bool = False, gelu: bool = False):
     """zoo-cpu-kernels' fused call for this conv, ``call(x, kernel, scale, shift[, residual])``, or
     ``None``: the pointwise kernel for a 1×1 conv (stride 1 or 2, no padding; scale and shift
-    ``per_image`` where its version takes them), the direct kernel for a stem's conv on few input
-    channels (no residual, shared scale and shift)."""
+    ``per_image``, or a ``gelu`` epilogue, where its version takes them), the direct kernel for a
+    stem's conv on few input channels (no residual, shared scale and shift, no GELU)."""
     from zoo_core.kernels import cpu_kernels
 
     kernels = cpu_kernels()
@@ -62,18 +66,20 @@ def _kernel_call(x, kernel, stride, padding, dilation, groups, relu: bool, with_
                          kernel.shape[:2], stride, dilation)
     if (hasattr(kernels, "pointwise_supports") and tuple(kernel.shape[:2]) == (1, 1) and not any(sum(pads, ()))
             and stride in ((1, 1), (2, 2)) and (not per_image or getattr(kernels, "POINTWISE_PER_IMAGE", False))
+            and (not gelu or getattr(kernels, "POINTWISE_GELU", False))
             and kernels.pointwise_supports(x.dtype, kernel.dtype, out_chans=kernel.shape[3], stride=stride[0])):
-        return functools.partial(_pointwise_call, stride[0], relu)
-    if not with_residual and not per_image and direct_covers(x, kernel, stride, dilation, pads):
+        return functools.partial(_pointwise_call, stride[0], relu, gelu)
+    if not with_residual and not per_image and not gelu and direct_covers(x, kernel, stride, dilation, pads):
         return functools.partial(_direct_call, stride[0], pads, relu)
     return None
 
 
-def _pointwise_call(stride: int, relu: bool, x, kernel, scale, shift, residual=None):
+def _pointwise_call(stride: int, relu: bool, gelu: bool, x, kernel, scale, shift, residual=None):
     from zoo_core.kernels import cpu_kernels
 
+    act = {"gelu": True} if gelu else {}  # a zoo-cpu-kernels without POINTWISE_GELU takes no such keyword
     return cpu_kernels().pointwise_conv2d(x, kernel.reshape(kernel.shape[2:]), scale, shift, residual,
-                                          stride=stride, relu=relu)
+                                          stride=stride, relu=relu, **act)
 
 
 def _direct_call(stride: int, pads, relu: bool, x, kernel, scale, shift):
@@ -83,12 +89,18 @@ def _direct_call(stride: int, pads, relu: bool, x, kernel, scale, shift):
 
 
 def conv_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array, *, stride=1, padding=0,
-                dilation=1, groups: int = 1, residual: jax.Array | None = None, relu: bool = False) -> jax.Array:
-    """``relu?(conv2d(x, kernel, ...) · scale + shift + residual?)``: ``x`` (N, H, W, Cin), ``kernel``
+                dilation=1, groups: int = 1, residual: jax.Array | None = None, relu: bool = False,
+                gelu: bool = False) -> jax.Array:
+    """``act?(conv2d(x, kernel, ...) · scale + shift + residual?)``: ``x`` (N, H, W, Cin), ``kernel``
     (kh, kw, Cin // groups, Cout), ``scale`` and ``shift`` (Cout,) or, each image its own, (N, Cout),
-    ``residual`` the output's shape."""
-    compose = functools.partial(_compose, stride=stride, padding=padding, dilation=dilation, groups=groups, relu=relu)
-    call = _kernel_call(x, kernel, stride, padding, dilation, groups, relu, residual is not None, scale.ndim == 2)
+    ``residual`` the output's shape; ``act`` ReLU where ``relu``, the exact GELU (``nn.gelu``) where
+    ``gelu``, not both."""
+    if relu and gelu:
+        raise ValueError("conv_affine: relu and gelu were both asked for; it applies one activation")
+    compose = functools.partial(_compose, stride=stride, padding=padding, dilation=dilation, groups=groups, relu=relu,
+                                gelu=gelu)
+    call = _kernel_call(x, kernel, stride, padding, dilation, groups, relu, residual is not None, scale.ndim == 2,
+                        gelu)
     if (call is None or kernel.dtype != jnp.float32 or scale.dtype != jnp.float32 or shift.dtype != jnp.float32
             or (residual is not None and residual.dtype != jnp.float32)):
         return compose(x, kernel, scale, shift, residual)
@@ -145,37 +157,49 @@ def _mean_commutes(x, kernel, stride, padding, dilation, groups: int) -> bool:
 
 
 def dense_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array, *,
-                 residual: jax.Array | None = None) -> jax.Array:
-    """``(x @ kernel) · scale + shift + residual?`` over the last axis: ``x`` (..., K), ``kernel``
-    (K, N), ``scale`` and ``shift`` (N,), ``residual`` (..., N). For float32 this is ``conv_affine``
-    of a 1×1 conv over the rows taken as pixels (each index of the leading axis an image), so on the
-    CPU (N a multiple of 16)
-    zoo-cpu-kernels' pointwise kernel computes it with the affine and the residual in its epilogue
-    (a linear layer, its bias, a LayerScale and the residual add in one pass); other dtypes compose."""
+                 residual: jax.Array | None = None, gelu: bool = False) -> jax.Array:
+    """``gelu?((x @ kernel) · scale + shift + residual?)`` over the last axis: ``x`` (..., K),
+    ``kernel`` (K, N), ``scale`` and ``shift`` (N,), ``residual`` (..., N), ``gelu`` the exact GELU
+    (``nn.gelu``). For float32 this is ``conv_affine`` of a 1×1 conv over the rows taken as pixels
+    (each index of the leading axis an image), so on the CPU (N a multiple of 16) zoo-cpu-kernels'
+    pointwise kernel computes it with the affine, the residual and the GELU in its epilogue (a
+    linear layer, its bias, a LayerScale and the residual add in one pass, or an MLP's first layer
+    and its GELU); other dtypes compose."""
     k, n = kernel.shape
     if x.dtype != jnp.float32 or kernel.dtype != jnp.float32 or x.size == 0:
         y = (x @ kernel.astype(x.dtype)) * scale.astype(x.dtype) + shift.astype(x.dtype)
-        return y if residual is None else y + residual
+        y = y if residual is None else y + residual
+        return gelu_fn(y) if gelu else y
     lead = x.shape[:-1]
     images = lead[0] if lead else 1  # the leading axis stays the batch: under jax.sharding it stays split
     rows = x.reshape(images, 1, -1, k)
     res = None if residual is None else residual.reshape(images, 1, -1, n)
     y = conv_affine(rows, kernel.reshape(1, 1, k, n), scale.astype(jnp.float32), shift.astype(jnp.float32),
-                    residual=res)
+                    residual=res, gelu=gelu)
     return y.reshape(*lead, n)
 
 
 def dense_layer(params, x: jax.Array, *, gamma: jax.Array | None = None,
-                residual: jax.Array | None = None) -> jax.Array:
+                residual: jax.Array | None = None, gelu: bool = False) -> jax.Array:
     """A ``Dense`` layer's leaves (``kernel``, optional ``bias``) as one ``dense_affine``:
-    ``residual? + gamma? · (x @ kernel + bias?)``, ``gamma`` a LayerScale after the layer."""
+    ``gelu?(residual? + gamma? · (x @ kernel + bias?))``, ``gamma`` a LayerScale after the layer,
+    ``gelu`` the exact GELU after it all (an MLP's first layer)."""
     kernel = params["kernel"]
     features = kernel.shape[-1]
     bias = params["bias"] if "bias" in params else jnp.zeros((features,), kernel.dtype)
     if gamma is None:
-        return dense_affine(x, kernel, jnp.ones((features,), kernel.dtype), bias, residual=residual)
-    return dense_affine(x, kernel, gamma, gamma * bias, residual=residual)
+        return dense_affine(x, kernel, jnp.ones((features,), kernel.dtype), bias, residual=residual, gelu=gelu)
+    return dense_affine(x, kernel, gamma, gamma * bias, residual=residual, gelu=gelu)
 
+
+
+def first_layer(act: Callable[[jax.Array], jax.Array], params, x: jax.Array) -> jax.Array:
+    """``act(dense_layer(params, x))``, an MLP's first linear layer and its activation: the exact GELU
+    (``nn.gelu``) goes into the layer's epilogue (on the CPU the pointwise kernel applies it as it
+    stores, instead of a pass of its own over the hidden activations), any other ``act`` after it."""
+    if act is gelu_fn:
+        return dense_layer(params, x, gelu=True)
+    return act(dense_layer(params, x))
 
 
 def apply_with_residual(module, params, x: jax.Array, residual: jax.Array,

@@ -83,11 +83,11 @@ class GlobalResponseNormMlp(Module):
     def apply_residual(self, params, x: jax.Array, residual: jax.Array, gamma: jax.Array | None = None) -> jax.Array:
         """``residual + gamma? · mlp(x)``, the linear layers as ``nn.dense_layer`` calls in float32 (see
         ``Mlp.apply_residual``)."""
-        from zoo_core.nn.fused import apply_with_residual, dense_layer
+        from zoo_core.nn.fused import apply_with_residual, dense_layer, first_layer
 
         if x.dtype != jnp.float32:
             return apply_with_residual(self, params, x, residual, gamma)
-        h, _ = self.grn.apply(params["grn"], {}, self.act(dense_layer(params["fc1"], x)))
+        h, _ = self.grn.apply(params["grn"], {}, first_layer(self.act, params["fc1"], x))
         return dense_layer(params["fc2"], h, gamma=gamma, residual=residual)
 
 

@@ -117,11 +117,11 @@ class Mlp(Module):
         LayerScale and the residual add in its epilogue), which also keeps XLA from fusing the whole
         block into one of its library fusions (on a Zen 4 EPYC those broadcast GELU's constants to
         full-size arrays). Elsewhere the modules, one after the other."""
-        from zoo_core.nn.fused import apply_with_residual, dense_layer
+        from zoo_core.nn.fused import apply_with_residual, dense_layer, first_layer
 
         if self.norm is not None or x.dtype != jnp.float32:
             return apply_with_residual(self, params, x, residual, gamma)
-        h = self.act(dense_layer(params["fc1"], x))
+        h = first_layer(self.act, params["fc1"], x)
         return dense_layer(params["fc2"], h, gamma=gamma, residual=residual)
 
 

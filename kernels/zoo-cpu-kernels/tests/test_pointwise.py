@@ -193,3 +193,48 @@ def test_a_batch_sharded_over_devices_is_convolved_where_it_lies():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     devices, gathered, err = out.stdout.split()
     assert (devices, gathered) == ("4", "False") and float(err) == 0.0
+
+
+def gelu64(v):
+    """The exact GELU in float64: 0.5 · v · (1 + erf(v / √2))."""
+    from math import erf, sqrt
+
+    return 0.5 * v * (1 + np.vectorize(erf)(v / sqrt(2)))
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["avx512", "portable"])
+@pytest.mark.parametrize(("stride", "residual", "per"), [(1, False, False), (2, True, False), (1, False, True)])
+def test_the_gelu_epilogue_matches_the_float64_reference(stride, residual, per, portable):
+    """80 output channels (a block of 64 and a tail of 16), 35 pixels per image (blocks straddle the
+    images), pre-activations spread to about ±12: erf's clamps at ±4·√2 and everything between."""
+    x, kernel, scale, shift, res = data(2, 7, 5, 40, 80, stride, residual)
+    if per:
+        scale, shift = per_image(2, 80)
+    shift = 4 * shift
+    conv = jax.jit(lambda *a: pointwise._conv(*a, stride=stride, relu=False, gelu=True, portable=portable))
+    got = conv(x, kernel, scale, shift, res)
+    close(got, gelu64(reference(x, kernel, scale, shift, res, stride, relu=False)))
+
+
+def test_the_gelu_curve_as_close_as_float32_allows():
+    """Through an identity kernel the output is GELU of the input itself: across [-12, 12] the fused
+    GELU is as close to the float64 one as float32 allows, and within 2e-6 of ``zoo_core.nn.gelu`` as
+    XLA computes it."""
+    from zoo_core.nn import gelu
+
+    v = np.linspace(-12, 12, 16 * 1001, dtype=np.float32).reshape(1, 1, -1, 16)
+    eye, ones, zeros = np.eye(16, dtype=np.float32), np.ones(16, np.float32), np.zeros(16, np.float32)
+    got = np.asarray(pointwise_conv2d(v, eye, ones, zeros, gelu=True), np.float64)
+    want = gelu64(v.astype(np.float64))
+    # float32's own bound: an ulp of the result, and an ulp of 1 in 1 + erf, times 0.5·|v| (where Φ(v)
+    # is small, 1 + erf(v/√2) cancels); XLA's float32 GELU reaches 2.0 of these units, the kernel 2.2
+    units = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64) + np.abs(v) * 2.0**-24
+    err = np.abs(got - want)
+    assert np.all(err <= 4 * units), f"{np.max(err / units):.1f} units at worst"
+    np.testing.assert_allclose(got, np.asarray(jax.jit(gelu)(v), np.float64), rtol=0, atol=2e-6)
+
+
+def test_relu_and_gelu_together_are_refused():
+    x, kernel, scale, shift, _ = data(1, 4, 4, 8, 16)
+    with pytest.raises(ValueError, match="relu and gelu"):
+        pointwise_conv2d(x, kernel, scale, shift, relu=True, gelu=True)

@@ -15,11 +15,12 @@ from ``zoo_core.nn.grouped.grouped_conv2d`` on the CPU.
 stride 1 or 2, for the cases ``dense3x3_supports`` names (float32, a multiple of 16 output
 channels); zoo-core calls it from ``zoo_core.nn.conv2d`` on the CPU.
 
-``pointwise_conv2d(x, kernel, scale, shift, residual=None, stride=, relu=)`` is the 1×1 conv (stride 1
-or 2) with its eval BatchNorm, residual add and ReLU applied before it stores its output, for the
-cases ``pointwise_supports`` names; zoo-core calls it from ``zoo_core.nn.conv_affine`` on the CPU.
+``pointwise_conv2d(x, kernel, scale, shift, residual=None, stride=, relu=, gelu=)`` is the 1×1 conv
+(stride 1 or 2) with its eval BatchNorm, residual add and ReLU applied before it stores its output, for
+the cases ``pointwise_supports`` names; zoo-core calls it from ``zoo_core.nn.conv_affine`` on the CPU.
 Its scale and shift may differ per image (``POINTWISE_PER_IMAGE``: a squeeze-excitation gate folded
-into them).
+into them), and its activation may be the exact GELU instead (``POINTWISE_GELU``: a linear layer
+followed by GELU, as in ConvNeXt's and the transformers' MLPs, through ``zoo_core.nn.dense_layer``).
 
 ``direct_conv2d(x, kernel, scale, shift, stride=, pads=, relu=)`` is the direct conv for inputs with
 few channels (a stem: KW·Cin small, ``direct_supports``) with the same kind of affine / ReLU
@@ -261,6 +262,7 @@ from zoo_cpu_kernels.direct import direct_supports as direct_supports  # noqa: E
 from zoo_cpu_kernels.moments import MOMENTS_TARGET as MOMENTS_TARGET  # noqa: E402
 from zoo_cpu_kernels.moments import kernel_moments as kernel_moments  # noqa: E402
 from zoo_cpu_kernels.moments import moments_supports as moments_supports  # noqa: E402
+from zoo_cpu_kernels.pointwise import POINTWISE_GELU as POINTWISE_GELU  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_PER_IMAGE as POINTWISE_PER_IMAGE  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_TARGET as POINTWISE_TARGET  # noqa: E402
 from zoo_cpu_kernels.pointwise import pointwise_conv2d as pointwise_conv2d  # noqa: E402

@@ -5,8 +5,9 @@
 // leading unit axes), per-channel scale and shift (Cout,) or per image and channel (N, Cout) (a
 // squeeze-excitation gate folded into the BatchNorm), optionally a residual (N, OH, OW, Cout);
 // stride 1 or 2 (output pixel (oh, ow) reads input pixel (s·oh, s·ow)), OH = (H - 1) / s + 1.
-// y = relu?(Σ_c x[n, s·oh, s·ow, c] · kernel[c, o] · scale[(n,) o] + shift[(n,) o] + residual?), Cout a
-// multiple of 16, float32 accumulation (the summation order differs from XLA's).
+// y = act?(Σ_c x[n, s·oh, s·ow, c] · kernel[c, o] · scale[(n,) o] + shift[(n,) o] + residual?), Cout a
+// multiple of 16, float32 accumulation (the summation order differs from XLA's); act is ReLU (`relu`),
+// the exact GELU (`gelu`: a transformer MLP's or ConvNeXt's first linear layer), or none.
 //
 // A GEMM over the M = N·OH·OW output pixels, taken as one sequence (not row by row), so blocks do
 // not stop at row ends. A block of R pixels × U vectors of 16 output channels is held in R·U zmm
@@ -56,10 +57,39 @@ struct Epilogue {
   const float* shift;
   const float* residual;
   bool relu;
+  bool gelu;  // the exact GELU, x · Φ(x) (not with relu)
   int64_t image_stride = 0;
   int64_t per_image = 1;
   int64_t p0 = 0;
 };
+
+// erf(x) as a rational function of x on [-4, 4] (beyond, ±1 in float32): Eigen's float32 odd
+// numerator over even denominator, a few ulp; the fused GELU is then as close to the exact one as
+// XLA's float32 GELU (kernels/zoo-cpu-kernels/tests/test_pointwise.py). T: a float or a vector.
+template <typename T>
+__attribute__((always_inline)) inline T erf_rational(T x) {
+  const T four = T{} + 4.0f, minus_four = T{} - 4.0f;
+  x = x > four ? four : x;
+  x = x < minus_four ? minus_four : x;
+  const T x2 = x * x;
+  T p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
+  p = x2 * p + -2.10102402082508e-06f;
+  p = x2 * p + -5.69250639462346e-05f;
+  p = x2 * p + -7.34990630326855e-04f;
+  p = x2 * p + -2.95459980854025e-03f;
+  p = x2 * p + -1.60960333262415e-02f;
+  T q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
+  q = x2 * q + -1.68282697438203e-03f;
+  q = x2 * q + -7.37332916720468e-03f;
+  q = x2 * q + -1.42647390514189e-02f;
+  return x * p / q;
+}
+
+// PyTorch's exact GELU as it writes it, 0.5 · x · (1 + erf(x / √2)).
+template <typename T>
+__attribute__((always_inline)) inline T gelu(T x) {
+  return 0.5f * x * (1.0f + erf_rational<T>(x * 0.70710678118654752f));
+}
 
 // Input element offsets (pixel index · Cin) of output pixels [p0, p0 + count), into `off`.
 void input_offsets(const Shape& s, int64_t p0, int64_t count, int64_t* off) {
@@ -130,6 +160,7 @@ __attribute__((always_inline)) inline void micro(const Shape& s, const float* x,
         vec v = acc[r][u] * load(e.scale + row[r] + u * 16) + load(e.shift + row[r] + u * 16);
         if (e.residual) v += load(e.residual + r * s.cout + u * 16);
         if (e.relu) v = v < zero ? zero : v;  // NaN stays NaN, as max(v, 0)
+        if (e.gelu) v = gelu(v);
         acc[r][u] = v;
       }
     }
@@ -210,7 +241,8 @@ void item_portable(const Shape& s, const float* x, const int64_t* off, int64_t c
     for (int64_t o = 0; o < width; ++o) {
       float v = out[o] * e.scale[row + o] + e.shift[row + o];
       if (e.residual) v += e.residual[p * s.cout + o];
-      out[o] = e.relu && v < 0.0f ? 0.0f : v;
+      v = e.relu && v < 0.0f ? 0.0f : v;
+      out[o] = e.gelu ? gelu(v) : v;
     }
   }
 }
@@ -236,7 +268,7 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
     const int64_t count = std::min(s.tile, s.pixels() - p0), width = std::min<int64_t>(64, s.cout - o0);
     if (t != offsets_of) input_offsets(s, p0, count, off.data()), offsets_of = t;
     const Epilogue at{e.scale + o0, e.shift + o0, e.residual ? e.residual + p0 * s.cout + o0 : nullptr, e.relu,
-                      e.image_stride, e.per_image, p0};
+                      e.gelu, e.image_stride, e.per_image, p0};
     float* yo = y + p0 * s.cout + o0;
     zoo::ColumnSums sums;
     const bool takes = moments && t == 0, in_block = takes && avx512 && count >= first_block(width);
@@ -280,14 +312,14 @@ bool affine_ok(const Dims& d, int64_t n, int64_t cout) {
 // channel's kernel mean and biased variance over Cin, taken as the conv reads the kernel.
 ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi::F32>& kernel,
                 ffi::Buffer<ffi::F32>& scale, ffi::Buffer<ffi::F32>& shift, ffi::RemainingArgs& rest,
-                ffi::ResultBuffer<ffi::F32>& y, float* moments, int64_t stride, int64_t relu, int64_t has_residual,
-                int64_t cin_block, int64_t max_threads, int64_t portable) {
+                ffi::ResultBuffer<ffi::F32>& y, float* moments, int64_t stride, int64_t relu, int64_t gelu,
+                int64_t has_residual, int64_t cin_block, int64_t max_threads, int64_t portable) {
   const auto xd = x.dimensions();
   const auto kd = kernel.dimensions();
   const auto yd = y->dimensions();
   const bool shapes_ok =
       xd.size() == 4 && kd.size() == 2 && yd.size() == 4 && kd[0] == xd[3] && kd[1] % 16 == 0 &&
-      (stride == 1 || stride == 2) && yd[0] == xd[0] && yd[1] == (xd[1] - 1) / stride + 1 &&
+      (stride == 1 || stride == 2) && !(relu && gelu) && yd[0] == xd[0] && yd[1] == (xd[1] - 1) / stride + 1 &&
       yd[2] == (xd[2] - 1) / stride + 1 && yd[3] == kd[1] && affine_ok(scale.dimensions(), xd[0], kd[1]) &&
       std::equal(scale.dimensions().begin(), scale.dimensions().end(), shift.dimensions().begin(),
                  shift.dimensions().end()) && cin_block >= 1 &&
@@ -296,8 +328,8 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
     return ffi::Error::InvalidArgument(
         "zoo_pointwise: expected x (N, H, W, Cin), kernel (Cin, Cout) with Cout % 16 == 0, scale and shift both (Cout,) "
         "or both (N, Cout), "
-        "stride 1 or 2, y (N, (H - 1) / stride + 1, (W - 1) / stride + 1, Cout), and a residual shaped as y "
-        "exactly where has_residual");
+        "stride 1 or 2, y (N, (H - 1) / stride + 1, (W - 1) / stride + 1, Cout), a residual shaped as y "
+        "exactly where has_residual, and at most one of relu and gelu");
   }
   const float* residual = nullptr;
   if (has_residual) {
@@ -323,7 +355,7 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
   const float* xp = x.typed_data();
   const float* kp = kernel.typed_data();
   float* yp = y->typed_data();
-  const Epilogue e{scale.typed_data(), shift.typed_data(), residual, relu != 0,
+  const Epilogue e{scale.typed_data(), shift.typed_data(), residual, relu != 0, gelu != 0,
                    scale.dimensions().size() == 2 ? s.cout : 0, s.oh * s.ow, 0};
   const int64_t flops = s.pixels() * s.cout * std::max<int64_t>(s.cin, 1);
   zoo::parallel_ranges(pool, s.tiles() * s.blocks(), flops, max_threads, [&](int64_t first, int64_t last) {
@@ -334,23 +366,23 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
 
 ffi::Error Pointwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
                      ffi::Buffer<ffi::F32> scale, ffi::Buffer<ffi::F32> shift, ffi::RemainingArgs rest,
-                     ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t relu, int64_t has_residual,
-                     int64_t cin_block, int64_t max_threads, int64_t portable) {
-  return Conv(pool, x, kernel, scale, shift, rest, y, nullptr, stride, relu, has_residual, cin_block, max_threads,
-              portable);
+                     ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t relu, int64_t gelu,
+                     int64_t has_residual, int64_t cin_block, int64_t max_threads, int64_t portable) {
+  return Conv(pool, x, kernel, scale, shift, rest, y, nullptr, stride, relu, gelu, has_residual, cin_block,
+              max_threads, portable);
 }
 
 ffi::Error PointwiseMoments(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
                             ffi::Buffer<ffi::F32> scale, ffi::Buffer<ffi::F32> shift, ffi::RemainingArgs rest,
                             ffi::ResultBuffer<ffi::F32> y, ffi::ResultBuffer<ffi::F32> moments, int64_t stride,
-                            int64_t relu, int64_t has_residual, int64_t cin_block, int64_t max_threads,
-                            int64_t portable) {
+                            int64_t relu, int64_t gelu, int64_t has_residual, int64_t cin_block,
+                            int64_t max_threads, int64_t portable) {
   const auto md = moments->dimensions();
   if (md.size() != 2 || md[0] != 2 || kernel.dimensions().size() != 2 || md[1] != kernel.dimensions()[1]) {
     return ffi::Error::InvalidArgument("zoo_pointwise_moments: expected a (2, Cout) moments result");
   }
-  return Conv(pool, x, kernel, scale, shift, rest, y, moments->typed_data(), stride, relu, has_residual, cin_block,
-              max_threads, portable);
+  return Conv(pool, x, kernel, scale, shift, rest, y, moments->typed_data(), stride, relu, gelu, has_residual,
+              cin_block, max_threads, portable);
 }
 
 // The operands and attributes both targets bind, around their results (the moments target has two).
@@ -359,6 +391,7 @@ auto Bound(Results results) {
   return std::move(results)
       .template Attr<int64_t>("stride")
       .template Attr<int64_t>("relu")
+      .template Attr<int64_t>("gelu")
       .template Attr<int64_t>("has_residual")
       .template Attr<int64_t>("cin_block")
       .template Attr<int64_t>("max_threads")

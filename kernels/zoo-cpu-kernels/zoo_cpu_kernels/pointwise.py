@@ -3,7 +3,8 @@
 
 The FFI target ``zoo_pointwise_conv2d`` (``pointwise.cc``) takes x (N, H, W, Cin), the kernel as
 (Cin, Cout), scale and shift (Cout,) or per image (N, Cout), and optionally a residual
-(N, OH, OW, Cout), all float32, and computes ``relu?(conv(x, kernel) · scale + shift + residual?)``:
+(N, OH, OW, Cout), all float32, and computes ``act?(conv(x, kernel) · scale + shift + residual?)``
+(``act`` ReLU, the exact GELU, or none):
 a register-blocked GEMM over the output pixels whose last input-channel chunk applies the epilogue
 as it stores. Under jax.sharding the call splits along the batch (x, the residual and per-image
 scale and shift batch-sharded, the rest replicated); under ``jax.vmap`` a batch of inputs folds
@@ -29,6 +30,8 @@ from zoo_cpu_kernels import _batch_sharded, _lib
 POINTWISE_TARGET = "zoo_pointwise_conv2d"
 #: scale and shift may be (N, Cout), one row per image (zoo-core checks this before it folds a gate in).
 POINTWISE_PER_IMAGE = True
+#: the epilogue's activation may be the exact GELU (``gelu=True``; zoo-core checks this before it asks).
+POINTWISE_GELU = True
 #: Input channels per pass over the kernel (128-512 measured alike on Zen 5; 256: one pass at Cin 256).
 POINTWISE_CIN_BLOCK = 256
 
@@ -50,12 +53,13 @@ def pointwise_supports(x_dtype, kernel_dtype, *, out_chans: int, stride) -> bool
 
 
 def _pointwise_call(config, x, kernel, scale, shift, residual=None) -> jax.Array:
-    stride, relu, cin_block, max_threads, portable = config
+    stride, relu, gelu, cin_block, max_threads, portable = config
     n, h, w, _ = x.shape
     out = jax.ShapeDtypeStruct((n, (h - 1) // stride + 1, (w - 1) // stride + 1, kernel.shape[1]), x.dtype)
     operands = (x, kernel, scale, shift) + (() if residual is None else (residual,))
     return jax.ffi.ffi_call(POINTWISE_TARGET, out, vmap_method="sequential")(
-        *operands, stride=np.int64(stride), relu=np.int64(relu), has_residual=np.int64(residual is not None),
+        *operands, stride=np.int64(stride), relu=np.int64(relu), gelu=np.int64(gelu),
+        has_residual=np.int64(residual is not None),
         cin_block=np.int64(cin_block), max_threads=np.int64(max_threads), portable=np.int64(portable))
 
 
@@ -155,28 +159,34 @@ def _check_operands(x, kernel, scale, shift, residual, stride: int) -> None:
         raise refuse(where, "residual", residual, f"None or a float32 {out} array")
 
 
-def _conv(x, kernel, scale, shift, residual, *, stride, relu, cin_block=POINTWISE_CIN_BLOCK, max_threads=0,
-          portable=False) -> jax.Array:
+def _conv(x, kernel, scale, shift, residual, *, stride, relu, gelu=False, cin_block=POINTWISE_CIN_BLOCK,
+          max_threads=0, portable=False) -> jax.Array:
     stride = check_int("pointwise_conv2d", "stride", stride, min=1, max=2)
     relu = check_bool("pointwise_conv2d", "relu", relu)
+    gelu = check_bool("pointwise_conv2d", "gelu", gelu)
+    if relu and gelu:
+        raise ValueError("pointwise_conv2d: relu and gelu were both asked for; the epilogue applies one activation")
     x, scale, shift = jnp.asarray(x), jnp.asarray(scale), jnp.asarray(shift)
     kernel = jnp.asarray(kernel)
     if kernel.ndim == 4 and kernel.shape[:2] == (1, 1):
         kernel = kernel.reshape(kernel.shape[2:])
     residual = None if residual is None else jnp.asarray(residual)
     _check_operands(x, kernel, scale, shift, residual, stride)
-    config = (stride, int(relu), int(cin_block), int(max_threads), int(portable))
+    config = (stride, int(relu), int(gelu), int(cin_block), int(max_threads), int(portable))
     extra = () if residual is None else (residual,)
     return batchable(_PARTITIONED[residual is not None, scale.ndim == 2], config)(x, (kernel, scale, shift), extra)
 
 
 def pointwise_conv2d(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array,
-                     residual: jax.Array | None = None, *, stride: int = 1, relu: bool = False) -> jax.Array:
+                     residual: jax.Array | None = None, *, stride: int = 1, relu: bool = False,
+                     gelu: bool = False) -> jax.Array:
     """``x`` (N, H, W, Cin) float32, ``kernel`` (Cin, Cout) or (1, 1, Cin, Cout) float32 with Cout a
     multiple of 16, ``scale`` and ``shift`` (Cout,) float32, or both (N, Cout): each image its own
     (a squeeze-excitation gate folded into the norm), ``residual`` None or (N, OH, OW, Cout)
-    float32 → ``relu?(conv · scale + shift + residual?)`` (N, OH, OW, Cout), where ``conv`` is the
+    float32 → ``act?(conv · scale + shift + residual?)`` (N, OH, OW, Cout), ``act`` ReLU where
+    ``relu``, the exact GELU ``0.5 · v · (1 + erf(v / √2))`` where ``gelu`` (erf as XLA evaluates it
+    in float32), at most one of them; ``conv`` is the
     1×1 conv at ``stride`` 1 or 2 (output pixel (i, j) reads input pixel (s·i, s·j);
     OH = (H - 1) // s + 1) with float32 accumulation. Eval-mode BatchNorm folds into
     ``scale = γ / sqrt(var + eps)``, ``shift = β - mean · scale``. Not differentiable itself."""
-    return _conv(x, kernel, scale, shift, residual, stride=stride, relu=relu)
+    return _conv(x, kernel, scale, shift, residual, stride=stride, relu=relu, gelu=gelu)
