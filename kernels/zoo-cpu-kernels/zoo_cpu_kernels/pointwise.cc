@@ -111,8 +111,11 @@ void input_offsets(const Shape& s, int64_t p0, int64_t count, int64_t* off) {
 #if defined(__x86_64__)
 // R pixels (input offsets `off`) × U·16 channels: input channels [c0, c1) added to what y holds
 // (nothing when `first`), and the epilogue applied when `last`. Reads off[R, 2R) for prefetching.
-// With M, the kernel rows [c0, c1) it loads also go into the moments' sums `m`.
-template <int U, int R, bool M = false>
+// With M, the kernel rows [c0, c1) it loads also go into the moments' sums `m`. With M or P (the first
+// block of a chunk: the kernel rows come from L3 or memory, Cout floats apart, where the hardware
+// prefetcher does not follow) it prefetches the kernel rows kAhead ahead.
+constexpr int64_t kAhead = 24;
+template <int U, int R, bool M = false, bool P = false>
 __attribute__((always_inline)) inline void micro(const Shape& s, const float* x, const int64_t* off, const float* k,
                                                  float* y, int64_t c0, int64_t c1, bool first, bool last,
                                                  const Epilogue& e, zoo::ColumnSums* m = nullptr) {
@@ -135,6 +138,10 @@ __attribute__((always_inline)) inline void micro(const Shape& s, const float* x,
     if (((c - c0) & 15) == 0) {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) __builtin_prefetch(x + off[R + r] + c, 0, 3);
+    }
+    if constexpr (M || P) {
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) __builtin_prefetch(k + (c + kAhead) * s.cout + u * 16, 0, 3);
     }
     vec kv[U];
 #pragma GCC unroll 4
@@ -186,14 +193,19 @@ __attribute__((always_inline)) inline void blocks(const Shape& s, const float* x
   }
 }
 
-// `count` pixels in blocks of R, then the tail in blocks of 8, 4, 2, 1. With `m`, the first block
-// (R pixels: the caller checks there are) also takes the moments.
+// `count` pixels in blocks of R, then the tail in blocks of 8, 4, 2, 1. The first block prefetches the
+// chunk's kernel rows for the rest; with `m` it (R pixels: the caller checks there are) also takes the
+// moments.
 template <int U, int R>
 __attribute__((always_inline)) inline void pixels(const Shape& s, const float* x, const int64_t* off, int64_t count,
                                                   const float* k, float* y, int64_t c0, int64_t c1, bool first,
                                                   bool last, const Epilogue& e, zoo::ColumnSums* m) {
   int64_t p = 0;
-  if (m) micro<U, R, true>(s, x, off, k, y, c0, c1, first, last, e, m), p = R;
+  if (m) {
+    micro<U, R, true>(s, x, off, k, y, c0, c1, first, last, e, m), p = R;
+  } else if (count >= R) {
+    micro<U, R, false, true>(s, x, off, k, y, c0, c1, first, last, e), p = R;
+  }
   blocks<U, R>(s, x, off, count, k, y, c0, c1, first, last, e, p, true);
   if constexpr (R > 8) blocks<U, 8>(s, x, off, count, k, y, c0, c1, first, last, e, p, false);
   if constexpr (R > 4) blocks<U, 4>(s, x, off, count, k, y, c0, c1, first, last, e, p, false);
@@ -287,17 +299,21 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
 }
 
 // Tiles of equal size (a multiple of 6 pixels) whose input rows stay within ~512 KiB of L2 over at
-// most two chunks of `cin_block` channels (tile × min(Cin, 2·cin_block) floats), at least ~16 items to
-// spread over the threads where the pixels allow. Each item reads its block's whole kernel (Cin × 64
-// floats) once, so a tile sized by all of a wide Cin (3072: 42 pixels) read the kernel again every
-// few register blocks (392 × 3072 → 768 on a 2-core Xeon: 186 against 250 GFLOP/s). With fewer
-// than 8 tiles the items go block by block, so that the threads' contiguous ranges of items share
-// the tiles evenly (tile by tile, one thread could get a tile and the other the short last one).
-void choose_tiles(Shape& s) {
+// most two chunks of `cin_block` channels (tile × min(Cin, 2·cin_block) floats), and at least ~16
+// items to spread over the `threads` where the pixels allow, unless the blocks of output channels alone
+// give each thread 4. Each item reads its block's whole kernel (Cin × 64 floats) once, so every tile
+// reads the whole kernel again: a tile sized by all of a wide Cin (3072: 42 pixels) did so every few
+// register blocks (392 × 3072 → 768 on a 2-core Xeon: 186 against 250 GFLOP/s), and splitting
+// ConvNeXt-T's batch-1 stage-4 fc2 (49 pixels × 3072 → 768, 12 blocks) into two tiles for the threads
+// read its 9.4 MB kernel twice. With fewer than 8 tiles the items go block by block, so that the
+// threads' contiguous ranges of items share the tiles evenly (tile by tile, one thread could get a
+// tile and the other the short last one).
+void choose_tiles(Shape& s, int64_t threads) {
   const int64_t m = s.pixels(), blocks = s.blocks();
-  const int64_t cached = std::max<int64_t>(6, (int64_t{1} << 17) / std::max<int64_t>(std::min(s.cin, 2 * s.cin_block), 1));
+  const int64_t chunk = std::max<int64_t>(std::min(s.cin, 2 * s.cin_block), 1);
+  const int64_t cached = std::max<int64_t>(6, (int64_t{1} << 17) / chunk);
   int64_t tiles = (m + cached - 1) / cached;
-  if (tiles * blocks < 16) tiles = std::min((m + 5) / 6, (16 + blocks - 1) / blocks);
+  if (tiles * blocks < 16 && blocks < 4 * threads) tiles = std::min((m + 5) / 6, (16 + blocks - 1) / blocks);
   s.tile = ((m + tiles - 1) / tiles + 5) / 6 * 6;
   s.tile_major = s.tiles() >= 8;
 }
@@ -351,7 +367,7 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
     }
     return ffi::Error::Success();
   }
-  choose_tiles(s);
+  choose_tiles(s, max_threads > 0 ? std::min<int64_t>(max_threads, pool.num_threads()) : pool.num_threads());
   const float* xp = x.typed_data();
   const float* kp = kernel.typed_data();
   float* yp = y->typed_data();
