@@ -43,8 +43,11 @@ struct Shape {
 
 // Kernel column J for pixels [0, R) of a block, stride S: `xr` points at the input pixel left of
 // the block's first window (column S·ow0 - 1) in input row S·oh + i - 1, `kr` at the kernel's (i, 0, 0, o0).
-// With M, the kernel vectors it loads also go into the moments' sums `m` (shifted by `sh`).
-template <int S, int U, int R, int J, bool LEFT, bool RIGHT, bool M>
+// With M, the kernel vectors it loads also go into the moments' sums `m` (shifted by `sh`). With M or P
+// (a chunk's first block: its kernel rows come from L3 or memory, Cout floats apart, where the
+// hardware prefetcher does not follow) it prefetches the kernel rows kAhead ahead.
+constexpr int64_t kAhead = 24;
+template <int S, int U, int R, int J, bool LEFT, bool RIGHT, bool M, bool P = false>
 __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][U], const float* xr,
                                                   const float* kr, int64_t c0, int64_t c1, const vec (&sh)[U],
                                                   zoo::ColumnSums* m) {
@@ -52,6 +55,10 @@ __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][
   const float* kj = kr + J * s.cin * s.cout;
   [[maybe_unused]] vec m1[U] = {}, m2[U] = {};
   auto step = [&](int64_t c) __attribute__((always_inline)) {
+    if constexpr (M || P) {
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) __builtin_prefetch(kj + (c + kAhead) * s.cout + u * 16, 0, 3);
+    }
     vec kv[U];
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) kv[u] = load(kj + c * s.cout + u * 16);
@@ -70,8 +77,8 @@ __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][
 // Output pixels [ow0, ow0 + R) of row `oh`, channels [o0, o0 + 16·U), input channels [c0, c1);
 // adds to what the output holds unless `first`. LEFT: ow0 == 0; RIGHT: the last pixel's window
 // reaches past the image's last column. With M (a row whose windows use all three kernel rows), the
-// kernel rows of chunk [c0, c1) also go into the moments' sums `m`.
-template <int S, int U, int R, bool LEFT, bool RIGHT, bool M>
+// kernel rows of chunk [c0, c1) also go into the moments' sums `m`. P: prefetch the kernel rows ahead.
+template <int S, int U, int R, bool LEFT, bool RIGHT, bool M, bool P = false>
 __attribute__((always_inline)) inline void block(const Shape& s, const float* x_n, const float* k, float* y_row,
                                                  int64_t oh, int64_t ow0, int64_t o0, int64_t c0, int64_t c1,
                                                  bool first, zoo::ColumnSums* m) {
@@ -88,9 +95,9 @@ __attribute__((always_inline)) inline void block(const Shape& s, const float* x_
     // Column S·ow0 - 1 is read only where LEFT is false (ow0 >= 1).
     const float* xr = x_n + ((top + i) * s.w + ow0 * S - 1) * s.cin;
     const float* kr = k + i * 3 * s.cin * s.cout + o0;
-    column<S, U, R, 0, LEFT, RIGHT, M>(s, acc, xr, kr, c0, c1, sh, m);
-    column<S, U, R, 1, LEFT, RIGHT, M>(s, acc, xr, kr, c0, c1, sh, m);
-    column<S, U, R, 2, LEFT, RIGHT, M>(s, acc, xr, kr, c0, c1, sh, m);
+    column<S, U, R, 0, LEFT, RIGHT, M, P>(s, acc, xr, kr, c0, c1, sh, m);
+    column<S, U, R, 1, LEFT, RIGHT, M, P>(s, acc, xr, kr, c0, c1, sh, m);
+    column<S, U, R, 2, LEFT, RIGHT, M, P>(s, acc, xr, kr, c0, c1, sh, m);
   }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
@@ -98,30 +105,35 @@ __attribute__((always_inline)) inline void block(const Shape& s, const float* x_
     for (int u = 0; u < U; ++u) store(y_row + (ow0 + r) * s.cout + o0 + u * 16, acc[r][u]);
 }
 
-template <int S, int U, int R, bool M = false>
+template <int S, int U, int R, bool M = false, bool P = false>
 __attribute__((always_inline)) inline void any_block(const Shape& s, const float* x_n, const float* k, float* y_row,
                                                      int64_t oh, int64_t ow0, int64_t o0, int64_t c0, int64_t c1,
                                                      bool first, zoo::ColumnSums* m = nullptr) {
   const bool left = ow0 == 0, right = (ow0 + R - 1) * S + 1 >= s.w;
   if (left && right) {
-    block<S, U, R, true, true, M>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, true, true, M, P>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
   } else if (left) {
-    block<S, U, R, true, false, M>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, true, false, M, P>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
   } else if (right) {
-    block<S, U, R, false, true, M>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, false, true, M, P>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
   } else {
-    block<S, U, R, false, false, M>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, false, false, M, P>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
   }
 }
 
 // One output row, channels [o0, o0 + 16·U): blocks of R pixels, then the tail in blocks of 4, 2, 1.
-// With `m`, the first block (R pixels: the caller checks the row has them) also takes the moments.
+// With `m`, the first block (R pixels: the caller checks the row has them) also takes the moments;
+// with `ahead` (a chunk's first row), it prefetches the kernel rows for the blocks after it.
 template <int S, int U, int R>
 __attribute__((always_inline)) inline void row(const Shape& s, const float* x_n, const float* k, float* y_row,
                                                int64_t oh, int64_t o0, int64_t c0, int64_t c1, bool first,
-                                               zoo::ColumnSums* m) {
+                                               zoo::ColumnSums* m, bool ahead = false) {
   int64_t ow = 0;
-  if (m) any_block<S, U, R, true>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first, m), ow += R;
+  if (m) {
+    any_block<S, U, R, true>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first, m), ow += R;
+  } else if (ahead && R <= s.ow) {
+    any_block<S, U, R, false, true>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first), ow += R;
+  }
   for (; ow + R <= s.ow; ow += R) any_block<S, U, R>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first);
   if constexpr (R > 4) {
     if (ow + 4 <= s.ow) any_block<S, U, 4>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first), ow += 4;
@@ -143,7 +155,7 @@ __attribute__((always_inline)) inline void rows_of(const Shape& s, const float* 
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / s.oh, oh = r % s.oh;
       row<S, U, R>(s, x + n * s.h * s.w * s.cin, k, y + r * s.ow * s.cout, oh, o0, c0, c1, c0 == 0,
-                   r == m_row ? m : nullptr);
+                   r == m_row ? m : nullptr, r == r0);
     }
   }
 }
