@@ -83,3 +83,17 @@ def test_torch_compile_starts_afresh_for_each_model_and_batch(bench, monkeypatch
     assert events == ["reset", ("compile", {"dynamic": False})] * 2
     out = capsys.readouterr().out
     assert "timm compile img/s" in out and "of 6 (" in out  # three bars at each batch size
+
+
+def test_ab_kernels_runs_one_build_against_another(monkeypatch, capsys):
+    """``benchmarks/ab_kernels.py`` with the installed build as the "old" one too: both compiled
+    forwards run their own targets and agree exactly."""
+    kernels = pytest.importorskip("zoo_cpu_kernels")
+    spec = importlib.util.spec_from_file_location("ab_kernels", SCRIPT.parent / "ab_kernels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    so = next(pathlib.Path(kernels.__file__).parent.glob("_kernels*.so"))
+    monkeypatch.setattr(sys, "argv", ["ab_kernels.py", str(so), "resnet18.a1_in1k", "--batch", "1", "--rounds", "1"])
+    module.main()
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| resnet18.a1_in1k | 1 |"))
+    assert float(row.rstrip(" |").rsplit("|", 1)[1]) == 0.0

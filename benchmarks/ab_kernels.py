@@ -1,0 +1,95 @@
+"""Paired A/B of two builds of zoo-cpu-kernels in one process: the installed one against an older
+build's shared object, on whole models at batch 1 and 8.
+
+A change to a kernel moves a model by a few percent, less than this kind of shared machine drifts
+between two runs of ``bench_families.py``. Here both builds run in the same process, alternating call
+by call: the older ``_kernels*.so`` (copy it aside before rebuilding) is loaded beside the installed
+one, its conv targets registered under ``<target>_old``, and the model compiled twice, once with each
+set of targets. The speed-up printed is the median over rounds of each round's old / new time, and the
+two outputs are compared (the builds should agree to float32 rounding).
+
+    cp kernels/zoo-cpu-kernels/zoo_cpu_kernels/_kernels*.so /tmp/old.so   # before rebuilding
+    pip install --no-deps --no-build-isolation -e kernels/zoo-cpu-kernels # the change
+    python benchmarks/ab_kernels.py /tmp/old.so convnext_tiny.fb_in1k resnet50.a1_in1k [--rounds 11]
+
+Both builds must take the same FFI attributes (the Python side is the installed one's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import importlib.util
+import pathlib
+import statistics
+import time
+
+import jax
+import numpy as np
+
+import zoo_cpu_kernels
+from zoo_cpu_kernels import conv_moments, pointwise
+
+#: (module, the attribute naming its FFI target, the handler's symbol in the shared object)
+SWAPS = [(pointwise, "POINTWISE_TARGET", "ZooPointwise"), (zoo_cpu_kernels, "DENSE3X3_TARGET", "ZooDense3x3"),
+         (conv_moments, "DENSE3X3_MOMENTS_TARGET", "ZooDense3x3Moments"),
+         (conv_moments, "POINTWISE_MOMENTS_TARGET", "ZooPointwiseMoments")]
+
+
+def build_pair():
+    """``bench_families.build_pair``: timm's model and ours with the same random weights."""
+    path = pathlib.Path(__file__).with_name("bench_families.py")
+    spec = importlib.util.spec_from_file_location("bench_families", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_pair
+
+
+def compiled(model, params, state, x, suffix: str = ""):
+    """The jitted forward, compiled with every swapped target's name ending in ``suffix``."""
+    for module, attr, _ in SWAPS:
+        setattr(module, attr, getattr(module, attr) + suffix)
+    try:
+        return jax.jit(lambda p, s, x: model.apply(p, s, x)[0]).lower(params, state, x).compile()
+    finally:
+        for module, attr, _ in SWAPS:
+            setattr(module, attr, getattr(module, attr).removesuffix(suffix))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("old_so", help="the older build's _kernels*.so")
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--rounds", type=int, default=11)
+    args = parser.parse_args()
+    lib = ctypes.cdll.LoadLibrary(str(pathlib.Path(args.old_so).resolve()))
+    for module, attr, symbol in SWAPS:
+        jax.ffi.register_ffi_target(getattr(module, attr) + "_old", jax.ffi.pycapsule(getattr(lib, symbol)),
+                                    platform="cpu")
+    pair = build_pair()
+    print("| model | batch | new ms | old ms | old / new (paired) | max abs diff |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in args.models:
+        _, model, params, state = pair(name, 224)
+        for batch in args.batch:
+            x = jax.device_put(np.random.default_rng(0).standard_normal((batch, 224, 224, 3), dtype=np.float32))
+            runs = {"new": compiled(model, params, state, x), "old": compiled(model, params, state, x, "_old")}
+            if "_old" not in runs["old"].as_text():
+                raise SystemExit(f"{name}: none of the swapped kernels runs in this model")
+            diff = float(np.abs(np.asarray(runs["new"](params, state, x)) - np.asarray(runs["old"](params, state, x)))
+                         .max())
+            times = {key: [] for key in runs}
+            for _ in range(args.rounds):
+                for key, run in runs.items():
+                    run(params, state, x).block_until_ready()  # untimed: the other build's threads spin down
+                    start = time.perf_counter()
+                    run(params, state, x).block_until_ready()
+                    times[key].append(time.perf_counter() - start)
+            ratio = statistics.median(old / new for old, new in zip(times["old"], times["new"]))
+            print(f"| {name} | {batch} | {1e3 * statistics.median(times['new']):.1f} "
+                  f"| {1e3 * statistics.median(times['old']):.1f} | {ratio:.3f}x | {diff:.1e} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
