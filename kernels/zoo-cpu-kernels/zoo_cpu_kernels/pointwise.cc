@@ -7,7 +7,7 @@
 // stride 1 or 2 (output pixel (oh, ow) reads input pixel (s·oh, s·ow)), OH = (H - 1) / s + 1.
 // y = act?(Σ_c x[n, s·oh, s·ow, c] · kernel[c, o] · scale[(n,) o] + shift[(n,) o] + residual?), Cout a
 // multiple of 16, float32 accumulation (the summation order differs from XLA's); act is ReLU (`relu`),
-// the exact GELU (`gelu`: a transformer MLP's or ConvNeXt's first linear layer), or none.
+// the exact GELU (`gelu`: an MLP's first linear layer, ConvNeXt's), or none.
 //
 // A GEMM over the M = N·OH·OW output pixels, taken as one sequence (not row by row), so blocks do
 // not stop at row ends. A block of R pixels × U vectors of 16 output channels is held in R·U zmm
