@@ -11,6 +11,11 @@ two outputs are compared (the builds should agree to float32 rounding).
     cp kernels/zoo-cpu-kernels/zoo_cpu_kernels/_kernels*.so /tmp/old.so   # before rebuilding
     pip install --no-deps --no-build-isolation -e kernels/zoo-cpu-kernels # the change
     python benchmarks/ab_kernels.py /tmp/old.so convnext_tiny.fb_in1k resnet50.a1_in1k [--rounds 11]
+    python benchmarks/ab_kernels.py /tmp/old.so --gemm 1576,768,3072 49,3072,768   # the 1×1 kernel as a GEMM
+
+With ``--gemm M,K,N``, the pointwise kernel alone on an (M, K) × (K, N) product (plus a bias, the epilogue
+at its cheapest), old and new builds paired the same way, next to XLA's own matmul and, where torch is
+installed, ``torch.addmm`` (oneDNN / MKL) timed in the same rounds; in GFLOP/s.
 
 Both builds must take the same FFI attributes (the Python side is the installed one's).
 """
@@ -56,20 +61,73 @@ def compiled(model, params, state, x, suffix: str = ""):
             setattr(module, attr, getattr(module, attr).removesuffix(suffix))
 
 
+def gemm_rows(shapes: list[str], rounds: int) -> None:
+    """The pointwise kernel as an (M, K) × (K, N) GEMM: new build against old, XLA and torch beside them."""
+    import jax.numpy as jnp
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+
+    def kernel(suffix: str):
+        def forward(x, w, b):
+            pointwise.POINTWISE_TARGET += suffix
+            try:
+                return pointwise._conv(x[None, None], w, jnp.ones(w.shape[1], w.dtype), b, None, stride=1,
+                                       relu=False)[0, 0]
+            finally:
+                pointwise.POINTWISE_TARGET = pointwise.POINTWISE_TARGET.removesuffix(suffix)
+        return jax.jit(forward)
+
+    print("| M, K, N | new GFLOP/s | old GFLOP/s | XLA GFLOP/s | torch GFLOP/s | old / new (paired) | max abs diff |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    rng = np.random.default_rng(0)
+    for text in shapes:
+        m, k, n = (int(v) for v in text.split(","))
+        x = rng.standard_normal((m, k), dtype=np.float32)
+        w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
+        b = rng.standard_normal(n).astype(np.float32)
+        args = [jax.device_put(a) for a in (x, w, b)]
+        calls = {"new": kernel(""), "old": kernel("_old"), "xla": jax.jit(lambda x, w, b: x @ w + b)}
+        outs = {key: np.asarray(f(*args)) for key, f in calls.items()}
+        diff = max(float(np.abs(outs["new"] - outs[key]).max()) for key in ("old", "xla"))
+        runs = {key: (lambda f=f, args=args: f(*args).block_until_ready()) for key, f in calls.items()}
+        if torch is not None:
+            xt, wt, bt = (torch.from_numpy(a) for a in (x, w, b))
+            runs["torch"] = lambda xt=xt, wt=wt, bt=bt: torch.addmm(bt, xt, wt)
+        times = {key: [] for key in runs}
+        for _ in range(rounds):
+            for key, run in runs.items():
+                run()
+                start = time.perf_counter()
+                run()
+                times[key].append(time.perf_counter() - start)
+        rate = {key: f"{2e-9 * m * k * n / statistics.median(t):.0f}" for key, t in times.items()}
+        ratio = statistics.median(old / new for old, new in zip(times["old"], times["new"]))
+        print(f"| {m}, {k}, {n} | {rate['new']} | {rate['old']} | {rate['xla']} | {rate.get('torch', '-')} "
+              f"| {ratio:.3f}x | {diff:.1e} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("old_so", help="the older build's _kernels*.so")
-    parser.add_argument("models", nargs="+")
+    parser.add_argument("models", nargs="*")
+    parser.add_argument("--gemm", nargs="+", default=[], metavar="M,K,N",
+                        help="time the pointwise kernel on these GEMM shapes (after the models, if any)")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--rounds", type=int, default=11)
     args = parser.parse_args()
+    if not args.models and not args.gemm:
+        parser.error("name models, or GEMM shapes with --gemm")
     lib = ctypes.cdll.LoadLibrary(str(pathlib.Path(args.old_so).resolve()))
     for module, attr, symbol in SWAPS:
         jax.ffi.register_ffi_target(getattr(module, attr) + "_old", jax.ffi.pycapsule(getattr(lib, symbol)),
                                     platform="cpu")
-    pair = build_pair()
-    print("| model | batch | new ms | old ms | old / new (paired) | max abs diff |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    pair = build_pair() if args.models else None
+    if args.models:
+        print("| model | batch | new ms | old ms | old / new (paired) | max abs diff |")
+        print("| --- | --- | --- | --- | --- | --- |")
     for name in args.models:
         _, model, params, state = pair(name, 224)
         for batch in args.batch:
@@ -89,6 +147,8 @@ def main() -> None:
             ratio = statistics.median(old / new for old, new in zip(times["old"], times["new"]))
             print(f"| {name} | {batch} | {1e3 * statistics.median(times['new']):.1f} "
                   f"| {1e3 * statistics.median(times['old']):.1f} | {ratio:.3f}x | {diff:.1e} |", flush=True)
+    if args.gemm:
+        gemm_rows(args.gemm, args.rounds)
 
 
 if __name__ == "__main__":

@@ -97,3 +97,21 @@ def test_ab_kernels_runs_one_build_against_another(monkeypatch, capsys):
     module.main()
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| resnet18.a1_in1k | 1 |"))
     assert float(row.rstrip(" |").rsplit("|", 1)[1]) == 0.0
+
+
+def test_ab_kernels_times_the_pointwise_kernel_as_a_gemm(monkeypatch, capsys):
+    """``ab_kernels.py --gemm``: the pointwise kernel of both builds on a GEMM shape, next to XLA's
+    matmul; the builds (here the same one) agree exactly and with XLA to float32 rounding."""
+    kernels = pytest.importorskip("zoo_cpu_kernels")
+    spec = importlib.util.spec_from_file_location("ab_kernels", SCRIPT.parent / "ab_kernels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    so = next(pathlib.Path(kernels.__file__).parent.glob("_kernels*.so"))
+    monkeypatch.setattr(sys, "argv", ["ab_kernels.py", str(so), "--gemm", "50,96,80", "--rounds", "1"])
+    module.main()
+    out = capsys.readouterr().out
+    assert "| model |" not in out  # no model table without models
+    row = next(line for line in out.splitlines() if line.startswith("| 50, 96, 80 |"))
+    cells = [cell.strip() for cell in row.strip(" |").split("|")]
+    assert all(float(rate) > 0 for rate in cells[1:4])
+    assert float(cells[6]) < 1e-4  # new against old and against XLA: float32 rounding at K = 96

@@ -15,11 +15,12 @@ from zoo_cpu_kernels.conv_moments import conv2d_with_moments, conv_moments_suppo
 # (N, H, W, Cin, Cout, k): 3×3 rows of 7 and 14 (7-pixel blocks) and others (6), channel tails of
 # 48/32/16 (their blocks of 8-16 pixels), images too small for a whole block or without a row whose
 # windows use all three kernel rows (the moments read plainly), Cin across several 128-channel chunks,
-# and 1×1 convs with tiles of one or many blocks (Cin across 256-channel chunks)
+# 1×1 convs with tiles of one or many blocks (Cin across 256-channel chunks), and wide 1×1 kernels
+# read from packed chunks (Cout >= 512 in tiles of >= 96 pixels: the packed chunk's first block)
 CASES = [(1, 7, 7, 512, 512, 3), (2, 14, 14, 160, 64, 3), (1, 9, 23, 40, 176, 3), (2, 5, 9, 3, 48, 3),
          (1, 2, 7, 16, 128, 3), (1, 1, 1, 8, 32, 3), (1, 12, 5, 33, 16, 3), (1, 28, 28, 64, 64, 3),
          (1, 14, 14, 1024, 256, 1), (2, 7, 7, 600, 80, 1), (1, 2, 2, 16, 48, 1), (3, 9, 11, 20, 112, 1),
-         (1, 56, 56, 64, 256, 1)]
+         (1, 56, 56, 64, 256, 1), (1, 14, 14, 300, 528, 1), (2, 12, 12, 64, 1072, 1)]
 
 
 def data(n, h, w, cin, cout, k, seed=0, mean=0.0):

@@ -57,6 +57,28 @@ def test_matches_the_float64_reference(case, portable):
     close(conv(x, kernel, scale, shift, res), reference(x, kernel, scale, shift, res, stride, relu))
 
 
+# Kernels of 512 output channels or more, in tiles of 96 pixels or more, are read from a packed copy of
+# each chunk: blocks 64 wide and a 16/48-wide last one, chunk tails, both item orders, stride 2, residual,
+# per-image scale and shift, and the moments (the first register block of a packed chunk takes them).
+PACKED = [(2, 9, 11, 300, 528, 1, True, True), (1, 24, 26, 70, 560, 2, False, True),
+          (4, 14, 14, 40, 512, 1, True, False), (1, 16, 16, 130, 1072, 1, False, False),
+          (2, 64, 64, 130, 528, 1, True, True)]  # 8192 pixels: 8-9 tiles, items tile by tile
+
+
+@pytest.mark.parametrize("case", PACKED, ids=lambda c: "x".join(map(str, c[:6])))
+@pytest.mark.parametrize("cin_block", [64, 256])
+def test_wide_kernels_read_from_packed_chunks(case, cin_block):
+    n, h, w, cin, cout, stride, residual, relu = case
+    x, kernel, scale, shift, res = data(n, h, w, cin, cout, stride, residual)
+    conv = jax.jit(lambda *a: pointwise._conv(*a, stride=stride, relu=relu, cin_block=cin_block))
+    close(conv(x, kernel, scale, shift, res), reference(x, kernel, scale, shift, res, stride, relu))
+    scale, shift = per_image(n, cout)
+    close(conv(x, kernel, scale, shift, res), reference(x, kernel, scale, shift, res, stride, relu))
+    one_thread = pointwise._conv(x, kernel, scale, shift, res, stride=stride, relu=relu, cin_block=cin_block,
+                                 max_threads=1)
+    np.testing.assert_array_equal(np.asarray(one_thread), np.asarray(conv(x, kernel, scale, shift, res)))
+
+
 @pytest.mark.parametrize("cin_block", [1, 7, 32])
 def test_input_channel_chunks_keep_partial_sums(cin_block):
     x, kernel, scale, shift, res = data(2, 5, 6, 70, 112, residual=True)

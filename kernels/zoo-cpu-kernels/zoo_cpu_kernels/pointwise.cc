@@ -13,8 +13,8 @@
 // not stop at row ends. A block of R pixels × U vectors of 16 output channels is held in R·U zmm
 // registers (6 × 4 = 24 for full blocks of 64 channels; 8 × 3, 12 × 2, 16 × 1 for the last block
 // of 48, 32, 16); per input channel, U kernel vectors are loaded (the kernel is read in place: row c
-// holds the Cout outputs of channel c) and each pixel's input value is broadcast and multiply-added
-// into its U vectors. Work items are (tile of pixels, block of 64 output channels) pairs, tile
+// holds the Cout outputs of channel c; a wide kernel's chunk is first copied side by side, see
+// `item_avx512`) and each pixel's input value is broadcast and multiply-added into its U vectors. Work items are (tile of pixels, block of 64 output channels) pairs, tile
 // major, so the items of one tile reuse its input rows from L2 (block major where there are few
 // tiles); each item runs over the input channels in chunks of `cin_block` (the kernel slice a chunk
 // reads, cin_block × 64 floats, stays in L1-L2), keeping partial sums in y between chunks and
@@ -38,6 +38,11 @@ namespace {
 typedef zoo::Vec<16>::type vec;  // 16 floats: one AVX-512 register
 __attribute__((always_inline)) inline vec load(const float* p) { return zoo::load<16>(p); }
 __attribute__((always_inline)) inline void store(float* p, vec v) { zoo::store<16>(p, v); }
+
+// Packing (`item_avx512`): kernels with at least kPackCout output channels (rows >= 2 KiB apart), in
+// tiles of at least kPackTile pixels (a copy read by fewer register blocks cost more than it saved:
+// (49, 2048) × (2048, 512) 110 → 100 GFLOP/s).
+constexpr int64_t kPackCout = 512, kPackTile = 96;
 
 struct Shape {
   int64_t n, h, w, cin, cout, oh, ow, stride, cin_block;
@@ -109,6 +114,17 @@ void input_offsets(const Shape& s, int64_t p0, int64_t count, int64_t* off) {
 }
 
 #if defined(__x86_64__)
+// How a register block reads the kernel rows [c0, c1) of its block of output channels: row c at
+// `rows` + (c - c0) · `ld` (in place: the kernel's row c0 and `ld` = Cout; packed: the chunk's copy,
+// `ld` = the block's width), its row 0 at `row0` (the moments' shift); and whether it prefetches the
+// next block's input rows (`fetch_input`).
+struct Slice {
+  const float* rows;
+  int64_t ld;
+  const float* row0;
+  bool fetch_input;
+};
+
 // R pixels (input offsets `off`) × U·16 channels: input channels [c0, c1) added to what y holds
 // (nothing when `first`), and the epilogue applied when `last`. Reads off[R, 2R) for prefetching.
 // With M, the kernel rows [c0, c1) it loads also go into the moments' sums `m`. With M or P (the first
@@ -116,13 +132,13 @@ void input_offsets(const Shape& s, int64_t p0, int64_t count, int64_t* off) {
 // prefetcher does not follow) it prefetches the kernel rows kAhead ahead.
 constexpr int64_t kAhead = 24;
 template <int U, int R, bool M = false, bool P = false>
-__attribute__((always_inline)) inline void micro(const Shape& s, const float* x, const int64_t* off, const float* k,
+__attribute__((always_inline)) inline void micro(const Shape& s, const float* x, const int64_t* off, const Slice& k,
                                                  float* y, int64_t c0, int64_t c1, bool first, bool last,
                                                  const Epilogue& e, zoo::ColumnSums* m = nullptr) {
   [[maybe_unused]] vec sh[U], m1[U] = {}, m2[U] = {};  // the moments' shift (kernel row 0) and partial sums
   if constexpr (M) {
 #pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) sh[u] = load(k + u * 16);
+    for (int u = 0; u < U; ++u) sh[u] = load(k.row0 + u * 16);
   }
   const float* xr[R];
 #pragma GCC unroll 16
@@ -135,17 +151,17 @@ __attribute__((always_inline)) inline void micro(const Shape& s, const float* x,
   auto step = [&](int64_t c) __attribute__((always_inline)) {
     // Every 16 channels, a cache line of each of the next block's input rows: the hardware
     // prefetcher keeps up with R rows read side by side only partly (56² × 256 channels: +35%).
-    if (((c - c0) & 15) == 0) {
+    if (k.fetch_input && ((c - c0) & 15) == 0) {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) __builtin_prefetch(x + off[R + r] + c, 0, 3);
     }
     if constexpr (M || P) {
 #pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) __builtin_prefetch(k + (c + kAhead) * s.cout + u * 16, 0, 3);
+      for (int u = 0; u < U; ++u) __builtin_prefetch(k.rows + (c - c0 + kAhead) * k.ld + u * 16, 0, 3);
     }
     vec kv[U];
 #pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) kv[u] = load(k + c * s.cout + u * 16);
+    for (int u = 0; u < U; ++u) kv[u] = load(k.rows + (c - c0) * k.ld + u * 16);
     if constexpr (M) zoo::ColumnSums::accumulate<U>(kv, sh, m1, m2);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
@@ -181,7 +197,7 @@ __attribute__((always_inline)) inline void micro(const Shape& s, const float* x,
 // Blocks of B pixels from pixel `p` while `whole` (all that fit) or once (if one fits); advances `p`.
 template <int U, int B>
 __attribute__((always_inline)) inline void blocks(const Shape& s, const float* x, const int64_t* off, int64_t count,
-                                                  const float* k, float* y, int64_t c0, int64_t c1, bool first,
+                                                  const Slice& k, float* y, int64_t c0, int64_t c1, bool first,
                                                   bool last, const Epilogue& e, int64_t& p, bool whole) {
   while (p + B <= count) {
     Epilogue at = e;
@@ -198,12 +214,12 @@ __attribute__((always_inline)) inline void blocks(const Shape& s, const float* x
 // moments.
 template <int U, int R>
 __attribute__((always_inline)) inline void pixels(const Shape& s, const float* x, const int64_t* off, int64_t count,
-                                                  const float* k, float* y, int64_t c0, int64_t c1, bool first,
+                                                  const Slice& k, float* y, int64_t c0, int64_t c1, bool first,
                                                   bool last, const Epilogue& e, zoo::ColumnSums* m) {
   int64_t p = 0;
   if (m) {
     micro<U, R, true>(s, x, off, k, y, c0, c1, first, last, e, m), p = R;
-  } else if (count >= R) {
+  } else if (count >= R && k.ld == s.cout) {  // in place (a packed chunk's copy prefetched its rows)
     micro<U, R, false, true>(s, x, off, k, y, c0, c1, first, last, e), p = R;
   }
   blocks<U, R>(s, x, off, count, k, y, c0, c1, first, last, e, p, true);
@@ -215,15 +231,28 @@ __attribute__((always_inline)) inline void pixels(const Shape& s, const float* x
 
 __attribute__((target("avx512f"))) void item_avx512(const Shape& s, const float* x, const int64_t* off,
                                                     int64_t count, const float* k, float* y, int64_t width,
-                                                    const Epilogue& e, zoo::ColumnSums* m) {
+                                                    const Epilogue& e, zoo::ColumnSums* m, float* packed,
+                                                    bool fetch_input) {
   for (int64_t c0 = 0; c0 < s.cin; c0 += s.cin_block) {
     const int64_t c1 = std::min(s.cin, c0 + s.cin_block);
     const bool first = c0 == 0, last = c1 == s.cin;
+    // With `packed`, the chunk's kernel rows are first copied side by side (rows of `width` floats,
+    // 64-byte aligned), rows kAhead ahead prefetched: read in place, rows Cout floats apart, a chunk
+    // of a wide kernel falls into a few of L1's sets (Cout 768: 3 KiB apart, 16 of its 64 sets; 3072:
+    // 4) and every register block reads it from L2 again.
+    Slice slice{k + c0 * s.cout, s.cout, k, fetch_input};
+    if (packed) {
+      for (int64_t c = c0; c < c1; ++c) {
+        for (int64_t o = 0; o < width; o += 16) __builtin_prefetch(k + (c + kAhead) * s.cout + o, 0, 3);
+        std::memcpy(packed + (c - c0) * width, k + c * s.cout, width * sizeof(float));
+      }
+      slice.rows = packed, slice.ld = width;
+    }
     switch (width / 16) {
-      case 4: pixels<4, 6>(s, x, off, count, k, y, c0, c1, first, last, e, m); break;
-      case 3: pixels<3, 8>(s, x, off, count, k, y, c0, c1, first, last, e, m); break;
-      case 2: pixels<2, 12>(s, x, off, count, k, y, c0, c1, first, last, e, m); break;
-      default: pixels<1, 16>(s, x, off, count, k, y, c0, c1, first, last, e, m); break;
+      case 4: pixels<4, 6>(s, x, off, count, slice, y, c0, c1, first, last, e, m); break;
+      case 3: pixels<3, 8>(s, x, off, count, slice, y, c0, c1, first, last, e, m); break;
+      case 2: pixels<2, 12>(s, x, off, count, slice, y, c0, c1, first, last, e, m); break;
+      default: pixels<1, 16>(s, x, off, count, slice, y, c0, c1, first, last, e, m); break;
     }
   }
 }
@@ -273,12 +302,21 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
 #endif
   std::vector<int64_t> off(s.tile + 16);  // past the tile: zeros, read by the last blocks' prefetches
   int64_t offsets_of = -1;  // the tile whose offsets `off` holds
+  // Each chunk of a wide kernel (Cout >= kPackCout) is copied here before a tile of at least
+  // kPackTile pixels reads it (`item_avx512`), aligned to 64 bytes by hand: std::vector of a 64-byte
+  // vector type came back 16-byte aligned, which split every other kernel load across two cache lines.
+  const bool pack = avx512 && s.cout >= kPackCout && s.tile >= kPackTile;
+  std::vector<float> pack_store(pack ? s.cin_block * 64 + 16 : 0);
+  float* packed = pack ? reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_store.data()) + 63) &
+                                                  ~uintptr_t{63})
+                       : nullptr;
   const int64_t blocks = s.blocks(), tiles = s.tiles();
   for (int64_t item = first; item < last; ++item) {
     const int64_t t = s.tile_major ? item / blocks : item % tiles;
     const int64_t o0 = (s.tile_major ? item % blocks : item / tiles) * 64, p0 = t * s.tile;
     const int64_t count = std::min(s.tile, s.pixels() - p0), width = std::min<int64_t>(64, s.cout - o0);
-    if (t != offsets_of) input_offsets(s, p0, count, off.data()), offsets_of = t;
+    const bool new_tile = t != offsets_of;
+    if (new_tile) input_offsets(s, p0, count, off.data()), offsets_of = t;
     const Epilogue at{e.scale + o0, e.shift + o0, e.residual ? e.residual + p0 * s.cout + o0 : nullptr, e.relu,
                       e.gelu, e.image_stride, e.per_image, p0};
     float* yo = y + p0 * s.cout + o0;
@@ -287,7 +325,11 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
     if (takes && !in_block) sums.add_rows(k + o0, s.cin, s.cout, width);
 #if defined(__x86_64__)
     if (avx512) {
-      item_avx512(s, x, off.data(), count, k + o0, yo, width, at, in_block ? &sums : nullptr);
+      // Prefetching the next block's input rows pays where they come from memory; with a packed kernel
+      // the items after a tile's first find them in L2, and the prefetches into L1 only crowd out the
+      // kernel's chunk (ViT-B's (1576, 768) × (768, 3072) on one Xeon core: 130 → 140 GFLOP/s).
+      item_avx512(s, x, off.data(), count, k + o0, yo, width, at, in_block ? &sums : nullptr, packed,
+                  !packed || new_tile);
     } else {
       item_portable(s, x, off.data(), count, k + o0, yo, width, at);
     }
