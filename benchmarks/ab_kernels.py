@@ -4,7 +4,7 @@ build's shared object, on whole models at batch 1 and 8.
 A change to a kernel moves a model by a few percent, less than this kind of shared machine drifts
 between two runs of ``bench_families.py``. Here both builds run in the same process, alternating call
 by call: the older ``_kernels*.so`` (copy it aside before rebuilding) is loaded beside the installed
-one, its conv targets registered under ``<target>_old``, and the model compiled twice, once with each
+one, its targets registered under ``<target>_old``, and the model compiled twice, once with each
 set of targets. The speed-up printed is the median over rounds of each round's old / new time, and the
 two outputs are compared (the builds should agree to float32 rounding).
 
@@ -33,12 +33,15 @@ import jax
 import numpy as np
 
 import zoo_cpu_kernels
-from zoo_cpu_kernels import conv_moments, pointwise
+from zoo_cpu_kernels import attention, conv_moments, direct, moments, pointwise
 
-#: (module, the attribute naming its FFI target, the handler's symbol in the shared object)
+#: (module, the attribute naming its FFI target, the handler's symbol in the shared object): every target
 SWAPS = [(pointwise, "POINTWISE_TARGET", "ZooPointwise"), (zoo_cpu_kernels, "DENSE3X3_TARGET", "ZooDense3x3"),
          (conv_moments, "DENSE3X3_MOMENTS_TARGET", "ZooDense3x3Moments"),
-         (conv_moments, "POINTWISE_MOMENTS_TARGET", "ZooPointwiseMoments")]
+         (conv_moments, "POINTWISE_MOMENTS_TARGET", "ZooPointwiseMoments"),
+         (zoo_cpu_kernels, "TARGET", "ZooDepthwiseConv2d"), (zoo_cpu_kernels, "GROUPED_TARGET", "ZooGroupedConv2d"),
+         (attention, "ATTENTION_TARGET", "ZooAttention"), (direct, "DIRECT_TARGET", "ZooDirect"),
+         (moments, "MOMENTS_TARGET", "ZooKernelMoments")]
 
 
 def build_pair():

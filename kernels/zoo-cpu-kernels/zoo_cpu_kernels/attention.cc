@@ -49,7 +49,7 @@ struct Shape {
 };
 
 struct Buffers {
-  std::vector<float> kt, v, q, logits;
+  zoo::AlignedFloats kt, v, q, logits;  // rows of T16 or D floats: whole cache lines
 };
 
 Buffers& thread_buffers() {
@@ -229,7 +229,7 @@ void head_portable(const Shape& s, const float* qkv, const float* bias, int64_t 
     float mx = -INFINITY;
     for (int64_t j = 0; j < s.t; ++j) {
       float dot = 0.0f;
-      for (int64_t c = 0; c < s.d; ++c) dot += q[c] * buf.kt[c * t16 + j];
+      for (int64_t c = 0; c < s.d; ++c) dot += q[c] * buf.kt.data()[c * t16 + j];
       w[j] = dot;
       mx = std::max(mx, w[j]);
     }
@@ -238,7 +238,7 @@ void head_portable(const Shape& s, const float* qkv, const float* bias, int64_t 
     float* out = y + (n * s.t + i) * s.out_row() + h * s.d;
     std::fill(out, out + s.d, 0.0f);
     for (int64_t j = 0; j < s.t; ++j)
-      for (int64_t c = 0; c < s.d; ++c) out[c] += w[j] * buf.v[j * s.d + c];
+      for (int64_t c = 0; c < s.d; ++c) out[c] += w[j] * buf.v.data()[j * s.d + c];
     for (int64_t c = 0; c < s.d; ++c) out[c] /= total;
   }
 }

@@ -195,7 +195,7 @@ void pack(const Shape& s, const float* k, int64_t o0, int64_t width, float* dst)
 template <int V>
 __attribute__((always_inline)) inline void wide_rows(const Shape& s, const float* x, const float* k, float* y,
                                                      int64_t first, int64_t last) {
-  std::vector<float> packed(s.kh * s.kw * s.cig * s.cog);
+  zoo::AlignedFloats packed(s.kh * s.kw * s.cig * s.cog);
   for (int64_t g = 0; g < s.groups; ++g) {
     pack(s, k, g * s.cog, s.cog, packed.data());
     for (int64_t r = first; r < last; ++r) {
@@ -234,7 +234,7 @@ __attribute__((always_inline)) inline void rows_of(const Shape& s, const float* 
     return;
   }
   const int64_t block = s.kh * s.kw * s.cig * V;
-  std::vector<float> packed(block * (s.cout / V));
+  zoo::AlignedFloats packed(block * (s.cout / V));
   for (int64_t b = 0; b < s.cout / V; ++b) pack(s, k, b * V, V, packed.data() + b * block);
   for (int64_t r = first; r < last; ++r) {
     const int64_t n = r / s.oh, oh = r % s.oh;

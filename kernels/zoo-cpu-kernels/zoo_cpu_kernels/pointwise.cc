@@ -303,13 +303,10 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
   std::vector<int64_t> off(s.tile + 16);  // past the tile: zeros, read by the last blocks' prefetches
   int64_t offsets_of = -1;  // the tile whose offsets `off` holds
   // Each chunk of a wide kernel (Cout >= kPackCout) is copied here before a tile of at least
-  // kPackTile pixels reads it (`item_avx512`), aligned to 64 bytes by hand: std::vector of a 64-byte
-  // vector type came back 16-byte aligned, which split every other kernel load across two cache lines.
+  // kPackTile pixels reads it (`item_avx512`).
   const bool pack = avx512 && s.cout >= kPackCout && s.tile >= kPackTile;
-  std::vector<float> pack_store(pack ? s.cin_block * 64 + 16 : 0);
-  float* packed = pack ? reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_store.data()) + 63) &
-                                                  ~uintptr_t{63})
-                       : nullptr;
+  zoo::AlignedFloats pack_store(pack ? s.cin_block * 64 : 0);
+  float* packed = pack ? pack_store.data() : nullptr;
   const int64_t blocks = s.blocks(), tiles = s.tiles();
   for (int64_t item = first; item < last; ++item) {
     const int64_t t = s.tile_major ? item / blocks : item % tiles;
