@@ -12,9 +12,12 @@ from zoo_core import nn
 import zoo_cpu_kernels
 
 # (N, H, W, Cin, Cout): tails of every register block (6 and 7 pixels, 64/32/16 channels), one-pixel
-# images, Cin not a multiple of the 128-channel chunk, work spread over the thread pool
+# images, Cin not a multiple of the 128-channel chunk, work spread over the thread pool; and kernels of
+# 512 output channels or more, read from packed copies of their chunks (blocks of 64, a 48-channel tail
+# as 32 + 16, several chunks and a short last one)
 SHAPES = [(2, 5, 9, 3, 16), (1, 1, 1, 8, 48), (2, 7, 13, 20, 80), (1, 4, 6, 64, 112), (1, 3, 14, 33, 64),
-          (1, 2, 7, 16, 128), (3, 8, 23, 40, 176), (1, 1, 12, 5, 32), (2, 14, 14, 160, 64), (4, 28, 28, 64, 64)]
+          (1, 2, 7, 16, 128), (3, 8, 23, 40, 176), (1, 1, 12, 5, 32), (2, 14, 14, 160, 64), (4, 28, 28, 64, 64),
+          (1, 7, 7, 300, 512), (2, 9, 11, 40, 560), (1, 14, 14, 130, 528)]
 
 
 def reference(x, k, stride):

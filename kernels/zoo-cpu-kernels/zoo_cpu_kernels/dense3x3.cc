@@ -41,27 +41,42 @@ struct Shape {
   int64_t n, h, w, cin, cout, oh, ow, cin_block;  // oh, ow: the output's height and width
 };
 
+// Where a register block finds the kernel rows of its block of output channels: tap t = 3·i + j,
+// input channel c at `base` + t·`tap` + (c - `c0`)·`ld`. In place: the HWIO kernel offset to the block
+// (tap = Cin·Cout, ld = Cout, c0 = 0); packed: a chunk's copy (tap = chunk·width, ld = width, c0 the
+// chunk's first channel).
+struct Taps {
+  const float* base;
+  int64_t tap, ld, c0;
+};
+
+// Kernels with at least kPackCout output channels are read from a packed copy of each chunk: rows
+// Cout floats apart (2 KiB and more) fall into a few of L1's sets, and every register block read the
+// chunk from L2 again (7 × 7 × 512 → 512 on one Xeon core: 100 GFLOP/s against 160-190 at 256 channels).
+constexpr int64_t kPackCout = 512;
+
 // Kernel column J for pixels [0, R) of a block, stride S: `xr` points at the input pixel left of
-// the block's first window (column S·ow0 - 1) in input row S·oh + i - 1, `kr` at the kernel's (i, 0, 0, o0).
+// the block's first window (column S·ow0 - 1) in input row S·oh + i - 1, `kr` at kernel row i's tap 0
+// in `kt` (channel kt.c0).
 // With M, the kernel vectors it loads also go into the moments' sums `m` (shifted by `sh`). With M or P
 // (a chunk's first block: its kernel rows come from L3 or memory, Cout floats apart, where the
 // hardware prefetcher does not follow) it prefetches the kernel rows kAhead ahead.
 constexpr int64_t kAhead = 24;
 template <int S, int U, int R, int J, bool LEFT, bool RIGHT, bool M, bool P = false>
 __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][U], const float* xr,
-                                                  const float* kr, int64_t c0, int64_t c1, const vec (&sh)[U],
-                                                  zoo::ColumnSums* m) {
+                                                  const float* kr, const Taps& kt, int64_t c0, int64_t c1,
+                                                  const vec (&sh)[U], zoo::ColumnSums* m) {
   const float* xj = xr + J * s.cin;
-  const float* kj = kr + J * s.cin * s.cout;
+  const float* kj = kr + J * kt.tap;
   [[maybe_unused]] vec m1[U] = {}, m2[U] = {};
   auto step = [&](int64_t c) __attribute__((always_inline)) {
     if constexpr (M || P) {
 #pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) __builtin_prefetch(kj + (c + kAhead) * s.cout + u * 16, 0, 3);
+      for (int u = 0; u < U; ++u) __builtin_prefetch(kj + (c - kt.c0 + kAhead) * kt.ld + u * 16, 0, 3);
     }
     vec kv[U];
 #pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) kv[u] = load(kj + c * s.cout + u * 16);
+    for (int u = 0; u < U; ++u) kv[u] = load(kj + (c - kt.c0) * kt.ld + u * 16);
     if constexpr (M) zoo::ColumnSums::accumulate<U>(kv, sh, m1, m2);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
@@ -79,9 +94,9 @@ __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][
 // reaches past the image's last column. With M (a row whose windows use all three kernel rows), the
 // kernel rows of chunk [c0, c1) also go into the moments' sums `m`. P: prefetch the kernel rows ahead.
 template <int S, int U, int R, bool LEFT, bool RIGHT, bool M, bool P = false>
-__attribute__((always_inline)) inline void block(const Shape& s, const float* x_n, const float* k, float* y_row,
-                                                 int64_t oh, int64_t ow0, int64_t o0, int64_t c0, int64_t c1,
-                                                 bool first, zoo::ColumnSums* m) {
+__attribute__((always_inline)) inline void block(const Shape& s, const float* x_n, const float* k, const Taps& kt,
+                                                 float* y_row, int64_t oh, int64_t ow0, int64_t o0, int64_t c0,
+                                                 int64_t c1, bool first, zoo::ColumnSums* m) {
   vec sh[U];  // each column's first value (kernel (0, 0, 0, o)): the moments' shift
 #pragma GCC unroll 4
   for (int u = 0; u < U; ++u) sh[u] = M ? load(k + o0 + u * 16) : vec{};
@@ -94,10 +109,10 @@ __attribute__((always_inline)) inline void block(const Shape& s, const float* x_
   for (int64_t i = i_lo; i < i_hi; ++i) {
     // Column S·ow0 - 1 is read only where LEFT is false (ow0 >= 1).
     const float* xr = x_n + ((top + i) * s.w + ow0 * S - 1) * s.cin;
-    const float* kr = k + i * 3 * s.cin * s.cout + o0;
-    column<S, U, R, 0, LEFT, RIGHT, M, P>(s, acc, xr, kr, c0, c1, sh, m);
-    column<S, U, R, 1, LEFT, RIGHT, M, P>(s, acc, xr, kr, c0, c1, sh, m);
-    column<S, U, R, 2, LEFT, RIGHT, M, P>(s, acc, xr, kr, c0, c1, sh, m);
+    const float* kr = kt.base + i * 3 * kt.tap;
+    column<S, U, R, 0, LEFT, RIGHT, M, P>(s, acc, xr, kr, kt, c0, c1, sh, m);
+    column<S, U, R, 1, LEFT, RIGHT, M, P>(s, acc, xr, kr, kt, c0, c1, sh, m);
+    column<S, U, R, 2, LEFT, RIGHT, M, P>(s, acc, xr, kr, kt, c0, c1, sh, m);
   }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
@@ -106,18 +121,19 @@ __attribute__((always_inline)) inline void block(const Shape& s, const float* x_
 }
 
 template <int S, int U, int R, bool M = false, bool P = false>
-__attribute__((always_inline)) inline void any_block(const Shape& s, const float* x_n, const float* k, float* y_row,
-                                                     int64_t oh, int64_t ow0, int64_t o0, int64_t c0, int64_t c1,
-                                                     bool first, zoo::ColumnSums* m = nullptr) {
+__attribute__((always_inline)) inline void any_block(const Shape& s, const float* x_n, const float* k,
+                                                     const Taps& kt, float* y_row, int64_t oh, int64_t ow0,
+                                                     int64_t o0, int64_t c0, int64_t c1, bool first,
+                                                     zoo::ColumnSums* m = nullptr) {
   const bool left = ow0 == 0, right = (ow0 + R - 1) * S + 1 >= s.w;
   if (left && right) {
-    block<S, U, R, true, true, M, P>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, true, true, M, P>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m);
   } else if (left) {
-    block<S, U, R, true, false, M, P>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, true, false, M, P>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m);
   } else if (right) {
-    block<S, U, R, false, true, M, P>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, false, true, M, P>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m);
   } else {
-    block<S, U, R, false, false, M, P>(s, x_n, k, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, false, false, M, P>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m);
   }
 }
 
@@ -125,37 +141,54 @@ __attribute__((always_inline)) inline void any_block(const Shape& s, const float
 // With `m`, the first block (R pixels: the caller checks the row has them) also takes the moments;
 // with `ahead` (a chunk's first row), it prefetches the kernel rows for the blocks after it.
 template <int S, int U, int R>
-__attribute__((always_inline)) inline void row(const Shape& s, const float* x_n, const float* k, float* y_row,
-                                               int64_t oh, int64_t o0, int64_t c0, int64_t c1, bool first,
-                                               zoo::ColumnSums* m, bool ahead = false) {
+__attribute__((always_inline)) inline void row(const Shape& s, const float* x_n, const float* k, const Taps& kt,
+                                               float* y_row, int64_t oh, int64_t o0, int64_t c0, int64_t c1,
+                                               bool first, zoo::ColumnSums* m, bool ahead = false) {
   int64_t ow = 0;
   if (m) {
-    any_block<S, U, R, true>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first, m), ow += R;
+    any_block<S, U, R, true>(s, x_n, k, kt, y_row, oh, ow, o0, c0, c1, first, m), ow += R;
   } else if (ahead && R <= s.ow) {
-    any_block<S, U, R, false, true>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first), ow += R;
+    any_block<S, U, R, false, true>(s, x_n, k, kt, y_row, oh, ow, o0, c0, c1, first), ow += R;
   }
-  for (; ow + R <= s.ow; ow += R) any_block<S, U, R>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first);
+  for (; ow + R <= s.ow; ow += R) any_block<S, U, R>(s, x_n, k, kt, y_row, oh, ow, o0, c0, c1, first);
   if constexpr (R > 4) {
-    if (ow + 4 <= s.ow) any_block<S, U, 4>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first), ow += 4;
+    if (ow + 4 <= s.ow) any_block<S, U, 4>(s, x_n, k, kt, y_row, oh, ow, o0, c0, c1, first), ow += 4;
   }
   if constexpr (R > 2) {
-    if (ow + 2 <= s.ow) any_block<S, U, 2>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first), ow += 2;
+    if (ow + 2 <= s.ow) any_block<S, U, 2>(s, x_n, k, kt, y_row, oh, ow, o0, c0, c1, first), ow += 2;
   }
-  for (; ow < s.ow; ++ow) any_block<S, U, 1>(s, x_n, k, y_row, oh, ow, o0, c0, c1, first);
+  for (; ow < s.ow; ++ow) any_block<S, U, 1>(s, x_n, k, kt, y_row, oh, ow, o0, c0, c1, first);
 }
 
 // Output rows [r0, r1) (over N·OH) of output channels [o0, o0 + 16·U), input channel chunk by chunk;
-// row `m_row`'s first block also takes the moments' sums `m` (m_row -1: none).
+// row `m_row`'s first block also takes the moments' sums `m` (m_row -1: none). With `packed` (room for
+// 9 · cin_block · 64 floats, 64-byte aligned), each chunk's taps are first copied there side by side
+// (rows of 16·U floats; the copy prefetches the rows kAhead ahead, as the first row's first block does
+// in place).
 template <int S, int U, int R>
 __attribute__((always_inline)) inline void rows_of(const Shape& s, const float* x, const float* k, float* y,
                                                    int64_t o0, int64_t r0, int64_t r1, int64_t m_row,
-                                                   zoo::ColumnSums* m) {
+                                                   zoo::ColumnSums* m, float* packed) {
+  constexpr int64_t width = 16 * U;
   for (int64_t c0 = 0; c0 < s.cin; c0 += s.cin_block) {
     const int64_t c1 = std::min(s.cin, c0 + s.cin_block);
+    Taps kt{k + o0, s.cin * s.cout, s.cout, 0};
+    if (packed) {
+      for (int64_t t = 0; t < 9; ++t) {
+        const float* from = k + t * s.cin * s.cout + o0;
+        float* to = packed + t * (c1 - c0) * width;
+        for (int64_t c = c0; c < c1; ++c) {
+#pragma GCC unroll 4
+          for (int u = 0; u < U; ++u) __builtin_prefetch(from + (c + kAhead) * s.cout + u * 16, 0, 3);
+          std::memcpy(to + (c - c0) * width, from + c * s.cout, width * sizeof(float));
+        }
+      }
+      kt = Taps{packed, (c1 - c0) * width, width, c0};
+    }
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / s.oh, oh = r % s.oh;
-      row<S, U, R>(s, x + n * s.h * s.w * s.cin, k, y + r * s.ow * s.cout, oh, o0, c0, c1, c0 == 0,
-                   r == m_row ? m : nullptr, r == r0);
+      row<S, U, R>(s, x + n * s.h * s.w * s.cin, k, kt, y + r * s.ow * s.cout, oh, o0, c0, c1, c0 == 0,
+                   r == m_row ? m : nullptr, r == r0 && !packed);
     }
   }
 }
@@ -170,12 +203,13 @@ int64_t full_row(const Shape& s, int64_t stride) {
 // where the rows have them), and otherwise the range holding row 0 reads them plainly.
 template <int S, int U, int R>
 __attribute__((always_inline)) inline void block_rows(const Shape& s, const float* x, const float* k, float* y,
-                                                      float* moments, int64_t o0, int64_t r0, int64_t r1) {
-  if (!moments) return rows_of<S, U, R>(s, x, k, y, o0, r0, r1, -1, nullptr);
+                                                      float* moments, int64_t o0, int64_t r0, int64_t r1,
+                                                      float* packed) {
+  if (!moments) return rows_of<S, U, R>(s, x, k, y, o0, r0, r1, -1, nullptr, packed);
   const int64_t m_row = s.ow >= R ? full_row(s, S) : -1;
   const bool mine = m_row >= 0 ? r0 <= m_row && m_row < r1 : r0 == 0;
   zoo::ColumnSums sums;
-  rows_of<S, U, R>(s, x, k, y, o0, r0, r1, mine && m_row >= 0 ? m_row : -1, &sums);
+  rows_of<S, U, R>(s, x, k, y, o0, r0, r1, mine && m_row >= 0 ? m_row : -1, &sums, packed);
   if (!mine) return;
   if (m_row < 0) sums.add_rows(k + o0, 9 * s.cin, s.cout, 16 * U);
   sums.finish(k + o0, 9 * s.cin, 16 * U, moments + o0, s.cout);
@@ -187,16 +221,23 @@ template <int S>
 __attribute__((always_inline)) inline void strided(const Shape& s, const float* x, const float* k, float* y,
                                                    float* moments, int64_t first, int64_t last) {
   const int64_t total_rows = s.n * s.oh, full = s.cout / 64;
+  // This thread's copy of the chunk being read, for wide kernels (`rows_of`); kept between calls.
+  static thread_local zoo::AlignedFloats packed_store;
+  float* packed = nullptr;
+  if (s.cout >= kPackCout) {
+    if (packed_store.size() < static_cast<size_t>(9 * s.cin_block * 64)) packed_store.resize(9 * s.cin_block * 64);
+    packed = packed_store.data();
+  }
   for (int64_t b = first / total_rows; b * total_rows < last; ++b) {
     const int64_t r0 = std::max(first, b * total_rows) - b * total_rows;
     const int64_t r1 = std::min(last, (b + 1) * total_rows) - b * total_rows;
     if (b < full && s.ow % 7 == 0 && s.ow <= 14) {  // whole blocks of 7 beat 6 + a short tail
-      block_rows<S, 4, 7>(s, x, k, y, moments, b * 64, r0, r1);
+      block_rows<S, 4, 7>(s, x, k, y, moments, b * 64, r0, r1, packed);
     } else if (b < full) {
-      block_rows<S, 4, 6>(s, x, k, y, moments, b * 64, r0, r1);
+      block_rows<S, 4, 6>(s, x, k, y, moments, b * 64, r0, r1, packed);
     } else {
-      if (s.cout % 64 >= 32) block_rows<S, 2, 14>(s, x, k, y, moments, full * 64, r0, r1);
-      if (s.cout % 32) block_rows<S, 1, 14>(s, x, k, y, moments, s.cout - 16, r0, r1);
+      if (s.cout % 64 >= 32) block_rows<S, 2, 14>(s, x, k, y, moments, full * 64, r0, r1, packed);
+      if (s.cout % 32) block_rows<S, 1, 14>(s, x, k, y, moments, s.cout - 16, r0, r1, packed);
     }
   }
 }
