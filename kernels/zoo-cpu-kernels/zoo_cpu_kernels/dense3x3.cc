@@ -8,7 +8,8 @@
 // the broadcast that is one register too many and GCC spills one sum, still faster than 6 + a
 // one-pixel tail); for each kernel tap and input channel, U kernel vectors are loaded and each of
 // the R input values is broadcast and multiply-added into the U vectors of its pixel. The kernel is
-// read in place (HWIO: the U·16 outputs of one (tap, cin) row are contiguous), so nothing is packed.
+// read in place (HWIO: the U·16 outputs of one (tap, cin) row are contiguous), except that with 512
+// output channels or more each chunk's taps are first copied side by side (`rows_of`).
 //
 // Padding costs nothing in the interior: the three kernel columns are unrolled at compile time and
 // a block that touches the left (right) border drops pixel 0's (R-1's) term of the left (right)
