@@ -64,6 +64,19 @@ def compiled(model, params, state, x, suffix: str = ""):
             setattr(module, attr, getattr(module, attr).removesuffix(suffix))
 
 
+def alternate(runs: dict, rounds: int) -> dict[str, list[float]]:
+    """Each call's seconds over ``rounds`` rounds, the calls alternating; in each round every call runs
+    once untimed first (the other build's threads spin down) and once timed."""
+    times = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, run in runs.items():
+            run()
+            start = time.perf_counter()
+            run()
+            times[key].append(time.perf_counter() - start)
+    return times
+
+
 def gemm_rows(shapes: list[str], rounds: int) -> None:
     """The pointwise kernel as an (M, K) × (K, N) GEMM: new build against old, XLA and torch beside them."""
     import jax.numpy as jnp
@@ -99,13 +112,7 @@ def gemm_rows(shapes: list[str], rounds: int) -> None:
         if torch is not None:
             xt, wt, bt = (torch.from_numpy(a) for a in (x, w, b))
             runs["torch"] = lambda xt=xt, wt=wt, bt=bt: torch.addmm(bt, xt, wt)
-        times = {key: [] for key in runs}
-        for _ in range(rounds):
-            for key, run in runs.items():
-                run()
-                start = time.perf_counter()
-                run()
-                times[key].append(time.perf_counter() - start)
+        times = alternate(runs, rounds)
         rate = {key: f"{2e-9 * m * k * n / statistics.median(t):.0f}" for key, t in times.items()}
         ratio = statistics.median(old / new for old, new in zip(times["old"], times["new"]))
         print(f"| {m}, {k}, {n} | {rate['new']} | {rate['old']} | {rate['xla']} | {rate.get('torch', '-')} "
@@ -140,13 +147,9 @@ def main() -> None:
                 raise SystemExit(f"{name}: none of the swapped kernels runs in this model")
             diff = float(np.abs(np.asarray(runs["new"](params, state, x)) - np.asarray(runs["old"](params, state, x)))
                          .max())
-            times = {key: [] for key in runs}
-            for _ in range(args.rounds):
-                for key, run in runs.items():
-                    run(params, state, x).block_until_ready()  # untimed: the other build's threads spin down
-                    start = time.perf_counter()
-                    run(params, state, x).block_until_ready()
-                    times[key].append(time.perf_counter() - start)
+            operands = (params, state, x)
+            times = alternate({key: (lambda run=run, operands=operands: run(*operands).block_until_ready())
+                               for key, run in runs.items()}, args.rounds)
             ratio = statistics.median(old / new for old, new in zip(times["old"], times["new"]))
             print(f"| {name} | {batch} | {1e3 * statistics.median(times['new']):.1f} "
                   f"| {1e3 * statistics.median(times['old']):.1f} | {ratio:.3f}x | {diff:.1e} |", flush=True)
