@@ -14,7 +14,8 @@
 // registers (6 × 4 = 24 for full blocks of 64 channels; 8 × 3, 12 × 2, 16 × 1 for the last block
 // of 48, 32, 16); per input channel, U kernel vectors are loaded (the kernel is read in place: row c
 // holds the Cout outputs of channel c; a wide kernel's chunk is first copied side by side, see
-// `item_avx512`) and each pixel's input value is broadcast and multiply-added into its U vectors. Work items are (tile of pixels, block of 64 output channels) pairs, tile
+// `item_avx512`) and each pixel's input value is broadcast and multiply-added into its U vectors.
+// Work items are (tile of pixels, block of 64 output channels) pairs, tile
 // major, so the items of one tile reuse its input rows from L2 (block major where there are few
 // tiles); each item runs over the input channels in chunks of `cin_block` (the kernel slice a chunk
 // reads, cin_block × 64 floats, stays in L1-L2), keeping partial sums in y between chunks and
