@@ -233,7 +233,7 @@ __attribute__((always_inline)) inline void pixels(const Shape& s, const float* x
 __attribute__((target("avx512f"))) void item_avx512(const Shape& s, const float* x, const int64_t* off,
                                                     int64_t count, const float* k, float* y, int64_t width,
                                                     const Epilogue& e, zoo::ColumnSums* m, float* packed,
-                                                    bool fetch_input) {
+                                                    bool fetch_input, const float* prepacked) {
   for (int64_t c0 = 0; c0 < s.cin; c0 += s.cin_block) {
     const int64_t c1 = std::min(s.cin, c0 + s.cin_block);
     const bool first = c0 == 0, last = c1 == s.cin;
@@ -242,7 +242,9 @@ __attribute__((target("avx512f"))) void item_avx512(const Shape& s, const float*
     // of a wide kernel falls into a few of L1's sets (Cout 768: 3 KiB apart, 16 of its 64 sets; 3072:
     // 4) and every register block reads it from L2 again.
     Slice slice{k + c0 * s.cout, s.cout, k, fetch_input};
-    if (packed) {
+    if (prepacked) {  // the block's rows side by side for all of Cin (`pack_blocks`)
+      slice = Slice{prepacked + c0 * width, width, prepacked, fetch_input};
+    } else if (packed) {
       for (int64_t c = c0; c < c1; ++c) {
         for (int64_t o = 0; o < width; o += 16) __builtin_prefetch(k + (c + kAhead) * s.cout + o, 0, 3);
         std::memcpy(packed + (c - c0) * width, k + c * s.cout, width * sizeof(float));
@@ -289,23 +291,51 @@ void item_portable(const Shape& s, const float* x, const int64_t* off, int64_t c
   }
 }
 
+// Whether the AVX-512 loop runs (else the plain one).
+bool avx512_loop(const Shape& s, bool portable) {
+  if (portable || s.cin == 0) return false;  // no input channels: the plain loop
+#if defined(__x86_64__) && !defined(ZOO_POINTWISE_PORTABLE)
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
+  return has_avx512;
+#else
+  return false;
+#endif
+}
+
+// Whether every block's kernel columns are first copied side by side for all of Cin (`pack_blocks`):
+// where the AVX-512 loop runs over two or more tiles of at least kPackTile pixels. Each tile reads the
+// whole kernel; read in place (rows Cout floats apart, or copied chunk by chunk for each item), every
+// tile paid for the strided reads from L3 or memory again (one Xeon core: ViT-B's fc1 (1576, 768) ×
+// (768, 3072) 154 → 173 GFLOP/s, ConvNeXt-T's stage-1 fc1 (25088, 96) × (96, 384) 157 → 178).
+bool prepacks(const Shape& s, bool portable) {
+  return avx512_loop(s, portable) && s.tiles() >= 2 && s.tile >= kPackTile;
+}
+
+// Blocks [b0, b1) of the kernel's 64 output channels copied into `dst` (64-byte aligned): block b at
+// dst + 64·b·Cin, its Cin rows of `width` floats side by side.
+void pack_blocks(const Shape& s, const float* k, float* dst, int64_t b0, int64_t b1) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t o0 = b * 64, width = std::min<int64_t>(64, s.cout - o0);
+    float* out = dst + o0 * s.cin;
+    for (int64_t c = 0; c < s.cin; ++c) {
+      for (int64_t o = 0; o < width; o += 16) __builtin_prefetch(k + (c + kAhead) * s.cout + o0 + o, 0, 3);
+      std::memcpy(out + c * width, k + c * s.cout + o0, width * sizeof(float));
+    }
+  }
+}
+
 // Work items [first, last): tile t's pixels × output channels [64·b, 64·b + 64), item t · blocks + b
 // where `tile_major`, else b · tiles + t. With `moments` (a (2, Cout) result), tile 0's item of each
 // block takes the block's moments in its first register block (or plainly, where it has too few
 // pixels or the loop is the plain one).
 void run(const Shape& s, bool portable, const float* x, const float* k, float* y, float* moments, Epilogue e,
-         int64_t first, int64_t last) {
-  [[maybe_unused]] const bool plain = portable || s.cin == 0;  // no input channels: the plain loop
-  bool avx512 = false;
-#if defined(__x86_64__) && !defined(ZOO_POINTWISE_PORTABLE)
-  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
-  avx512 = has_avx512 && !plain;
-#endif
+         int64_t first, int64_t last, const float* prepacked = nullptr) {
+  const bool avx512 = avx512_loop(s, portable);
   std::vector<int64_t> off(s.tile + 16);  // past the tile: zeros, read by the last blocks' prefetches
   int64_t offsets_of = -1;  // the tile whose offsets `off` holds
   // Each chunk of a wide kernel (Cout >= kPackCout) is copied here before a tile of at least
   // kPackTile pixels reads it (`item_avx512`).
-  const bool pack = avx512 && s.cout >= kPackCout && s.tile >= kPackTile;
+  const bool pack = avx512 && !prepacked && s.cout >= kPackCout && s.tile >= kPackTile;
   zoo::AlignedFloats pack_store(pack ? s.cin_block * 64 : 0);
   float* packed = pack ? pack_store.data() : nullptr;
   const int64_t blocks = s.blocks(), tiles = s.tiles();
@@ -327,7 +357,7 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
       // the items after a tile's first find them in L2, and the prefetches into L1 only crowd out the
       // kernel's chunk (ViT-B's (1576, 768) × (768, 3072) on one Xeon core: 130 → 140 GFLOP/s).
       item_avx512(s, x, off.data(), count, k + o0, yo, width, at, in_block ? &sums : nullptr, packed,
-                  !packed || new_tile);
+                  !(packed || prepacked) || new_tile, prepacked ? prepacked + o0 * s.cin : nullptr);
     } else {
       item_portable(s, x, off.data(), count, k + o0, yo, width, at);
     }
@@ -414,8 +444,19 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
   const Epilogue e{scale.typed_data(), shift.typed_data(), residual, relu != 0, gelu != 0,
                    scale.dimensions().size() == 2 ? s.cout : 0, s.oh * s.ow, 0};
   const int64_t flops = s.pixels() * s.cout * std::max<int64_t>(s.cin, 1);
+  // The packed kernel lives in a buffer of the calling thread's, kept for its next calls (a fresh one
+  // would page-fault on every call: 3.2 µs per 4 KiB page on the AMD EPYC of docs/performance.md).
+  thread_local zoo::AlignedFloats prepack_store;
+  float* prepacked = nullptr;
+  if (prepacks(s, portable != 0)) {
+    if (prepack_store.size() < static_cast<size_t>(s.blocks() * 64 * s.cin)) prepack_store.resize(s.blocks() * 64 * s.cin);
+    prepacked = prepack_store.data();
+    zoo::parallel_ranges(pool, s.blocks(), flops, max_threads, [&](int64_t first, int64_t last) {
+      pack_blocks(s, kp, prepacked, first, last);
+    });
+  }
   zoo::parallel_ranges(pool, s.tiles() * s.blocks(), flops, max_threads, [&](int64_t first, int64_t last) {
-    run(s, portable != 0, xp, kp, yp, moments, e, first, last);
+    run(s, portable != 0, xp, kp, yp, moments, e, first, last, prepacked);
   });
   return ffi::Error::Success();
 }
