@@ -109,10 +109,13 @@ def gemm_rows(shapes: list[str], rounds: int) -> None:
         outs = {key: np.asarray(f(*args)) for key, f in calls.items()}
         diff = max(float(np.abs(outs["new"] - outs[key]).max()) for key in ("old", "xla"))
         runs = {key: (lambda f=f, args=args: f(*args).block_until_ready()) for key, f in calls.items()}
+        # The two builds alternate; XLA's matmul and torch run in rounds of their own: a call right after
+        # either ran ~30% slower (XLA's threads and torch's OpenMP threads spin on after a call), which
+        # among the alternating calls weighed on whichever came next (the new build, 0.64x of itself).
+        times = alternate({key: runs[key] for key in ("new", "old")}, rounds) | alternate({"xla": runs["xla"]}, rounds)
         if torch is not None:
             xt, wt, bt = (torch.from_numpy(a) for a in (x, w, b))
-            runs["torch"] = lambda xt=xt, wt=wt, bt=bt: torch.addmm(bt, xt, wt)
-        times = alternate(runs, rounds)
+            times |= alternate({"torch": lambda xt=xt, wt=wt, bt=bt: torch.addmm(bt, xt, wt)}, rounds)
         rate = {key: f"{2e-9 * m * k * n / statistics.median(t):.0f}" for key, t in times.items()}
         ratio = statistics.median(old / new for old, new in zip(times["old"], times["new"]))
         print(f"| {m}, {k}, {n} | {rate['new']} | {rate['old']} | {rate['xla']} | {rate.get('torch', '-')} "

@@ -60,13 +60,14 @@ def test_matches_the_float64_reference(case, portable):
 # Kernels of 512 output channels or more, in tiles of 96 pixels or more, are read from a packed copy of
 # each chunk: blocks 64 wide and a 16/48-wide last one, chunk tails, both item orders, stride 2, residual,
 # per-image scale and shift, and the moments (the first register block of a packed chunk takes them).
-# Over two or more such tiles any kernel is packed whole, block by block, before the tiles read it
-# (`pack_blocks`): the last four cases (80 and 176 channels: a 16- and a 48-wide last block; 8 tiles
-# tile by tile, 6 block by block, stride 2; 8192 pixels of a wide kernel: 8-9 tiles).
+# Over two or more such tiles, kernels that are wide, or at most 128 deep with rows >= 1 KiB apart, or
+# 2 MiB or more are packed whole, block by block, before the tiles read them (`pack_blocks`): the last
+# four cases (272 and 304 channels: a 16- and a 48-wide last block, 4 tiles block by block, stride 2;
+# a 2064 × 304 kernel; 8192 pixels of a wide kernel: 8-9 tiles, tile by tile).
 PACKED = [(2, 9, 11, 300, 528, 1, True, True), (1, 24, 26, 70, 560, 2, False, True),
           (4, 14, 14, 40, 512, 1, True, False), (1, 16, 16, 130, 1072, 1, False, False),
-          (2, 20, 20, 70, 80, 1, True, True), (1, 30, 40, 300, 176, 1, True, True),
-          (2, 41, 39, 33, 96, 2, False, True), (2, 64, 64, 130, 528, 1, True, True)]
+          (2, 20, 20, 70, 272, 1, True, True), (2, 41, 39, 33, 304, 2, False, True),
+          (1, 20, 30, 2064, 304, 1, True, False), (2, 64, 64, 130, 528, 1, True, True)]
 
 
 @pytest.mark.parametrize("case", PACKED, ids=lambda c: "x".join(map(str, c[:6])))

@@ -302,13 +302,19 @@ bool avx512_loop(const Shape& s, bool portable) {
 #endif
 }
 
-// Whether every block's kernel columns are first copied side by side for all of Cin (`pack_blocks`):
-// where the AVX-512 loop runs over two or more tiles of at least kPackTile pixels. Each tile reads the
-// whole kernel; read in place (rows Cout floats apart, or copied chunk by chunk for each item), every
-// tile paid for the strided reads from L3 or memory again (one Xeon core: ViT-B's fc1 (1576, 768) ×
-// (768, 3072) 154 → 173 GFLOP/s, ConvNeXt-T's stage-1 fc1 (25088, 96) × (96, 384) 157 → 178).
+// Whether every block's kernel columns are first copied side by side for all of Cin (`pack_blocks`),
+// where the AVX-512 loop runs over two or more tiles of at least kPackTile pixels, and
+//  - the kernel is wide (Cout >= kPackCout): one copy instead of one per chunk and item;
+//  - or a block's rows are >= 1 KiB apart and at most 128 deep (Cout >= 256, Cin <= 128), where the
+//    packed block fits in L1 and the rows read in place fall into a quarter of its sets;
+//  - or it is 2 MiB or more, read again by every tile from L3 or memory.
+// Medians of paired calls on both Xeon cores (old / new): (25088, 96) × (96, 384) 1.06-1.10×,
+// (1568, 1536) × (1536, 384) 1.05×, (1568, 384) × (384, 1536) 1.05×, (1576, 768) × (768, 3072) 1.10×.
+// Not for small kernels read by a few tiles from L2 in place, where the copy only costs: every kernel
+// packed gave (784, 512) × (512, 128) 0.89×, (784, 768) × (768, 192) 0.91-0.95×, (3136, 256) × (256, 64) 0.95×.
 bool prepacks(const Shape& s, bool portable) {
-  return avx512_loop(s, portable) && s.tiles() >= 2 && s.tile >= kPackTile;
+  const bool pays = s.cout >= kPackCout || (s.cin <= 128 && s.cout >= 256) || s.cin * s.cout >= (int64_t{1} << 19);
+  return pays && avx512_loop(s, portable) && s.tiles() >= 2 && s.tile >= kPackTile;
 }
 
 // Blocks [b0, b1) of the kernel's 64 output channels copied into `dst` (64-byte aligned): block b at
@@ -451,7 +457,10 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
   if (prepacks(s, portable != 0)) {
     if (prepack_store.size() < static_cast<size_t>(s.blocks() * 64 * s.cin)) prepack_store.resize(s.blocks() * 64 * s.cin);
     prepacked = prepack_store.data();
-    zoo::parallel_ranges(pool, s.blocks(), flops, max_threads, [&](int64_t first, int64_t last) {
+    // Split over the threads from 2^16 floats (256 KiB) on, below on this thread alone: a hand-off costs
+    // more than a small kernel's copy, and a larger one copied by one thread while the others wait cost
+    // (784, 192) × (192, 768) 6% (0.92× against 0.97× split).
+    zoo::parallel_ranges(pool, s.blocks(), 16 * s.cin * s.cout, max_threads, [&](int64_t first, int64_t last) {
       pack_blocks(s, kp, prepacked, first, last);
     });
   }
