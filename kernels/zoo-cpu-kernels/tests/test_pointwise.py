@@ -62,12 +62,13 @@ def test_matches_the_float64_reference(case, portable):
 # per-image scale and shift, and the moments (the first register block of a packed chunk takes them).
 # Over two or more such tiles, kernels that are wide, or at most 128 deep with rows >= 1 KiB apart, or
 # 2 MiB or more are packed whole, block by block, before the tiles read them (`pack_blocks`): the last
-# four cases (272 and 304 channels: a 16- and a 48-wide last block, 4 tiles block by block, stride 2;
-# a 2064 × 304 kernel; 8192 pixels of a wide kernel: 8-9 tiles, tile by tile).
+# five cases (272 and 304 channels: a 16- and a 48-wide last block, 4 tiles, stride 2; a 2064 × 304
+# kernel; 2 tiles block by block; 8192 pixels of a wide kernel: 9 tiles).
 PACKED = [(2, 9, 11, 300, 528, 1, True, True), (1, 24, 26, 70, 560, 2, False, True),
           (4, 14, 14, 40, 512, 1, True, False), (1, 16, 16, 130, 1072, 1, False, False),
           (2, 20, 20, 70, 272, 1, True, True), (2, 41, 39, 33, 304, 2, False, True),
-          (1, 20, 30, 2064, 304, 1, True, False), (2, 64, 64, 130, 528, 1, True, True)]
+          (1, 20, 30, 2064, 304, 1, True, False), (2, 14, 14, 768, 560, 1, True, True),
+          (2, 64, 64, 130, 528, 1, True, True)]
 
 
 @pytest.mark.parametrize("case", PACKED, ids=lambda c: "x".join(map(str, c[:6])))
@@ -99,9 +100,12 @@ def test_a_hwio_kernel_and_the_public_call():
     assert pointwise.POINTWISE_TARGET in fn.lower(x).compile().as_text()
 
 
-@pytest.mark.parametrize("cout", [64, 192])  # items tile by tile, block by block
-def test_threads_split_the_work_without_changing_it(cout):
-    x, kernel, scale, shift, res = data(2, 28, 28, 96, cout, residual=True)  # ≥ 10 MFLOP: many items
+# ≥ 10 MFLOP: many items; 16 tiles and 6 tiles tile by tile (6: fewer floats read than block by block),
+# 3 tiles block by block (the input fits in L2 and the kernel does not: `tile_major_reads_less`)
+@pytest.mark.parametrize("shape", [(2, 28, 28, 96, 64), (2, 28, 28, 96, 192), (1, 16, 22, 1000, 400)],
+                         ids=lambda c: "x".join(map(str, c)))
+def test_threads_split_the_work_without_changing_it(shape):
+    x, kernel, scale, shift, res = data(*shape, residual=True)
     calls = [pointwise._conv(x, kernel, scale, shift, res, stride=1, relu=True, max_threads=t) for t in (1, 0)]
     np.testing.assert_array_equal(np.asarray(calls[0]), np.asarray(calls[1]))
     close(calls[1], reference(x, kernel, scale, shift, res, 1, True))
