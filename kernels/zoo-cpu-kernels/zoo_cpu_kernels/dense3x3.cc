@@ -87,7 +87,7 @@ __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][
       for (int u = 0; u < U; ++u) acc[r][u] += kv[u] * xv;
     }
   };
-  zoo::ColumnSums::rows<M, U>(c0, c1, m, m1, m2, step);
+  zoo::ColumnSums::rows<M, U>(c0, c1, m, m1, m2, step, kt.ld <= 256);
 }
 
 // Output pixels [ow0, ow0 + R) of row `oh`, channels [o0, o0 + 16·U), input channels [c0, c1);

@@ -171,7 +171,7 @@ __attribute__((always_inline)) inline void micro(const Shape& s, const float* x,
       for (int u = 0; u < U; ++u) acc[r][u] += kv[u] * xv;
     }
   };
-  zoo::ColumnSums::rows<M, U>(c0, c1, m, m1, m2, step);
+  zoo::ColumnSums::rows<M, U>(c0, c1, m, m1, m2, step, k.ld <= 256);
   if (last) {
     const vec zero{};
     int64_t row[R];  // each pixel's offset into scale and shift: its image's row (0 when shared)
