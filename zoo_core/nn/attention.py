@@ -107,6 +107,24 @@ class MultiHeadSelfAttention(Module):
             y = self.norm.apply(params["norm"], state["norm"], y)[0]
         return self.proj.apply(params["proj"], state["proj"], y)[0], state
 
+    def apply_residual(self, params, x: jax.Array, residual: jax.Array, gamma: jax.Array | None = None) -> jax.Array:
+        """``residual + gamma? · attn(x)`` (a LayerScale ``gamma`` or none): in float32 ``qkv`` and
+        ``proj`` are ``nn.dense_affine`` / ``nn.dense_layer`` calls (on the CPU zoo-cpu-kernels' pointwise
+        kernel, ``proj``'s bias, the LayerScale and the residual add in its epilogue); elsewhere
+        ``apply`` and the sum."""
+        from zoo_core.nn.fused import dense_affine, dense_layer
+
+        if x.dtype != jnp.float32:
+            y, _ = self.apply(params, {name: {} for name in params}, x)
+            return residual + (y if gamma is None else y * gamma.astype(y.dtype))
+        kernel = params["qkv"]["kernel"]
+        ones, zeros = jnp.ones(kernel.shape[-1:], jnp.float32), jnp.zeros(kernel.shape[-1:], jnp.float32)
+        qkv = dense_affine(x, kernel, ones, zeros)  # the bias is added as the attention reads it
+        y = qkv_attention(qkv, self.num_heads, params["qkv"]["bias"] if self.qkv.bias else None)
+        if self.norm is not None:
+            y = self.norm.apply(params["norm"], {}, y)[0]
+        return dense_layer(params["proj"], y, gamma=gamma, residual=residual)
+
 
 def mhsa(dim: int, num_heads: int = 8, *, qkv_bias: bool = False, proj_bias: bool = True,
          norm: Module | None = None) -> MultiHeadSelfAttention:

@@ -160,23 +160,32 @@ def dense_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.A
                  residual: jax.Array | None = None, gelu: bool = False) -> jax.Array:
     """``gelu?((x @ kernel) · scale + shift + residual?)`` over the last axis: ``x`` (..., K),
     ``kernel`` (K, N), ``scale`` and ``shift`` (N,), ``residual`` (..., N), ``gelu`` the exact GELU
-    (``nn.gelu``). For float32 this is ``conv_affine`` of a 1×1 conv over the rows taken as pixels
-    (each index of the leading axis an image), so on the CPU (N a multiple of 16) zoo-cpu-kernels'
-    pointwise kernel computes it with the affine, the residual and the GELU in its epilogue (a
-    linear layer, its bias, a LayerScale and the residual add in one pass, or an MLP's first layer
-    and its GELU); other dtypes compose."""
-    k, n = kernel.shape
-    if x.dtype != jnp.float32 or kernel.dtype != jnp.float32 or x.size == 0:
+    (``nn.gelu``). For float32 on the CPU this is ``conv_affine`` of a 1×1 conv over the rows taken as
+    pixels (each index of the leading axis an image), so (N a multiple of 16) zoo-cpu-kernels'
+    pointwise kernel computes it with the affine, the residual and the GELU in its epilogue (a linear
+    layer, its bias, a LayerScale and the residual add in one pass, or an MLP's first layer and its
+    GELU); on other backends, and for other dtypes, the matmul and the rest composed."""
+
+    def composed(x, kernel, scale, shift, residual=None):
         y = (x @ kernel.astype(x.dtype)) * scale.astype(x.dtype) + shift.astype(x.dtype)
         y = y if residual is None else y + residual
         return gelu_fn(y) if gelu else y
+
+    if x.dtype != jnp.float32 or kernel.dtype != jnp.float32 or x.size == 0:
+        return composed(x, kernel, scale, shift, residual)
+    k, n = kernel.shape
     lead = x.shape[:-1]
     images = lead[0] if lead else 1  # the leading axis stays the batch: under jax.sharding it stays split
-    rows = x.reshape(images, 1, -1, k)
-    res = None if residual is None else residual.reshape(images, 1, -1, n)
-    y = conv_affine(rows, kernel.reshape(1, 1, k, n), scale.astype(jnp.float32), shift.astype(jnp.float32),
-                    residual=res, gelu=gelu)
-    return y.reshape(*lead, n)
+
+    def on_cpu(x, kernel, scale, shift, residual=None):
+        rows = x.reshape(images, 1, -1, k)
+        res = None if residual is None else residual.reshape(images, 1, -1, n)
+        y = conv_affine(rows, kernel.reshape(1, 1, k, n), scale.astype(jnp.float32), shift.astype(jnp.float32),
+                        residual=res, gelu=gelu)
+        return y.reshape(*lead, n)
+
+    args = (x, kernel, scale, shift) if residual is None else (x, kernel, scale, shift, residual)
+    return lax.platform_dependent(*args, cpu=on_cpu, default=composed)
 
 
 def dense_layer(params, x: jax.Array, *, gamma: jax.Array | None = None,
