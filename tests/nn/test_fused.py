@@ -306,3 +306,43 @@ def test_relu_and_gelu_together_are_refused():
     x = jnp.ones((1, 2, 2, 8))
     with pytest.raises(ValueError, match="relu and gelu"):
         nn.conv_affine(x, jnp.ones((1, 1, 8, 16)), jnp.ones(16), jnp.zeros(16), relu=True, gelu=True)
+
+
+def test_dense_affine_lowers_to_a_dot_off_the_cpu():
+    """On other backends ``dense_affine`` is XLA's matmul (not the 1×1 conv the CPU path lowers to)."""
+    x, kernel = jnp.ones((2, 9, 24)), jnp.ones((24, 32))
+    fn = jax.jit(lambda x, k: nn.dense_affine(x, k, jnp.ones((32,)), jnp.zeros((32,)), gelu=True))
+    text = fn.trace(x, kernel).lower(lowering_platforms=("cuda",)).as_text()
+    assert "dot_general" in text and "convolution" not in text
+    if COMPILED:
+        assert kernels.POINTWISE_TARGET not in text
+
+
+def unfused_vit_block(block, params, state, x):
+    def sublayer(name, y):
+        return getattr(block, name).apply(params[name], state[name], y)[0]
+
+    x = x + sublayer("ls1", sublayer("attn", sublayer("norm1", x)))
+    return x + sublayer("ls2", sublayer("mlp", sublayer("norm2", x)))
+
+
+@pytest.mark.parametrize(("init_values", "qkv_bias", "attn_norm", "mlp_norm", "fused"),
+                         [(None, True, False, False, 4), (1e-1, False, False, False, 4), (1e-1, True, True, False, 4),
+                          (None, True, False, True, 2)])  # an inner MLP norm: the MLP as its modules
+def test_a_vit_block_through_its_fused_branches_equals_the_modules(init_values, qkv_bias, attn_norm, mlp_norm, fused):
+    """``VitBlock.apply`` runs each branch's linear layers as ``dense_affine`` calls (on the CPU the
+    pointwise kernel: qkv, proj + LayerScale + residual, fc1 + GELU, fc2 + LayerScale + residual) and
+    equals the modules one after the other; in bfloat16 it is the modules."""
+    block = nn.vit_block(64, 4, qkv_bias=qkv_bias, init_values=init_values, scale_attn_norm=attn_norm,
+                         scale_mlp_norm=mlp_norm)
+    params, state = block.init(jax.random.key(0))
+    params = jax.tree.map(lambda a: a + 0.05 * jax.random.normal(jax.random.key(1), a.shape), params)
+    x = jax.random.normal(jax.random.key(2), (2, 17, 64))
+    fn = jax.jit(lambda p, x: block.apply(p, state, x)[0])
+    np.testing.assert_allclose(np.asarray(fn(params, x)), np.asarray(unfused_vit_block(block, params, state, x)),
+                               rtol=1e-5, atol=1e-5)
+    if COMPILED:
+        assert fn.lower(params, x).compile().as_text().count(f'custom_call_target="{kernels.POINTWISE_TARGET}"') == fused
+    xb = x.astype(jnp.bfloat16)
+    np.testing.assert_array_equal(np.asarray(block.apply(params, state, xb)[0], np.float32),
+                                  np.asarray(unfused_vit_block(block, params, state, xb), np.float32))
