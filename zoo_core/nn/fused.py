@@ -34,7 +34,7 @@ from jax import lax
 from zoo_core.nn.activations import gelu as gelu_fn
 from zoo_core.nn.activations import relu as relu_fn
 from zoo_core.nn.conv import Conv2d, conv2d, direct_covers, explicit_pads, pair, resolve_padding, with_reference_vjp
-from zoo_core.nn.norm import BatchNorm
+from zoo_core.nn.norm import BatchNorm, LayerNorm
 
 
 def _compose(x, kernel, scale, shift, residual=None, *, stride, padding, dilation, groups, relu, gelu=False):
@@ -200,6 +200,47 @@ def dense_layer(params, x: jax.Array, *, gamma: jax.Array | None = None,
         return dense_affine(x, kernel, jnp.ones((features,), kernel.dtype), bias, residual=residual, gelu=gelu)
     return dense_affine(x, kernel, gamma, gamma * bias, residual=residual, gelu=gelu)
 
+
+
+def depthwise_layer_norm(conv: Conv2d, norm: LayerNorm, params: dict, x: jax.Array) -> jax.Array:
+    """``norm(conv(x))`` for a depthwise ``conv`` and a ``LayerNorm`` over its output channels (ConvNeXt's
+    ``conv_dw`` and ``norm``), ``params`` holding the two modules' leaves as ``{"conv": ..., "norm": ...}``.
+    On the CPU, for float32 with zoo-cpu-kernels
+    installed, a stride-1 conv with a bias and an affine norm with a bias run as one call: the depthwise
+    kernel normalizes each output row while it is in cache, instead of XLA's passes over the whole
+    activation for the bias, the two moments and the normalization. Its gradients are the composition's
+    (a custom VJP). Elsewhere, and for any other configuration, the two modules one after the other."""
+
+    def composed(x, conv_params, norm_params):
+        y, _ = conv.apply(conv_params, {}, x)
+        return norm.apply(norm_params, {}, y)[0]
+
+    conv_params, norm_params = params["conv"], params["norm"]
+    from zoo_core.kernels import cpu_kernels
+
+    kernels = cpu_kernels()
+    chans = x.shape[-1]
+    if (kernels is None or not hasattr(kernels, "depthwise_layernorm") or x.ndim != 4
+            or not (conv.groups == conv.in_chans == conv.out_chans == chans) or not conv.bias
+            or pair(conv.stride) != (1, 1) or pair(conv.dilation) != (1, 1)
+            or not (norm.affine and norm.bias and norm.dim == chans)
+            or any(a.dtype != jnp.float32 for a in (x, *conv_params.values(), *norm_params.values()))):
+        return composed(x, conv_params, norm_params)
+    kernel = conv_params["kernel"]
+    pads = explicit_pads(resolve_padding(conv.padding, kernel.shape[:2], (1, 1), (1, 1)), x.shape[1:3],
+                         kernel.shape[:2], (1, 1), (1, 1))
+    if not kernels.supports(x.dtype, kernel.dtype, stride=(1, 1), dilation=(1, 1), pads=pads, multiplier=1):
+        return composed(x, conv_params, norm_params)
+
+    def reference(x, kernel, bias, scale, shift):
+        return composed(x, {"kernel": kernel, "bias": bias}, {"scale": scale, "bias": shift})
+
+    def call(x, kernel, bias, scale, shift):
+        return kernels.depthwise_layernorm(x, kernel, bias, scale, shift, pads, norm.eps)
+
+    args = (x, kernel, conv_params["bias"], norm_params["scale"], norm_params["bias"])
+    return lax.platform_dependent(*args, cpu=functools.partial(with_reference_vjp, reference, call),
+                                  default=reference)
 
 
 def first_layer(act: Callable[[jax.Array], jax.Array], params, x: jax.Array) -> jax.Array:

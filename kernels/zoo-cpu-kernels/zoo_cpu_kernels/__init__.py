@@ -4,6 +4,10 @@
 float32, stride 1, dilation 1, channel multiplier 1, non-negative padding. zoo-core calls it from
 ``zoo_core.nn.depthwise_conv2d`` on the CPU; other code should call that, not this.
 
+``depthwise_layernorm(x, kernel, bias, scale, shift, pads, eps)`` is the same conv followed by its bias
+and a LayerNorm over the channels, applied to each output row while it is in cache (ConvNeXt's
+``norm(conv_dw(x))``); zoo-core calls it from ``zoo_core.nn.depthwise_layer_norm`` on the CPU.
+
 ``transpose_into(src, dst)`` is the blocked 2-D transpose zoo's weight loader uses to write a
 PyTorch (out, in) weight in zoo's (in, out) layout (``SafetensorsFile.read_permuted``).
 
@@ -57,6 +61,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 TARGET = "zoo_depthwise_conv2d"
+DEPTHWISE_LAYERNORM_TARGET = "zoo_depthwise_layernorm"
 GROUPED_TARGET = "zoo_grouped_conv2d"
 DENSE3X3_TARGET = "zoo_dense3x3_conv2d"
 #: Input channels per pass over the kernel (the kernel slice read stays in L2; 64-256 measured alike).
@@ -75,6 +80,8 @@ def _library_path() -> Path:
 
 _lib = ctypes.CDLL(str(_library_path()))
 jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(_lib.ZooDepthwiseConv2d), platform="cpu")
+jax.ffi.register_ffi_target(DEPTHWISE_LAYERNORM_TARGET, jax.ffi.pycapsule(_lib.ZooDepthwiseLayerNorm),
+                            platform="cpu")
 jax.ffi.register_ffi_target(GROUPED_TARGET, jax.ffi.pycapsule(_lib.ZooGroupedConv2d), platform="cpu")
 jax.ffi.register_ffi_target(DENSE3X3_TARGET, jax.ffi.pycapsule(_lib.ZooDense3x3), platform="cpu")
 _lib.ZooTranspose32.argtypes = [ctypes.c_void_p, ctypes.c_void_p] + [ctypes.c_int64] * 4
@@ -121,6 +128,16 @@ def _depthwise_call(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
     out = jax.ShapeDtypeStruct((n, h + top + bottom - kh + 1, w + left + right - kw + 1, c), x.dtype)
     return jax.ffi.ffi_call(TARGET, out, vmap_method="sequential")(
         x, kernel.reshape(kh, kw, c), pad_top=np.int64(top), pad_left=np.int64(left))
+
+
+def _depthwise_layernorm_call(x: jax.Array, params: jax.Array, config) -> jax.Array:
+    pads, (kh, kw), eps = config
+    n, h, w, c = x.shape
+    (top, bottom), (left, right) = pads
+    out = jax.ShapeDtypeStruct((n, h + top + bottom - kh + 1, w + left + right - kw + 1, c), x.dtype)
+    return jax.ffi.ffi_call(DEPTHWISE_LAYERNORM_TARGET, out, vmap_method="sequential")(
+        x, params, kh=np.int64(kh), kw=np.int64(kw), pad_top=np.int64(top), pad_left=np.int64(left),
+        eps=np.float32(eps))
 
 
 def _narrow(cig: int, cog: int, out_chans: int) -> bool:
@@ -176,6 +193,7 @@ def _partitioned(call, sharding_rule: str):
 
 
 _depthwise_partitioned = _partitioned(_depthwise_call, "n h w c, i j o c -> n p q c")
+_depthwise_layernorm_partitioned = _partitioned(_depthwise_layernorm_call, "n h w c, t c -> n p q c")
 _grouped_partitioned = _partitioned(_grouped_call, "n h w c, i j g o -> n p q o")
 _dense3x3_partitioned = _partitioned(_dense3x3_call, "n h w c, i j c o -> n p q o")
 
@@ -210,6 +228,17 @@ def depthwise_conv2d(x: jax.Array, kernel: jax.Array, pads) -> jax.Array:
     """``x`` (N, H, W, C) float32, ``kernel`` (kh, kw, 1, C) float32, zero padding
     ``((top, bottom), (left, right))`` → (N, H + top + bottom − kh + 1, W + left + right − kw + 1, C)."""
     return _batchable(_depthwise_partitioned, _int_pads(pads))(x, kernel)
+
+
+def depthwise_layernorm(x: jax.Array, kernel: jax.Array, bias: jax.Array, scale: jax.Array, shift: jax.Array,
+                        pads, eps: float) -> jax.Array:
+    """``depthwise_conv2d(x, kernel, pads) + bias`` followed by a LayerNorm over the channels (biased
+    variance, ``eps``) with ``scale`` and ``shift``: ``x`` (N, H, W, C) float32, ``kernel`` (kh, kw, 1, C),
+    ``bias``, ``scale``, ``shift`` (C,), all float32, for the convs ``supports`` names. The normalization
+    runs on each output row right after the conv writes it."""
+    kh, kw, _, c = kernel.shape
+    params = jnp.concatenate([kernel.reshape(kh * kw, c), bias[None], scale[None], shift[None]], axis=0)
+    return _batchable(_depthwise_layernorm_partitioned, (_int_pads(pads), (int(kh), int(kw)), float(eps)))(x, params)
 
 
 def grouped_supports(x_dtype, kernel_dtype, *, groups: int, in_chans: int, out_chans: int, stride, dilation,

@@ -9,9 +9,17 @@
 // channel vectors in flight instead. Rows are spread over XLA's intra-op thread pool. Summation
 // order per output: kernel rows top to bottom, columns left to right, in float32 (as a direct
 // convolution).
+//
+// `ZooDepthwiseLayerNorm` is the same conv followed, per output pixel, by its bias and a LayerNorm over
+// the C channels (ConvNeXt's `norm(conv_dw(x))`): each output row is normalized while it is still in
+// L1, instead of XLA's passes over the whole activation for the bias, the two moments and the
+// normalization. Its second operand stacks the kernel's KH·KW taps (rows of C), the conv's bias, the
+// norm's scale and its shift: (KH·KW + 3, C). Per pixel, with v = conv + bias: mean = Σ v / C, the
+// biased variance Σ (v - mean)² / C (two passes), y = (v - mean) · 1/√(var + eps) · scale + shift.
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -94,11 +102,56 @@ __attribute__((always_inline)) inline void channel_block(const Shape& s, const f
   for (int64_t ow = fast_hi; ow < s.ow; ++ow) edge_column<V, U>(s, x_n, k, y_row, oh, ow, c0);
 }
 
+// The sum of a vector's 16 lanes, as a tree of halves (lane by lane, a chain of 16 dependent adds).
+__attribute__((always_inline)) inline float sum_lanes(Vec<16>::type v) {
+  Vec<8>::type a, b;
+  std::memcpy(&a, &v, sizeof(a));
+  std::memcpy(&b, reinterpret_cast<const char*>(&v) + sizeof(a), sizeof(b));
+  a += b;
+  Vec<4>::type c, d;
+  std::memcpy(&c, &a, sizeof(c));
+  std::memcpy(&d, reinterpret_cast<const char*>(&a) + sizeof(c), sizeof(d));
+  c += d;
+  return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+// The bias and LayerNorm of one output pixel's C values `v` (in place); `norm` holds the bias, scale
+// and shift as three rows of C. Vectors of 16 channels, then one at a time.
+__attribute__((always_inline)) inline void layer_norm(float* v, const float* norm, int64_t c, float eps) {
+  typedef Vec<16>::type vec;
+  const float *bias = norm, *scale = norm + c, *shift = norm + 2 * c;
+  const int64_t c16 = c / 16 * 16;
+  vec acc{};
+  float tail = 0.0f;
+  for (int64_t i = 0; i < c16; i += 16) {
+    const vec b = load<16>(v + i) + load<16>(bias + i);
+    store<16>(v + i, b);
+    acc += b;
+  }
+  for (int64_t i = c16; i < c; ++i) tail += (v[i] += bias[i]);
+  const float mean = (sum_lanes(acc) + tail) / static_cast<float>(c);
+  acc = vec{};
+  tail = 0.0f;
+  for (int64_t i = 0; i < c16; i += 16) {
+    const vec d = load<16>(v + i) - mean;
+    acc += d * d;
+  }
+  for (int64_t i = c16; i < c; ++i) tail += (v[i] - mean) * (v[i] - mean);
+  const float rs = 1.0f / std::sqrt((sum_lanes(acc) + tail) / static_cast<float>(c) + eps);
+  for (int64_t i = 0; i < c16; i += 16) {
+    store<16>(v + i, (load<16>(v + i) - mean) * rs * load<16>(scale + i) + load<16>(shift + i));
+  }
+  for (int64_t i = c16; i < c; ++i) v[i] = (v[i] - mean) * rs * scale[i] + shift[i];
+}
+
 #ifdef ZOO_TARGET_CLONES
 // One copy of the loop per instruction set, picked when the library loads (x86-64 only).
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-void rows(const Shape& s, const float* x, const float* k, float* y, int64_t first, int64_t last) {
+// Output rows [first, last); with `norm` (the bias, scale and shift rows) each row's pixels then go
+// through the bias and LayerNorm.
+void rows(const Shape& s, const float* x, const float* k, float* y, int64_t first, int64_t last,
+          const float* norm = nullptr, float eps = 0.0f) {
   for (int64_t r = first; r < last; ++r) {
     const int64_t n = r / s.oh, oh = r % s.oh;
     const float* x_n = x + n * s.h * s.w * s.c;
@@ -108,6 +161,9 @@ void rows(const Shape& s, const float* x, const float* k, float* y, int64_t firs
     for (; c0 + 16 <= s.c; c0 += 16) channel_block<16, 1>(s, x_n, k, y_row, oh, c0);
     for (; c0 + 8 <= s.c; c0 += 8) channel_block<8, 1>(s, x_n, k, y_row, oh, c0);
     for (; c0 < s.c; ++c0) channel_block<1, 1>(s, x_n, k, y_row, oh, c0);
+    if (norm) {
+      for (int64_t ow = 0; ow < s.ow; ++ow) layer_norm(y_row + ow * s.c, norm, s.c, eps);
+    }
   }
 }
 
@@ -129,7 +185,45 @@ ffi::Error Depthwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<
   return ffi::Error::Success();
 }
 
+ffi::Error DepthwiseLayerNorm(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> params,
+                              ffi::ResultBuffer<ffi::F32> y, int64_t kh, int64_t kw, int64_t pad_top,
+                              int64_t pad_left, float eps) {
+  const auto xd = x.dimensions();
+  const auto pd = params.dimensions();
+  const auto yd = y->dimensions();
+  if (xd.size() != 4 || pd.size() != 2 || yd.size() != 4 || kh < 1 || kw < 1 || pd[0] != kh * kw + 3 ||
+      pd[1] != xd[3] || yd[0] != xd[0] || yd[3] != xd[3] || pad_top < 0 || pad_left < 0 || !(eps >= 0.0f)) {
+    return ffi::Error::InvalidArgument(
+        "zoo_depthwise_layernorm: expected x (N, H, W, C), params (KH·KW + 3, C): the kernel's taps, the bias, "
+        "the norm's scale and shift, y (N, OH, OW, C), non-negative padding and eps");
+  }
+  const Shape s{xd[0], xd[1], xd[2], xd[3], kh, kw, yd[1], yd[2], pad_top, pad_left};
+  const float* xp = x.typed_data();
+  const float* kp = params.typed_data();
+  float* yp = y->typed_data();
+  const int64_t total = s.n * s.oh;
+  const int64_t work = total * s.ow * s.c * (s.kh * s.kw + 3);
+  zoo::parallel_ranges(pool, total, work, 0, [&](int64_t first, int64_t last) {
+    rows(s, xp, kp, yp, first, last, kp + kh * kw * s.c, eps);
+  });
+  return ffi::Error::Success();
+}
+
 }  // namespace
+
+extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooDepthwiseLayerNorm(XLA_FFI_CallFrame* call_frame);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDepthwiseLayerNorm, DepthwiseLayerNorm,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("kh")
+                                  .Attr<int64_t>("kw")
+                                  .Attr<int64_t>("pad_top")
+                                  .Attr<int64_t>("pad_left")
+                                  .Attr<float>("eps"));
 
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooDepthwiseConv2d(XLA_FFI_CallFrame* call_frame);
 

@@ -40,10 +40,13 @@ typedef zoo::Vec<16>::type vec;  // 16 floats: one AVX-512 register
 __attribute__((always_inline)) inline vec load(const float* p) { return zoo::load<16>(p); }
 __attribute__((always_inline)) inline void store(float* p, vec v) { zoo::store<16>(p, v); }
 
-// Packing (`item_avx512`): kernels with at least kPackCout output channels (rows >= 2 KiB apart), in
-// tiles of at least kPackTile pixels (a copy read by fewer register blocks cost more than it saved:
-// (49, 2048) × (2048, 512) 110 → 100 GFLOP/s).
-constexpr int64_t kPackCout = 512, kPackTile = 96;
+// Packing (`item_avx512`): kernels with at least kPackCout output channels (rows >= 2 KiB apart). In
+// tiles of fewer than kPackTile pixels (a few register blocks read each chunk), chunks of at most
+// kSmallTileChunk input channels, whose copy (128 × 64 floats, 32 KiB) stays in L1 between the
+// register blocks: ConvNeXt-T's batch-1 stage 4 on both Xeon cores, (49, 768) × (768, 3072)
+// 230 → 256 GFLOP/s and (49, 3072) × (3072, 768) 250 → 276 (in place with 256-channel chunks: the
+// register blocks read every chunk from L2; packed 256-channel chunks, 64 KiB, did not fit either).
+constexpr int64_t kPackCout = 512, kPackTile = 96, kSmallTileChunk = 128;
 
 struct Shape {
   int64_t n, h, w, cin, cout, oh, ow, stride, cin_block;
@@ -339,9 +342,9 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
   const bool avx512 = avx512_loop(s, portable);
   std::vector<int64_t> off(s.tile + 16);  // past the tile: zeros, read by the last blocks' prefetches
   int64_t offsets_of = -1;  // the tile whose offsets `off` holds
-  // Each chunk of a wide kernel (Cout >= kPackCout) is copied here before a tile of at least
-  // kPackTile pixels reads it (`item_avx512`).
-  const bool pack = avx512 && !prepacked && s.cout >= kPackCout && s.tile >= kPackTile;
+  // Each chunk of a wide kernel (Cout >= kPackCout) is copied here before the tile reads it
+  // (`item_avx512`; chunks of at most kSmallTileChunk channels in tiles under kPackTile pixels).
+  const bool pack = avx512 && !prepacked && s.cout >= kPackCout;
   zoo::AlignedFloats pack_store(pack ? s.cin_block * 64 : 0);
   float* packed = pack ? pack_store.data() : nullptr;
   const int64_t blocks = s.blocks(), tiles = s.tiles();
@@ -461,6 +464,7 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
     return ffi::Error::Success();
   }
   choose_tiles(s, max_threads > 0 ? std::min<int64_t>(max_threads, pool.num_threads()) : pool.num_threads());
+  if (s.cout >= kPackCout && s.tile < kPackTile) s.cin_block = std::min(s.cin_block, kSmallTileChunk);
   const float* xp = x.typed_data();
   const float* kp = kernel.typed_data();
   float* yp = y->typed_data();

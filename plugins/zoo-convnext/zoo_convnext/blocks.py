@@ -81,8 +81,11 @@ class ConvNeXtBlock(nn.Module):
 
     def apply(self, params, state, x, *, train=False):
         shortcut = x
-        x, _ = self.conv_dw.apply(params["conv_dw"], state["conv_dw"], x)
-        x, _ = self.norm.apply(params["norm"], state["norm"], x)
+        if isinstance(self.norm, nn.LayerNorm):  # on the CPU, one pass: the norm on each row the conv writes
+            x = nn.depthwise_layer_norm(self.conv_dw, self.norm, {"conv": params["conv_dw"], "norm": params["norm"]}, x)
+        else:
+            x, _ = self.conv_dw.apply(params["conv_dw"], state["conv_dw"], x)
+            x, _ = self.norm.apply(params["norm"], state["norm"], x)
         if hasattr(self.mlp, "apply_residual"):  # the MLP, LayerScale and residual add: two fused linear layers
             return self.mlp.apply_residual(params["mlp"], x, shortcut, params.get("gamma")), state
         x, _ = self.mlp.apply(params["mlp"], state["mlp"], x)
