@@ -246,6 +246,30 @@ def test_an_mlp_with_its_residual_equals_the_modules(kind, layer_scale):
     np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernels_on", [True, False])
+@pytest.mark.parametrize(("hw", "folds"), [((9, 8), True), ((4, 4), False), ((1, 40), True)])
+@pytest.mark.parametrize("layer_scale", [False, True])
+def test_a_grn_folded_into_the_second_layer_equals_the_modules(monkeypatch, hw, folds, layer_scale, kernels_on):
+    """One image with more pixels than fc2 has outputs: the GRN goes into fc2's kernel rows and bias
+    (no multiply over the hidden activations in the program); fewer: applied to them. Equal to the modules."""
+    if not kernels_on:
+        monkeypatch.setenv("ZOO_CPU_KERNELS", "0")
+    block = nn.grn_mlp(32, 64)
+    params, state = block.init(jax.random.key(0))
+    params = jax.tree.map(lambda a: a + 0.3 * jax.random.normal(jax.random.key(1), a.shape), params)
+    x = jax.random.normal(jax.random.key(2), (1, *hw, 32))
+    res = jax.random.normal(jax.random.key(3), (1, *hw, 32))
+    gamma = jnp.linspace(0.5, 1.5, 32) if layer_scale else None
+    y, _ = block.apply(params, state, x)
+    expected = res + (y if gamma is None else y * gamma)
+    applied = []  # the GRN module applied to the hidden activations (not folded)
+    apply = nn.GlobalResponseNorm.apply
+    monkeypatch.setattr(nn.GlobalResponseNorm, "apply", lambda *a, **k: applied.append(1) or apply(*a, **k))
+    got = jax.jit(lambda p, x, r: block.apply_residual(p, x, r, gamma))(params, x, res)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)
+    assert bool(applied) != folds
+
+
 def test_dense_affine_keeps_a_sharded_batch_where_it_lies():
     """The rows go to the kernel as (batch, 1, rows per image, K): under jax.sharding each device
     computes its own images, with no all-gather of the activations."""

@@ -39,9 +39,15 @@ def grn(x: jax.Array, scale: jax.Array, bias: jax.Array, eps: float = 1e-6) -> j
     ``g`` is each channel's L2 norm over the image (``spatial_l2_norm``). The statistics ``g`` and
     ``n`` are computed in at least float32 (a bfloat16 or float16 ``x`` is upcast for them; float16
     would overflow in the sum of squares) and the result has ``x``'s dtype."""
-    g = spatial_l2_norm(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
-    n = (g / (jnp.mean(g, axis=-1, keepdims=True) + eps)).astype(x.dtype)
+    n = grn_response(x.astype(jnp.promote_types(x.dtype, jnp.float32)), eps).astype(x.dtype)
     return x + (bias.astype(x.dtype) + scale.astype(x.dtype) * (x * n))
+
+
+def grn_response(x: jax.Array, eps: float = 1e-6) -> jax.Array:
+    """GRN's per-image channel response ``n = g / (mean_C(g) + eps)`` of (N, H, W, C), ``g`` each
+    channel's L2 norm over the image: (N, 1, 1, C)."""
+    g = spatial_l2_norm(x)
+    return g / (jnp.mean(g, axis=-1, keepdims=True) + eps)
 
 
 @attrs.frozen
@@ -87,8 +93,19 @@ class GlobalResponseNormMlp(Module):
 
         if x.dtype != jnp.float32:
             return apply_with_residual(self, params, x, residual, gamma)
-        h, _ = self.grn.apply(params["grn"], {}, first_layer(self.act, params["fc1"], x))
-        return dense_layer(params["fc2"], h, gamma=gamma, residual=residual)
+        h = first_layer(self.act, params["fc1"], x)
+        fc2 = params["fc2"]
+        if h.ndim == 4 and h.shape[0] == 1 and fc2["kernel"].shape[1] < h.shape[1] * h.shape[2]:
+            # One image whose pixels outnumber fc2's outputs (ConvNeXt-V2's first two stages): the GRN,
+            # h · (1 + scale · n) + bias, folds into fc2's kernel rows and bias, a smaller array to scale
+            # than h (the sum of squares over h stays).
+            stats = h.astype(jnp.float32)
+            gain = 1 + params["grn"]["scale"] * grn_response(stats, self.grn.eps)[0, 0, 0]
+            kernel = gain[:, None] * fc2["kernel"]
+            bias = params["grn"]["bias"] @ fc2["kernel"] + (fc2["bias"] if "bias" in fc2 else 0)
+            return dense_layer({"kernel": kernel, "bias": bias}, h, gamma=gamma, residual=residual)
+        h, _ = self.grn.apply(params["grn"], {}, h)
+        return dense_layer(fc2, h, gamma=gamma, residual=residual)
 
 
 def grn_mlp(in_features: int, hidden_features: int, out_features: int | None = None, *,
