@@ -1,4 +1,4 @@
-"""``nn.conv2d`` on the CPU: the dense 3×3 convs, unpadded 1×1 convs and a stem's conv on few input channels run as
+"""``nn.conv2d`` on the CPU: the dense 3×3 convs, unpadded 1×1 and patch convs and a stem's conv on few input channels run as
 zoo-cpu-kernels' compiled kernels where installed (and as ``lax.conv`` with ``ZOO_CPU_KERNELS=0``),
 with ``lax.conv``'s values and gradients."""
 
@@ -15,12 +15,14 @@ kernels = import_cpu_kernels()
 COMPILED = kernels is not None and hasattr(kernels, "direct_supports")
 
 # (cin, cout, kernel, stride, padding, H, W, the kernel that runs it): ResNet's stem and 3×3 convs, 1×1 convs,
-# a 'same'-padded and an unpadded stem-like conv, and convs no compiled kernel covers
+# a 'same'-padded and an unpadded stem-like conv, ConvNeXt's patch stem (4 × 4 / 4, an image no multiple of 4) and
+# downsample (2 × 2 / 2), and convs no compiled kernel covers (24 outputs: no multiple of 16)
 CASES = [
-    (3, 64, 7, 2, 3, 23, 20, "direct"), (3, 32, 5, 1, "same", 9, 11, "direct"), (4, 96, 4, 4, 0, 16, 12, None),
+    (3, 64, 7, 2, 3, 23, 20, "direct"), (3, 32, 5, 1, "same", 9, 11, "direct"), (4, 96, 4, 4, 0, 16, 12, "pointwise"),
     (3, 16, 3, 2, 0, 9, 9, "direct"), (32, 64, 3, 1, 1, 8, 9, "dense3x3"), (32, 64, 7, 2, 3, 12, 12, None),
     (3, 24, 7, 2, 3, 12, 12, None), (32, 64, 1, 1, 0, 7, 9, "pointwise"), (24, 48, 1, 2, 0, 9, 8, "pointwise"),
     (16, 24, 1, 1, 0, 5, 5, None), (16, 32, 1, 3, 0, 7, 7, None),
+    (3, 32, 4, 4, "valid", 18, 17, "pointwise"), (16, 32, 2, 2, 0, 9, 8, "pointwise"), (8, 24, 2, 2, 0, 6, 6, None),
 ]
 
 

@@ -79,7 +79,8 @@ def conv2d(
     ``nn.grouped.grouped_conv2d`` (super-blocks of block-diagonal dense convs, or a compiled kernel, on CPU).
     A dense 3×3 conv with padding 1 runs on the CPU as zoo-cpu-kernels' compiled kernel when it is
     installed (float32, stride 1 or 2), and a stem's conv on few input channels (ResNet's 7×7 stride 2
-    on the image) as its direct conv; 1×1 and patchify convs as one matmul (``_patchify_conv``).
+    on the image) as its direct conv; 1×1 and patchify convs as its pointwise kernel (float32, Cout a
+    multiple of 16), elsewhere as one matmul (``_patchify_conv``).
     """
     stride, dilation = pair(stride), pair(dilation)
     pads = resolve_padding(padding, kernel.shape[:2], stride, dilation)
@@ -154,17 +155,24 @@ def _dense3x3_call(stride: int, x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 def _pointwise_covers(x: jax.Array, kernel: jax.Array, stride) -> bool:
     """Whether zoo-cpu-kernels' pointwise kernel computes this unpadded 1×1 conv (float32, stride 1
-    or 2, Cout a multiple of 16): BiT's 1×1 convs, which have no BatchNorm to go with them."""
+    or 2, Cout a multiple of 16: BiT's 1×1 convs, which have no BatchNorm to go with them) or patch conv
+    (its kernel as large as its stride: ConvNeXt's stem and downsamples, ViT's patch embedding)."""
     from zoo_core.kernels import cpu_kernels
 
     kernels = cpu_kernels()
-    return (kernels is not None and hasattr(kernels, "pointwise_supports") and tuple(kernel.shape[:2]) == (1, 1)
-            and tuple(stride) in ((1, 1), (2, 2))
-            and kernels.pointwise_supports(x.dtype, kernel.dtype, out_chans=kernel.shape[3], stride=stride[0]))
+    kernel_hw = tuple(kernel.shape[:2])
+    if kernels is None or not hasattr(kernels, "pointwise_supports") or stride[0] != stride[1]:
+        return False
+    if kernel_hw == (1, 1):
+        return stride[0] in (1, 2) and kernels.pointwise_supports(x.dtype, kernel.dtype, out_chans=kernel.shape[3],
+                                                                  stride=stride[0])
+    return (getattr(kernels, "POINTWISE_PATCH", False) and kernel_hw == tuple(stride)
+            and kernels.pointwise_supports(x.dtype, kernel.dtype, out_chans=kernel.shape[3], stride=stride[0],
+                                           kernel_hw=kernel_hw))
 
 
 def _pointwise_call(stride: int, x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """The CPU's 1×1 conv as zoo-cpu-kernels' pointwise FFI call (scale 1, shift 0)."""
+    """The CPU's 1×1 or patch conv as zoo-cpu-kernels' pointwise FFI call (scale 1, shift 0)."""
     from zoo_core.kernels import cpu_kernels
 
     ones, zeros = jnp.ones(kernel.shape[3], jnp.float32), jnp.zeros(kernel.shape[3], jnp.float32)

@@ -168,6 +168,9 @@ def test_vmap_over_weights_loops():
 def test_supports_names_exactly_the_covered_case():
     assert pointwise_supports(np.float32, np.float32, out_chans=64, stride=1)
     assert pointwise_supports(np.float32, np.float32, out_chans=16, stride=(2, 2))
+    assert pointwise_supports(np.float32, np.float32, out_chans=96, stride=4, kernel_hw=(4, 4))
+    assert not pointwise_supports(np.float32, np.float32, out_chans=96, stride=4, kernel_hw=(2, 2))
+    assert not pointwise_supports(np.float32, np.float32, out_chans=96, stride=1, kernel_hw=(3, 3))
     assert not pointwise_supports(np.float32, np.float32, out_chans=24, stride=1)
     assert not pointwise_supports(np.float32, np.float32, out_chans=64, stride=3)
     assert not pointwise_supports(np.float32, np.float32, out_chans=64, stride=(1, 2))
@@ -183,6 +186,7 @@ def test_supports_names_exactly_the_covered_case():
     ({"shift": np.zeros((1, 16), np.float32)}, "shift"),       # per image, the scale shared
     ({"residual": np.zeros((1, 4, 4, 16), np.float32)}, "residual"),  # shaped as the stride-1 output
     ({"stride": 3}, "stride"),
+    ({"kernel": np.zeros((3, 3, 8, 16), np.float32)}, "kernel"),  # a 3×3 kernel at stride 2: no patch conv
 ])
 def test_bad_arguments_are_refused(change, arg):
     x, kernel, scale, shift, _ = data(1, 4, 4, 8, 16)
@@ -269,3 +273,60 @@ def test_relu_and_gelu_together_are_refused():
     x, kernel, scale, shift, _ = data(1, 4, 4, 8, 16)
     with pytest.raises(ValueError, match="relu and gelu"):
         pointwise_conv2d(x, kernel, scale, shift, relu=True, gelu=True)
+
+
+def patch_reference(x, kernel, scale, shift, residual, stride, gelu):
+    """``lax.conv`` VALID with the (s, s, Cin, Cout) kernel at stride s, in float64, then the epilogue."""
+    n, h, w, cin = x.shape
+    oh, ow = h // stride, w // stride
+    patches = np.asarray(x, np.float64)[:, :oh * stride, :ow * stride].reshape(n, oh, stride, ow, stride, cin)
+    y = np.einsum("nhiwjc,ijco->nhwo", patches, np.asarray(kernel, np.float64))
+    scale, shift = np.asarray(scale, np.float64), np.asarray(shift, np.float64)
+    if scale.ndim == 2:
+        scale, shift = scale[:, None, None], shift[:, None, None]
+    y = y * scale + shift + (0 if residual is None else np.asarray(residual, np.float64))
+    return gelu64(y) if gelu else y
+
+
+# (N, H, W, Cin, Cout, stride, cin_block): ConvNeXt's stem (4 × 4 on the image) and downsamples (2 × 2), ViT's
+# 16 × 16 patches, images that are no multiple of the patch (the last rows and columns not read), patch rows
+# longer than a chunk (chunks end at each patch row's end) and shorter, a wide kernel (packed), several tiles.
+PATCH_CASES = [(2, 16, 16, 3, 96, 4, 256), (1, 10, 9, 3, 32, 4, 256), (2, 8, 8, 96, 192, 2, 256),
+               (1, 7, 9, 40, 48, 2, 32), (1, 14, 14, 24, 80, 2, 5), (1, 32, 48, 3, 64, 16, 256),
+               (1, 28, 28, 192, 528, 2, 128), (3, 30, 26, 16, 64, 2, 256), (1, 12, 12, 8, 16, 3, 7)]
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["avx512", "portable"])
+@pytest.mark.parametrize("case", PATCH_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_a_patch_conv_matches_the_float64_reference(case, portable):
+    n, h, w, cin, cout, stride, cin_block = case
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, h, w, cin), dtype=np.float32)
+    kernel = (rng.standard_normal((stride, stride, cin, cout)) / np.sqrt(stride * stride * cin)).astype(np.float32)
+    scale = rng.uniform(0.5, 1.5, cout).astype(np.float32)
+    shift = rng.standard_normal(cout).astype(np.float32)
+    res = rng.standard_normal((n, h // stride, w // stride, cout)).astype(np.float32)
+    conv = jax.jit(lambda *a: pointwise._conv(*a, stride=stride, relu=False, gelu=True, cin_block=cin_block,
+                                              portable=portable))
+    got = conv(x, kernel, scale, shift, res)
+    assert got.shape == (n, h // stride, w // stride, cout)
+    close(got, patch_reference(x, kernel, scale, shift, res, stride, True))
+    plain = pointwise_conv2d(x, kernel, scale, shift, stride=stride)  # the public call, no residual or activation
+    close(plain, patch_reference(x, kernel, scale, shift, None, stride, False))
+
+
+def test_a_patch_conv_over_threads_and_per_image_scales():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 56, 56, 96), dtype=np.float32)
+    kernel = (rng.standard_normal((2, 2, 96, 192)) / 20).astype(np.float32)
+    scale, shift = (rng.standard_normal((4, 192)).astype(np.float32) for _ in range(2))
+    calls = [pointwise._conv(x, kernel, scale, shift, None, stride=2, relu=True, max_threads=t) for t in (1, 0)]
+    np.testing.assert_array_equal(np.asarray(calls[0]), np.asarray(calls[1]))
+    close(calls[1], np.maximum(patch_reference(x, kernel, scale, shift, None, 2, False), 0))
+
+
+def test_a_patch_kernel_must_match_its_stride():
+    x = np.zeros((1, 8, 8, 4), np.float32)
+    with pytest.raises(ArgumentError, match="kernel"):
+        pointwise_conv2d(x, np.zeros((4, 4, 4, 16), np.float32), np.ones(16, np.float32), np.zeros(16, np.float32),
+                         stride=2)

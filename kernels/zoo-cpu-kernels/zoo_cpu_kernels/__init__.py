@@ -20,7 +20,7 @@ stride 1 or 2, for the cases ``dense3x3_supports`` names (float32, a multiple of
 channels); zoo-core calls it from ``zoo_core.nn.conv2d`` on the CPU.
 
 ``pointwise_conv2d(x, kernel, scale, shift, residual=None, stride=, relu=, gelu=)`` is the 1×1 conv
-(stride 1 or 2) with its eval BatchNorm, residual add and ReLU applied before it stores its output, for
+(stride 1 or 2), or an unpadded patch conv whose kernel is as large as its stride (``POINTWISE_PATCH``), with its eval BatchNorm, residual add and ReLU applied before it stores its output, for
 the cases ``pointwise_supports`` names; zoo-core calls it from ``zoo_core.nn.conv_affine`` on the CPU.
 Its scale and shift may differ per image (``POINTWISE_PER_IMAGE``: a squeeze-excitation gate folded
 into them), and its activation may be the exact GELU instead (``POINTWISE_GELU``: a linear layer
@@ -292,6 +292,7 @@ from zoo_cpu_kernels.moments import MOMENTS_TARGET as MOMENTS_TARGET  # noqa: E4
 from zoo_cpu_kernels.moments import kernel_moments as kernel_moments  # noqa: E402
 from zoo_cpu_kernels.moments import moments_supports as moments_supports  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_GELU as POINTWISE_GELU  # noqa: E402
+from zoo_cpu_kernels.pointwise import POINTWISE_PATCH as POINTWISE_PATCH  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_PER_IMAGE as POINTWISE_PER_IMAGE  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_TARGET as POINTWISE_TARGET  # noqa: E402
 from zoo_cpu_kernels.pointwise import pointwise_conv2d as pointwise_conv2d  # noqa: E402

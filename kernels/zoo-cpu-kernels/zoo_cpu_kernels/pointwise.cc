@@ -8,6 +8,11 @@
 // y = act?(Σ_c x[n, s·oh, s·ow, c] · kernel[c, o] · scale[(n,) o] + shift[(n,) o] + residual?), Cout a
 // multiple of 16, float32 accumulation (the summation order differs from XLA's); act is ReLU (`relu`),
 // the exact GELU (`gelu`: an MLP's first linear layer, ConvNeXt's), or none.
+// A patch conv (a kernel as large as its stride, no padding: ConvNeXt's stem and downsamples, ViT's
+// patch embedding) is the same GEMM over K = s·s·Cin: its kernel comes as (s·s·Cin, Cout), the HWIO
+// kernel flattened, any stride s >= 2, OH = H / s (the rows and columns past the last whole patch are
+// not read). Patch row i of output pixel (oh, ow) is one run of s·Cin floats in x, at pixel
+// (s·oh + i, s·ow); the loop takes the kernel rows in chunks that stay within one such run.
 //
 // A GEMM over the M = N·OH·OW output pixels, taken as one sequence (not row by row), so blocks do
 // not stop at row ends. A block of R pixels × U vectors of 16 output channels is held in R·U zmm
@@ -49,9 +54,11 @@ __attribute__((always_inline)) inline void store(float* p, vec v) { zoo::store<1
 constexpr int64_t kPackCout = 512, kPackTile = 96, kSmallTileChunk = 128;
 
 struct Shape {
-  int64_t n, h, w, cin, cout, oh, ow, stride, cin_block;
+  int64_t n, h, w, cin, cout, oh, ow, stride, cin_block;  // cin: the kernel's rows, K
   int64_t tile;       // pixels per work item
   bool tile_major;    // items ordered tile by tile (else block by block)
+  int64_t xc = 0;     // x's channels (a pixel's floats): Cin
+  int64_t run = 0;    // kernel rows read from one contiguous run of x: K, or s·Cin for a patch conv
   int64_t pixels() const { return n * oh * ow; }
   int64_t blocks() const { return (cout + 63) / 64; }
   int64_t tiles() const { return (pixels() + tile - 1) / tile; }
@@ -103,13 +110,13 @@ __attribute__((always_inline)) inline T gelu(T x) {
 // Input element offsets (pixel index · Cin) of output pixels [p0, p0 + count), into `off`.
 void input_offsets(const Shape& s, int64_t p0, int64_t count, int64_t* off) {
   if (s.stride == 1) {
-    for (int64_t i = 0; i < count; ++i) off[i] = (p0 + i) * s.cin;
+    for (int64_t i = 0; i < count; ++i) off[i] = (p0 + i) * s.xc;
     return;
   }
   const int64_t per_image = s.oh * s.ow;
   int64_t n = p0 / per_image, i = p0 % per_image / s.ow, j = p0 % s.ow;
   for (int64_t p = 0; p < count; ++p) {
-    off[p] = ((n * s.h + s.stride * i) * s.w + s.stride * j) * s.cin;
+    off[p] = ((n * s.h + s.stride * i) * s.w + s.stride * j) * s.xc;
     if (++j == s.ow) {
       j = 0;
       if (++i == s.oh) i = 0, ++n;
@@ -237,28 +244,33 @@ __attribute__((target("avx512f"))) void item_avx512(const Shape& s, const float*
                                                     int64_t count, const float* k, float* y, int64_t width,
                                                     const Epilogue& e, zoo::ColumnSums* m, float* packed,
                                                     bool fetch_input, const float* prepacked) {
-  for (int64_t c0 = 0; c0 < s.cin; c0 += s.cin_block) {
-    const int64_t c1 = std::min(s.cin, c0 + s.cin_block);
-    const bool first = c0 == 0, last = c1 == s.cin;
-    // With `packed`, the chunk's kernel rows are first copied side by side (rows of `width` floats,
-    // 64-byte aligned), rows kAhead ahead prefetched: read in place, rows Cout floats apart, a chunk
-    // of a wide kernel falls into a few of L1's sets (Cout 768: 3 KiB apart, 16 of its 64 sets; 3072:
-    // 4) and every register block reads it from L2 again.
-    Slice slice{k + c0 * s.cout, s.cout, k, fetch_input};
-    if (prepacked) {  // the block's rows side by side for all of Cin (`pack_blocks`)
-      slice = Slice{prepacked + c0 * width, width, prepacked, fetch_input};
-    } else if (packed) {
-      for (int64_t c = c0; c < c1; ++c) {
-        for (int64_t o = 0; o < width; o += 16) __builtin_prefetch(k + (c + kAhead) * s.cout + o, 0, 3);
-        std::memcpy(packed + (c - c0) * width, k + c * s.cout, width * sizeof(float));
+  // Chunks within one run of x: kernel rows [r0, r0 + run) read patch row r0 / run, W·Cin floats below
+  // the previous one, through `xs` (x shifted so that row c of the kernel meets xs + off[p] + c).
+  for (int64_t r0 = 0; r0 < s.cin; r0 += s.run) {
+    const float* xs = x + r0 / s.run * (s.w * s.xc - s.run);
+    for (int64_t c0 = r0; c0 < r0 + s.run; c0 += s.cin_block) {
+      const int64_t c1 = std::min(r0 + s.run, c0 + s.cin_block);
+      const bool first = c0 == 0, last = c1 == s.cin;
+      // With `packed`, the chunk's kernel rows are first copied side by side (rows of `width` floats,
+      // 64-byte aligned), rows kAhead ahead prefetched: read in place, rows Cout floats apart, a chunk
+      // of a wide kernel falls into a few of L1's sets (Cout 768: 3 KiB apart, 16 of its 64 sets; 3072:
+      // 4) and every register block reads it from L2 again.
+      Slice slice{k + c0 * s.cout, s.cout, k, fetch_input};
+      if (prepacked) {  // the block's rows side by side for all of Cin (`pack_blocks`)
+        slice = Slice{prepacked + c0 * width, width, prepacked, fetch_input};
+      } else if (packed) {
+        for (int64_t c = c0; c < c1; ++c) {
+          for (int64_t o = 0; o < width; o += 16) __builtin_prefetch(k + (c + kAhead) * s.cout + o, 0, 3);
+          std::memcpy(packed + (c - c0) * width, k + c * s.cout, width * sizeof(float));
+        }
+        slice.rows = packed, slice.ld = width;
       }
-      slice.rows = packed, slice.ld = width;
-    }
-    switch (width / 16) {
-      case 4: pixels<4, 6>(s, x, off, count, slice, y, c0, c1, first, last, e, m); break;
-      case 3: pixels<3, 8>(s, x, off, count, slice, y, c0, c1, first, last, e, m); break;
-      case 2: pixels<2, 12>(s, x, off, count, slice, y, c0, c1, first, last, e, m); break;
-      default: pixels<1, 16>(s, x, off, count, slice, y, c0, c1, first, last, e, m); break;
+      switch (width / 16) {
+        case 4: pixels<4, 6>(s, xs, off, count, slice, y, c0, c1, first, last, e, m); break;
+        case 3: pixels<3, 8>(s, xs, off, count, slice, y, c0, c1, first, last, e, m); break;
+        case 2: pixels<2, 12>(s, xs, off, count, slice, y, c0, c1, first, last, e, m); break;
+        default: pixels<1, 16>(s, xs, off, count, slice, y, c0, c1, first, last, e, m); break;
+      }
     }
   }
 }
@@ -280,10 +292,11 @@ void item_portable(const Shape& s, const float* x, const int64_t* off, int64_t c
                    int64_t width, const Epilogue& e) {
   for (int64_t p = 0; p < count; ++p) {
     float* out = y + p * s.cout;
-    const float* in = x + off[p];
     std::fill(out, out + width, 0.0f);
-    for (int64_t c = 0; c < s.cin; ++c)
-      for (int64_t o = 0; o < width; ++o) out[o] += in[c] * k[c * s.cout + o];
+    for (int64_t c = 0; c < s.cin; ++c) {
+      const float in = x[off[p] + c / s.run * s.w * s.xc + c % s.run];  // patch row c / run, its element c % run
+      for (int64_t o = 0; o < width; ++o) out[o] += in * k[c * s.cout + o];
+    }
     const int64_t row = e.image_stride ? (e.p0 + p) / e.per_image * e.image_stride : 0;
     for (int64_t o = 0; o < width; ++o) {
       float v = out[o] * e.scale[row + o] + e.shift[row + o];
@@ -429,19 +442,23 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
   const auto xd = x.dimensions();
   const auto kd = kernel.dimensions();
   const auto yd = y->dimensions();
+  // A (s·s·Cin, Cout) kernel with stride s >= 2 is a patch conv; else a 1×1 conv at stride 1 or 2.
+  const bool patch = xd.size() == 4 && kd.size() == 2 && stride >= 2 && kd[0] == stride * stride * xd[3] && xd[3] > 0;
   const bool shapes_ok =
-      xd.size() == 4 && kd.size() == 2 && yd.size() == 4 && kd[0] == xd[3] && kd[1] % 16 == 0 &&
-      (stride == 1 || stride == 2) && !(relu && gelu) && yd[0] == xd[0] && yd[1] == (xd[1] - 1) / stride + 1 &&
-      yd[2] == (xd[2] - 1) / stride + 1 && yd[3] == kd[1] && affine_ok(scale.dimensions(), xd[0], kd[1]) &&
+      xd.size() == 4 && kd.size() == 2 && yd.size() == 4 && (kd[0] == xd[3] || patch) && kd[1] % 16 == 0 &&
+      (stride == 1 || stride == 2 || patch) && !(relu && gelu) && yd[0] == xd[0] &&
+      yd[1] == (patch ? xd[1] / stride : (xd[1] - 1) / stride + 1) &&
+      yd[2] == (patch ? xd[2] / stride : (xd[2] - 1) / stride + 1) && yd[3] == kd[1] &&
+      affine_ok(scale.dimensions(), xd[0], kd[1]) &&
       std::equal(scale.dimensions().begin(), scale.dimensions().end(), shift.dimensions().begin(),
                  shift.dimensions().end()) && cin_block >= 1 &&
       rest.size() == (has_residual ? 1u : 0u);
   if (!shapes_ok) {
     return ffi::Error::InvalidArgument(
-        "zoo_pointwise: expected x (N, H, W, Cin), kernel (Cin, Cout) with Cout % 16 == 0, scale and shift both (Cout,) "
-        "or both (N, Cout), "
-        "stride 1 or 2, y (N, (H - 1) / stride + 1, (W - 1) / stride + 1, Cout), a residual shaped as y "
-        "exactly where has_residual, and at most one of relu and gelu");
+        "zoo_pointwise: expected x (N, H, W, Cin), kernel (Cin, Cout) with Cout % 16 == 0 at stride 1 or 2 and y "
+        "(N, (H - 1) / stride + 1, (W - 1) / stride + 1, Cout), or a patch conv's kernel (stride·stride·Cin, Cout) "
+        "at stride >= 2 and y (N, H / stride, W / stride, Cout), scale and shift both (Cout,) or both (N, Cout), "
+        "a residual shaped as y exactly where has_residual, and at most one of relu and gelu");
   }
   const float* residual = nullptr;
   if (has_residual) {
@@ -451,7 +468,8 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
     }
     residual = r->typed_data();
   }
-  Shape s{xd[0], xd[1], xd[2], xd[3], kd[1], yd[1], yd[2], stride, cin_block, 0, true};
+  Shape s{xd[0], xd[1], xd[2], kd[0], kd[1], yd[1], yd[2], stride, cin_block, 0, true, xd[3],
+          patch ? stride * xd[3] : kd[0]};
   if (moments && s.cin == 0) {
     return ffi::Error::InvalidArgument("zoo_pointwise_moments: the kernel has no input channels to take moments over");
   }

@@ -32,6 +32,8 @@ POINTWISE_TARGET = "zoo_pointwise_conv2d"
 POINTWISE_PER_IMAGE = True
 #: the epilogue's activation may be the exact GELU (``gelu=True``; zoo-core checks this before it asks).
 POINTWISE_GELU = True
+#: the kernel may be a patch conv's (s, s, Cin, Cout) at stride s >= 2 (``pointwise_supports(kernel_hw=)``).
+POINTWISE_PATCH = True
 #: Input channels per pass over the kernel (128-512 measured alike on Zen 5; 256: one pass at Cin 256).
 POINTWISE_CIN_BLOCK = 256
 
@@ -45,17 +47,28 @@ def _stride(stride) -> int | None:
     return int(stride)
 
 
-def pointwise_supports(x_dtype, kernel_dtype, *, out_chans: int, stride) -> bool:
+def pointwise_supports(x_dtype, kernel_dtype, *, out_chans: int, stride, kernel_hw=(1, 1)) -> bool:
     """Whether ``pointwise_conv2d`` computes this case: float32 input and kernel, a positive
-    multiple of 16 output channels, stride 1 or 2 (an int, or the same both ways)."""
+    multiple of 16 output channels, and a 1×1 kernel at stride 1 or 2 (an int, or the same both ways)
+    or an unpadded patch conv, its kernel (s, s) at stride s >= 2."""
+    s = _stride(stride)
+    shape_ok = (tuple(kernel_hw) == (1, 1) and s in (1, 2)) or (s is not None and s >= 2
+                                                                 and tuple(kernel_hw) == (s, s))
     return (np.dtype(x_dtype) == np.float32 and np.dtype(kernel_dtype) == np.float32
-            and out_chans > 0 and out_chans % 16 == 0 and _stride(stride) in (1, 2))
+            and out_chans > 0 and out_chans % 16 == 0 and shape_ok)
+
+
+def _out_hw(x_shape, kernel_shape, stride: int) -> tuple[int, int]:
+    """A 1×1 conv's output rows and columns at ``stride``, or a patch conv's (its (s·s·Cin, Cout) kernel):
+    the whole patches."""
+    if kernel_shape[0] != x_shape[3]:
+        return x_shape[1] // stride, x_shape[2] // stride
+    return (x_shape[1] - 1) // stride + 1, (x_shape[2] - 1) // stride + 1
 
 
 def _pointwise_call(config, x, kernel, scale, shift, residual=None) -> jax.Array:
     stride, relu, gelu, cin_block, max_threads, portable = config
-    n, h, w, _ = x.shape
-    out = jax.ShapeDtypeStruct((n, (h - 1) // stride + 1, (w - 1) // stride + 1, kernel.shape[1]), x.dtype)
+    out = jax.ShapeDtypeStruct((x.shape[0], *_out_hw(x.shape, kernel.shape, stride), kernel.shape[1]), x.dtype)
     operands = (x, kernel, scale, shift) + (() if residual is None else (residual,))
     return jax.ffi.ffi_call(POINTWISE_TARGET, out, vmap_method="sequential")(
         *operands, stride=np.int64(stride), relu=np.int64(relu), gelu=np.int64(gelu),
@@ -146,30 +159,37 @@ def _check_operands(x, kernel, scale, shift, residual, stride: int) -> None:
     where = "pointwise_conv2d"
     if x.ndim != 4 or x.dtype != jnp.float32:
         raise refuse(where, "x", x, "a float32 (N, H, W, Cin) array")
-    if kernel.ndim != 2 or kernel.dtype != jnp.float32 or kernel.shape[0] != x.shape[3] or kernel.shape[1] % 16:
+    rows = (x.shape[3], stride * stride * x.shape[3]) if stride > 1 else (x.shape[3],)
+    if kernel.ndim != 2 or kernel.dtype != jnp.float32 or kernel.shape[0] not in rows or kernel.shape[1] % 16:
         raise refuse(where, "kernel", kernel, f"float32 ({x.shape[3]}, Cout) or (1, 1, {x.shape[3]}, Cout) with "
-                                              "Cout a multiple of 16")
+                                              f"Cout a multiple of 16, or a patch conv's ({stride}, {stride}, "
+                                              f"{x.shape[3]}, Cout) at stride {stride} >= 2")
     cout = kernel.shape[1]
     for name, a in (("scale", scale), ("shift", shift)):
         if a.shape not in ((cout,), (x.shape[0], cout)) or a.shape != scale.shape or a.dtype != jnp.float32:
             raise refuse(where, name, a, f"a float32 ({cout},) or per-image ({x.shape[0]}, {cout}) array, "
                                          "scale and shift alike")
-    out = (x.shape[0], (x.shape[1] - 1) // stride + 1, (x.shape[2] - 1) // stride + 1, cout)
+    out = (x.shape[0], *_out_hw(x.shape, kernel.shape, stride), cout)
     if residual is not None and (residual.shape != out or residual.dtype != jnp.float32):
         raise refuse(where, "residual", residual, f"None or a float32 {out} array")
 
 
 def _conv(x, kernel, scale, shift, residual, *, stride, relu, gelu=False, cin_block=POINTWISE_CIN_BLOCK,
           max_threads=0, portable=False) -> jax.Array:
-    stride = check_int("pointwise_conv2d", "stride", stride, min=1, max=2)
+    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    patch = kernel.ndim == 4 and kernel.shape[:2] != (1, 1)
+    stride = check_int("pointwise_conv2d", "stride", stride, min=1, max=None if patch else 2)
+    if patch and kernel.shape[:2] != (stride, stride):
+        raise refuse("pointwise_conv2d", "kernel", kernel, f"a 1×1 kernel, or a patch conv's ({stride}, {stride}, "
+                                                           "Cin, Cout) at its stride")
     relu = check_bool("pointwise_conv2d", "relu", relu)
     gelu = check_bool("pointwise_conv2d", "gelu", gelu)
     if relu and gelu:
         raise ValueError("pointwise_conv2d: relu and gelu were both asked for; the epilogue applies one activation")
     x, scale, shift = jnp.asarray(x), jnp.asarray(scale), jnp.asarray(shift)
     kernel = jnp.asarray(kernel)
-    if kernel.ndim == 4 and kernel.shape[:2] == (1, 1):
-        kernel = kernel.reshape(kernel.shape[2:])
+    if kernel.ndim == 4:  # (1, 1, Cin, Cout), or a patch conv's (s, s, Cin, Cout): rows (i, j, c) in that order
+        kernel = kernel.reshape(-1, kernel.shape[3])
     residual = None if residual is None else jnp.asarray(residual)
     _check_operands(x, kernel, scale, shift, residual, stride)
     config = (stride, int(relu), int(gelu), int(cin_block), int(max_threads), int(portable))
@@ -181,12 +201,14 @@ def pointwise_conv2d(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: j
                      residual: jax.Array | None = None, *, stride: int = 1, relu: bool = False,
                      gelu: bool = False) -> jax.Array:
     """``x`` (N, H, W, Cin) float32, ``kernel`` (Cin, Cout) or (1, 1, Cin, Cout) float32 with Cout a
-    multiple of 16, ``scale`` and ``shift`` (Cout,) float32, or both (N, Cout): each image its own
+    multiple of 16 (or a patch conv's (s, s, Cin, Cout) at ``stride`` s >= 2: see below), ``scale`` and ``shift`` (Cout,) float32, or both (N, Cout): each image its own
     (a squeeze-excitation gate folded into the norm), ``residual`` None or (N, OH, OW, Cout)
     float32 → ``act?(conv · scale + shift + residual?)`` (N, OH, OW, Cout), ``act`` ReLU where
     ``relu``, the exact GELU ``0.5 · v · (1 + erf(v / √2))`` where ``gelu`` (erf as XLA evaluates it
     in float32), at most one of them; ``conv`` is the
     1×1 conv at ``stride`` 1 or 2 (output pixel (i, j) reads input pixel (s·i, s·j);
-    OH = (H - 1) // s + 1) with float32 accumulation. Eval-mode BatchNorm folds into
+    OH = (H - 1) // s + 1) with float32 accumulation, or the unpadded patch conv whose kernel is as large as
+    its stride (output pixel (i, j) reads the s × s input pixels from (s·i, s·j); OH = H // s, the rows and
+    columns past the last whole patch not read: ``lax.conv`` with padding ``VALID``). Eval-mode BatchNorm folds into
     ``scale = γ / sqrt(var + eps)``, ``shift = β - mean · scale``. Not differentiable itself."""
     return _conv(x, kernel, scale, shift, residual, stride=stride, relu=relu, gelu=gelu)
