@@ -247,27 +247,63 @@ def test_an_mlp_with_its_residual_equals_the_modules(kind, layer_scale):
 
 
 @pytest.mark.parametrize("kernels_on", [True, False])
-@pytest.mark.parametrize(("hw", "folds"), [((9, 8), True), ((4, 4), False), ((1, 40), True)])
+@pytest.mark.parametrize(("batch", "hw", "folds"), [(1, (9, 8), True), (1, (4, 4), False), (1, (1, 40), True),
+                                                    (3, (9, 8), False), (2, (4, 4), False)])
 @pytest.mark.parametrize("layer_scale", [False, True])
-def test_a_grn_folded_into_the_second_layer_equals_the_modules(monkeypatch, hw, folds, layer_scale, kernels_on):
-    """One image with more pixels than fc2 has outputs: the GRN goes into fc2's kernel rows and bias
-    (no multiply over the hidden activations in the program); fewer: applied to them. Equal to the modules."""
+def test_a_grn_goes_into_the_second_layer_and_equals_the_modules(monkeypatch, batch, hw, folds, layer_scale,
+                                                                 kernels_on):
+    """One image with more pixels than fc2 has outputs: the GRN goes into fc2's kernel rows and bias;
+    otherwise into fc2's input prologue, per image. Never a pass of its own over the hidden activations;
+    equal to the modules."""
+    from zoo_core.nn import fused
+
     if not kernels_on:
         monkeypatch.setenv("ZOO_CPU_KERNELS", "0")
     block = nn.grn_mlp(32, 64)
     params, state = block.init(jax.random.key(0))
     params = jax.tree.map(lambda a: a + 0.3 * jax.random.normal(jax.random.key(1), a.shape), params)
-    x = jax.random.normal(jax.random.key(2), (1, *hw, 32))
-    res = jax.random.normal(jax.random.key(3), (1, *hw, 32))
+    x = jax.random.normal(jax.random.key(2), (batch, *hw, 32))
+    res = jax.random.normal(jax.random.key(3), (batch, *hw, 32))
     gamma = jnp.linspace(0.5, 1.5, 32) if layer_scale else None
     y, _ = block.apply(params, state, x)
     expected = res + (y if gamma is None else y * gamma)
-    applied = []  # the GRN module applied to the hidden activations (not folded)
-    apply = nn.GlobalResponseNorm.apply
+    applied, prologues = [], []  # the GRN module applied to the hidden activations; fc2 with a prologue
+    apply, prologue = nn.GlobalResponseNorm.apply, fused._dense_affine_prologue
     monkeypatch.setattr(nn.GlobalResponseNorm, "apply", lambda *a, **k: applied.append(1) or apply(*a, **k))
-    got = jax.jit(lambda p, x, r: block.apply_residual(p, x, r, gamma))(params, x, res)
-    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)
-    assert bool(applied) != folds
+    monkeypatch.setattr(fused, "_dense_affine_prologue", lambda *a, **k: prologues.append(1) or prologue(*a, **k))
+    fn = jax.jit(lambda p, x, r: block.apply_residual(p, x, r, gamma))
+    np.testing.assert_allclose(np.asarray(fn(params, x, res)), np.asarray(expected), rtol=1e-5, atol=1e-5)
+    assert not applied and bool(prologues) != folds
+    if kernels_on:  # fc2's call in the pointwise kernel takes the GRN as its prologue where it does not fold
+        assert ("prologue = 1" in fn.lower(params, x, res).compile().as_text()) != folds
+
+
+def test_dense_affine_with_a_prologue_equals_the_composition_with_its_gradients():
+    """``dense_affine(x, ..., in_scale=a, in_shift=b)`` is ``dense_affine(x · a + b, ...)`` per image, values
+    and gradients (the compiled call's VJP is the composition's)."""
+    from zoo_core.nn import fused
+
+    k = jax.random.split(jax.random.key(0), 7)
+    x, res = jax.random.normal(k[0], (3, 4, 5, 24)), jax.random.normal(k[1], (3, 4, 5, 32))
+    kernel, scale, shift = jax.random.normal(k[2], (24, 32)) / 5, jax.random.normal(k[3], (32,)), jax.random.normal(k[4], (32,))
+    a, b = 1 + jax.random.normal(k[5], (3, 24)) / 3, jax.random.normal(k[6], (3, 24))
+
+    def fused_fn(x, kernel, a, b, res):
+        return fused.dense_affine(x, kernel, scale, shift, residual=res, gelu=True, in_scale=a, in_shift=b)
+
+    def composed(x, kernel, a, b, res):
+        xp = x * a[:, None, None] + b[:, None, None]
+        return nn.gelu(xp @ kernel * scale + shift + res)
+
+    args = (x, kernel, a, b, res)
+    np.testing.assert_allclose(np.asarray(jax.jit(fused_fn)(*args)), np.asarray(composed(*args)), rtol=1e-5, atol=1e-5)
+    loss = lambda f: lambda *args: jnp.sum(jnp.sin(f(*args)))  # noqa: E731
+    grads = jax.grad(loss(fused_fn), argnums=range(5))(*args)
+    want = jax.grad(loss(composed), argnums=range(5))(*args)
+    for got, expected in zip(grads, want):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="in_scale"):
+        fused.dense_affine(x, kernel, scale, shift, in_scale=a[:2], in_shift=b[:2])
 
 
 def test_dense_affine_keeps_a_sharded_batch_where_it_lies():

@@ -157,14 +157,22 @@ def _mean_commutes(x, kernel, stride, padding, dilation, groups: int) -> bool:
 
 
 def dense_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array, *,
-                 residual: jax.Array | None = None, gelu: bool = False) -> jax.Array:
+                 residual: jax.Array | None = None, gelu: bool = False, in_scale: jax.Array | None = None,
+                 in_shift: jax.Array | None = None) -> jax.Array:
     """``gelu?((x @ kernel) · scale + shift + residual?)`` over the last axis: ``x`` (..., K),
     ``kernel`` (K, N), ``scale`` and ``shift`` (N,), ``residual`` (..., N), ``gelu`` the exact GELU
     (``nn.gelu``). For float32 on the CPU this is ``conv_affine`` of a 1×1 conv over the rows taken as
     pixels (each index of the leading axis an image), so (N a multiple of 16) zoo-cpu-kernels'
     pointwise kernel computes it with the affine, the residual and the GELU in its epilogue (a linear
     layer, its bias, a LayerScale and the residual add in one pass, or an MLP's first layer and its
-    GELU); on other backends, and for other dtypes, the matmul and the rest composed."""
+    GELU); on other backends, and for other dtypes, the matmul and the rest composed.
+
+    With ``in_scale`` and ``in_shift`` (both (B, K), B the leading axis of ``x``, each index of it an image):
+    ``x · in_scale + in_shift`` in place of ``x``, per image (ConvNeXt-V2's GRN before fc2). On the CPU the
+    pointwise kernel applies it to each tile of rows as it reads them (its input prologue), where
+    zoo-cpu-kernels has one (``POINTWISE_PROLOGUE``), instead of a pass of its own over ``x``."""
+    if in_scale is not None or in_shift is not None:
+        return _dense_affine_prologue(x, kernel, scale, shift, residual, gelu, in_scale, in_shift)
 
     def composed(x, kernel, scale, shift, residual=None):
         y = (x @ kernel.astype(x.dtype)) * scale.astype(x.dtype) + shift.astype(x.dtype)
@@ -188,17 +196,53 @@ def dense_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.A
     return lax.platform_dependent(*args, cpu=on_cpu, default=composed)
 
 
+def _dense_affine_prologue(x, kernel, scale, shift, residual, gelu: bool, in_scale, in_shift) -> jax.Array:
+    """``dense_affine`` of ``x · in_scale + in_shift`` (per image: (B, K) each, B = ``x.shape[0]``)."""
+    if in_scale is None or in_shift is None or x.ndim < 2:
+        raise ValueError("dense_affine: in_scale and in_shift go together, on an x of rank 2 or more")
+    images, k, n = x.shape[0], kernel.shape[0], kernel.shape[1]
+    for name, a in (("in_scale", in_scale), ("in_shift", in_shift)):
+        if a.shape != (images, k):
+            raise ValueError(f"dense_affine: {name} must be ({images}, {k}), one row per image, not {a.shape}")
+    per_image = (images,) + (1,) * (x.ndim - 2) + (k,)
+
+    def composed(x, kernel, scale, shift, in_scale, in_shift, residual=None):
+        x = x * in_scale.reshape(per_image).astype(x.dtype) + in_shift.reshape(per_image).astype(x.dtype)
+        return dense_affine(x, kernel, scale, shift, residual=residual, gelu=gelu)
+
+    from zoo_core.kernels import cpu_kernels
+
+    kernels = cpu_kernels()
+    args = (x, kernel, scale, shift, in_scale, in_shift) + (() if residual is None else (residual,))
+    if (kernels is None or not getattr(kernels, "POINTWISE_PROLOGUE", False) or x.size == 0 or n % 16
+            or any(a.dtype != jnp.float32 for a in args)):
+        return composed(*args)
+
+    def on_cpu(x, kernel, scale, shift, in_scale, in_shift, residual=None):
+        rows = x.reshape(images, 1, -1, k)
+        res = None if residual is None else residual.reshape(images, 1, -1, n)
+        act = {"gelu": True} if gelu else {}
+        y = kernels.pointwise_conv2d(rows, kernel, scale, shift, res, in_scale=in_scale, in_shift=in_shift, **act)
+        return y.reshape(*x.shape[:-1], n)
+
+    return lax.platform_dependent(*args, cpu=functools.partial(with_reference_vjp, composed, on_cpu),
+                                  default=composed)
+
+
 def dense_layer(params, x: jax.Array, *, gamma: jax.Array | None = None,
-                residual: jax.Array | None = None, gelu: bool = False) -> jax.Array:
+                residual: jax.Array | None = None, gelu: bool = False, in_scale: jax.Array | None = None,
+                in_shift: jax.Array | None = None) -> jax.Array:
     """A ``Dense`` layer's leaves (``kernel``, optional ``bias``) as one ``dense_affine``:
-    ``gelu?(residual? + gamma? · (x @ kernel + bias?))``, ``gamma`` a LayerScale after the layer,
-    ``gelu`` the exact GELU after it all (an MLP's first layer)."""
+    ``gelu?(residual? + gamma? · (x' @ kernel + bias?))``, ``gamma`` a LayerScale after the layer,
+    ``gelu`` the exact GELU after it all (an MLP's first layer), ``x'`` = ``x · in_scale + in_shift`` per
+    image where those are given (``dense_affine``), else ``x``."""
     kernel = params["kernel"]
     features = kernel.shape[-1]
     bias = params["bias"] if "bias" in params else jnp.zeros((features,), kernel.dtype)
+    pro = {"in_scale": in_scale, "in_shift": in_shift} if in_scale is not None or in_shift is not None else {}
     if gamma is None:
-        return dense_affine(x, kernel, jnp.ones((features,), kernel.dtype), bias, residual=residual, gelu=gelu)
-    return dense_affine(x, kernel, gamma, gamma * bias, residual=residual, gelu=gelu)
+        return dense_affine(x, kernel, jnp.ones((features,), kernel.dtype), bias, residual=residual, gelu=gelu, **pro)
+    return dense_affine(x, kernel, gamma, gamma * bias, residual=residual, gelu=gelu, **pro)
 
 
 

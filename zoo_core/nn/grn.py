@@ -104,8 +104,17 @@ class GlobalResponseNormMlp(Module):
             kernel = gain[:, None] * fc2["kernel"]
             bias = params["grn"]["bias"] @ fc2["kernel"] + (fc2["bias"] if "bias" in fc2 else 0)
             return dense_layer({"kernel": kernel, "bias": bias}, h, gamma=gamma, residual=residual)
+        if h.ndim == 4 and _PROLOGUE:
+            # Elsewhere the GRN as fc2's input prologue, per image: h · (1 + scale · n) + bias (on the CPU the
+            # pointwise kernel applies it to each tile of h as it reads it).
+            gain = 1 + params["grn"]["scale"] * grn_response(h, self.grn.eps)[:, 0, 0]
+            shift = jnp.broadcast_to(params["grn"]["bias"], gain.shape)
+            return dense_layer(fc2, h, gamma=gamma, residual=residual, in_scale=gain, in_shift=shift)
         h, _ = self.grn.apply(params["grn"], {}, h)
         return dense_layer(fc2, h, gamma=gamma, residual=residual)
+
+
+_PROLOGUE = True
 
 
 def grn_mlp(in_features: int, hidden_features: int, out_features: int | None = None, *,

@@ -330,3 +330,93 @@ def test_a_patch_kernel_must_match_its_stride():
     with pytest.raises(ArgumentError, match="kernel"):
         pointwise_conv2d(x, np.zeros((4, 4, 4, 16), np.float32), np.ones(16, np.float32), np.zeros(16, np.float32),
                          stride=2)
+
+
+def prologue_reference(x, kernel, scale, shift, residual, in_scale, in_shift, in_relu, relu=False):
+    a = np.asarray(in_scale, np.float64)
+    b = np.asarray(in_shift, np.float64)
+    a, b = (v[:, None, None] if v.ndim == 2 else v for v in (a, b))
+    xp = np.asarray(x, np.float64) * a + b
+    return reference(np.maximum(xp, 0) if in_relu else xp, kernel, scale, shift, residual, 1, relu)
+
+
+# (N, H, W, Cin, Cout, residual, in_relu, per-image in_scale, cin_block): images straddling register blocks and
+# tiles, chunk tails (Cin 300 at 128), a packed wide kernel in small and large tiles, several tiles per image
+PROLOGUE_CASES = [(2, 5, 7, 33, 64, True, True, True, 256), (3, 4, 5, 300, 48, False, False, True, 128),
+                  (1, 7, 7, 200, 512, True, False, True, 64), (2, 16, 16, 64, 528, False, True, False, 256),
+                  (4, 3, 3, 8, 16, True, False, True, 256), (1, 28, 28, 96, 96, True, True, True, 256)]
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["avx512", "portable"])
+@pytest.mark.parametrize("case", PROLOGUE_CASES, ids=lambda c: "x".join(map(str, c[:5])) + f"-r{c[5]:d}-relu{c[6]:d}")
+def test_an_input_prologue_matches_the_float64_reference(case, portable):
+    """relu?(x · in_scale + in_shift) per image and input channel, applied to each tile before the GEMM reads it."""
+    n, h, w, cin, cout, residual, in_relu, per, cin_block = case
+    x, kernel, scale, shift, res = data(n, h, w, cin, cout, 1, residual)
+    rng = np.random.default_rng(7)
+    a = rng.uniform(0.2, 2.0, (n, cin) if per else (cin,)).astype(np.float32)
+    b = rng.standard_normal((n, cin)).astype(np.float32)
+    conv = jax.jit(lambda *args: pointwise._conv(*args, stride=1, relu=True, cin_block=cin_block, portable=portable,
+                                                 in_scale=a, in_shift=b, in_relu=in_relu))
+    close(conv(x, kernel, scale, shift, res), prologue_reference(x, kernel, scale, shift, res, a, b, in_relu, True))
+
+
+def test_an_input_prologue_over_threads_under_vmap_and_in_the_public_call():
+    x, kernel, scale, shift, res = data(2, 28, 28, 96, 192, residual=True)
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(0.5, 1.5, (2, 96)).astype(np.float32), rng.standard_normal((2, 96)).astype(np.float32)
+    calls = [pointwise._conv(x, kernel, scale, shift, res, stride=1, relu=False, max_threads=t, in_scale=a,
+                             in_shift=b) for t in (1, 0)]
+    np.testing.assert_array_equal(np.asarray(calls[0]), np.asarray(calls[1]))
+    want = prologue_reference(x, kernel, scale, shift, res, a, b, False)
+    close(calls[1], want)
+    # a batch of inputs and prologues folds into N, per image
+    got = jax.vmap(lambda x, r, a: pointwise_conv2d(x, kernel, scale, shift, r, in_scale=a, in_shift=b[0]))(
+        x[:, None], res[:, None], a[:, None])
+    close(got[:, 0], prologue_reference(x, kernel, scale, shift, res, a, b[:1], False))
+    # with the GELU epilogue, through the public call
+    got = pointwise_conv2d(x, kernel, scale, shift, in_scale=a, in_shift=b, gelu=True)
+    close(got, gelu64(prologue_reference(x, kernel, scale, shift, None, a, b, False)))
+
+
+@pytest.mark.parametrize("change, arg", [
+    ({"in_shift": None}, "in_shift"),                            # one without the other
+    ({"in_scale": np.ones((3, 8), np.float32)}, "in_scale"),    # three rows for two images
+    ({"in_shift": np.ones((2, 9), np.float32)}, "in_shift"),    # nine channels for eight
+    ({"in_scale": np.ones(8, np.int32)}, "in_scale"),           # integers
+    ({"stride": 2}, "stride"),                                  # a prologue at stride 2
+])
+def test_a_bad_prologue_is_refused(change, arg):
+    x, kernel, scale, shift, _ = data(2, 4, 4, 8, 16)
+    kwargs = {"in_scale": np.ones((2, 8), np.float32), "in_shift": np.zeros((2, 8), np.float32), **change}
+    with pytest.raises(ArgumentError, match=arg):
+        pointwise_conv2d(x, kernel, scale, shift, **kwargs)
+
+
+def test_a_prologue_over_a_sharded_batch_stays_where_it_lies():
+    """Under jax.sharding the prologue's rows split with the batch: no all-gather."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import jax, numpy as np
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        from zoo_cpu_kernels.pointwise import pointwise_conv2d
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((8, 5, 5, 16), dtype=np.float32)
+        k = rng.standard_normal((16, 32), dtype=np.float32)
+        s, b = rng.standard_normal((2, 32), dtype=np.float32)
+        a, c = rng.standard_normal((2, 8, 16), dtype=np.float32)
+        batch = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), P("b"))
+        def f(x, a, c):
+            return pointwise_conv2d(jax.lax.with_sharding_constraint(x, batch), k, s, b, in_scale=a, in_shift=c)
+        hlo = jax.jit(f).lower(x, a, c).compile().as_text()
+        one = pointwise_conv2d(x, k, s, b, in_scale=a, in_shift=c)
+        err = float(np.abs(np.asarray(jax.jit(f)(x, a, c)) - one).max())
+        print(len(jax.devices()), "all-gather" in hlo, err)
+    """)
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    devices, gathered, err = out.stdout.split()
+    assert (devices, gathered) == ("4", "False") and float(err) == 0.0

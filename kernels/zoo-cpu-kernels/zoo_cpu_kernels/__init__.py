@@ -294,6 +294,7 @@ from zoo_cpu_kernels.moments import moments_supports as moments_supports  # noqa
 from zoo_cpu_kernels.pointwise import POINTWISE_GELU as POINTWISE_GELU  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_PATCH as POINTWISE_PATCH  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_PER_IMAGE as POINTWISE_PER_IMAGE  # noqa: E402
+from zoo_cpu_kernels.pointwise import POINTWISE_PROLOGUE as POINTWISE_PROLOGUE  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_TARGET as POINTWISE_TARGET  # noqa: E402
 from zoo_cpu_kernels.pointwise import pointwise_conv2d as pointwise_conv2d  # noqa: E402
 from zoo_cpu_kernels.pointwise import pointwise_supports as pointwise_supports  # noqa: E402

@@ -13,6 +13,10 @@
 // kernel flattened, any stride s >= 2, OH = H / s (the rows and columns past the last whole patch are
 // not read). Patch row i of output pixel (oh, ow) is one run of s·Cin floats in x, at pixel
 // (s·oh + i, s·ow); the loop takes the kernel rows in chunks that stay within one such run.
+// With a prologue (attribute `prologue` 1, or 2 with a ReLU; a 1×1 conv at stride 1), the conv reads
+// relu?(x · in_scale + in_shift) in place of x, in_scale and in_shift (N, Cin) operands after the residual:
+// each tile's input rows are transformed into a buffer of the thread's when the tile starts, and the
+// register blocks read that buffer (`Prologue`; items then go tile by tile).
 //
 // A GEMM over the M = N·OH·OW output pixels, taken as one sequence (not row by row), so blocks do
 // not stop at row ends. A block of R pixels × U vectors of 16 output channels is held in R·U zmm
@@ -78,6 +82,33 @@ struct Epilogue {
   int64_t per_image = 1;
   int64_t p0 = 0;
 };
+
+// The input's prologue (a 1×1 conv at stride 1): x' = relu?(x · scale + shift) per image and input channel,
+// `scale` and `shift` (N, Cin) rows, applied to each tile's input rows as they are copied into a buffer of
+// the thread's that the register blocks then read (ConvNeXt-V2's GRN before fc2). Null `scale`: none.
+struct Prologue {
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  bool relu = false;
+};
+
+// Pixels [p0, p0 + count) of x (rows of `cin` floats; pixel p in image p / per_image) through the prologue
+// into `dst`, row by row.
+void apply_prologue(const Prologue& pro, const float* x, int64_t cin, int64_t per_image, int64_t p0, int64_t count,
+                    float* dst) {
+  for (int64_t p = 0; p < count; ++p) {
+    const int64_t image = (p0 + p) / per_image;
+    const float* a = pro.scale + image * cin;
+    const float* b = pro.shift + image * cin;
+    const float* src = x + (p0 + p) * cin;
+    float* out = dst + p * cin;
+    if (pro.relu) {
+      for (int64_t c = 0; c < cin; ++c) out[c] = std::max(src[c] * a[c] + b[c], 0.0f);
+    } else {
+      for (int64_t c = 0; c < cin; ++c) out[c] = src[c] * a[c] + b[c];
+    }
+  }
+}
 
 // erf(x) as a rational function of x on [-4, 4] (beyond, ±1 in float32): Eigen's float32 odd
 // numerator over even denominator, a few ulp; the fused GELU is then as close to the exact one as
@@ -351,7 +382,7 @@ void pack_blocks(const Shape& s, const float* k, float* dst, int64_t b0, int64_t
 // block takes the block's moments in its first register block (or plainly, where it has too few
 // pixels or the loop is the plain one).
 void run(const Shape& s, bool portable, const float* x, const float* k, float* y, float* moments, Epilogue e,
-         int64_t first, int64_t last, const float* prepacked = nullptr) {
+         int64_t first, int64_t last, const float* prepacked = nullptr, const Prologue& pro = Prologue{}) {
   const bool avx512 = avx512_loop(s, portable);
   std::vector<int64_t> off(s.tile + 16);  // past the tile: zeros, read by the last blocks' prefetches
   int64_t offsets_of = -1;  // the tile whose offsets `off` holds
@@ -367,6 +398,17 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
     const int64_t count = std::min(s.tile, s.pixels() - p0), width = std::min<int64_t>(64, s.cout - o0);
     const bool new_tile = t != offsets_of;
     if (new_tile) input_offsets(s, p0, count, off.data()), offsets_of = t;
+    // With a prologue, the tile's input rows as the prologue leaves them, in the thread's buffer (kept for
+    // its next calls, as the packed kernel), read through `xt` at the same offsets as x.
+    thread_local zoo::AlignedFloats tile_store;
+    const float* xt = x;
+    if (pro.scale) {
+      if (new_tile) {
+        if (tile_store.size() < static_cast<size_t>(s.tile * s.cin)) tile_store.resize(s.tile * s.cin);
+        apply_prologue(pro, x, s.cin, s.oh * s.ow, p0, count, tile_store.data());
+      }
+      xt = tile_store.data() - p0 * s.cin;
+    }
     const Epilogue at{e.scale + o0, e.shift + o0, e.residual ? e.residual + p0 * s.cout + o0 : nullptr, e.relu,
                       e.gelu, e.image_stride, e.per_image, p0};
     float* yo = y + p0 * s.cout + o0;
@@ -378,13 +420,13 @@ void run(const Shape& s, bool portable, const float* x, const float* k, float* y
       // Prefetching the next block's input rows pays where they come from memory; with a packed kernel
       // the items after a tile's first find them in L2, and the prefetches into L1 only crowd out the
       // kernel's chunk (ViT-B's (1576, 768) × (768, 3072) on one Xeon core: 130 → 140 GFLOP/s).
-      item_avx512(s, x, off.data(), count, k + o0, yo, width, at, in_block ? &sums : nullptr, packed,
+      item_avx512(s, xt, off.data(), count, k + o0, yo, width, at, in_block ? &sums : nullptr, packed,
                   !(packed || prepacked) || new_tile, prepacked ? prepacked + o0 * s.cin : nullptr);
     } else {
-      item_portable(s, x, off.data(), count, k + o0, yo, width, at);
+      item_portable(s, xt, off.data(), count, k + o0, yo, width, at);
     }
 #else
-    item_portable(s, x, off.data(), count, k + o0, yo, width, at);
+    item_portable(s, xt, off.data(), count, k + o0, yo, width, at);
 #endif
     if (takes) sums.finish(k + o0, s.cin, width, moments + o0, s.cout);
   }
@@ -438,7 +480,7 @@ bool affine_ok(const Dims& d, int64_t n, int64_t cout) {
 ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi::F32>& kernel,
                 ffi::Buffer<ffi::F32>& scale, ffi::Buffer<ffi::F32>& shift, ffi::RemainingArgs& rest,
                 ffi::ResultBuffer<ffi::F32>& y, float* moments, int64_t stride, int64_t relu, int64_t gelu,
-                int64_t has_residual, int64_t cin_block, int64_t max_threads, int64_t portable) {
+                int64_t has_residual, int64_t cin_block, int64_t max_threads, int64_t portable, int64_t prologue) {
   const auto xd = x.dimensions();
   const auto kd = kernel.dimensions();
   const auto yd = y->dimensions();
@@ -451,8 +493,8 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
       yd[2] == (patch ? xd[2] / stride : (xd[2] - 1) / stride + 1) && yd[3] == kd[1] &&
       affine_ok(scale.dimensions(), xd[0], kd[1]) &&
       std::equal(scale.dimensions().begin(), scale.dimensions().end(), shift.dimensions().begin(),
-                 shift.dimensions().end()) && cin_block >= 1 &&
-      rest.size() == (has_residual ? 1u : 0u);
+                 shift.dimensions().end()) && cin_block >= 1 && prologue >= 0 && prologue <= 2 &&
+      rest.size() == (has_residual ? 1u : 0u) + (prologue ? 2u : 0u);
   if (!shapes_ok) {
     return ffi::Error::InvalidArgument(
         "zoo_pointwise: expected x (N, H, W, Cin), kernel (Cin, Cout) with Cout % 16 == 0 at stride 1 or 2 and y "
@@ -467,6 +509,21 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
       return ffi::Error::InvalidArgument("zoo_pointwise: the residual must be float32 shaped as y");
     }
     residual = r->typed_data();
+  }
+  // The prologue's (N, Cin) scale and shift follow the residual; a 1×1 conv at stride 1 only.
+  Prologue pro;
+  if (prologue) {
+    const auto a = rest.get<ffi::Buffer<ffi::F32>>(has_residual ? 1 : 0);
+    const auto b = rest.get<ffi::Buffer<ffi::F32>>(has_residual ? 2 : 1);
+    const auto rows_ok = [&](const auto& buf) {
+      return buf.has_value() && buf->dimensions().size() == 2 && buf->dimensions()[0] == xd[0] &&
+             buf->dimensions()[1] == xd[3];
+    };
+    if (patch || stride != 1 || !rows_ok(a) || !rows_ok(b)) {
+      return ffi::Error::InvalidArgument("zoo_pointwise: a prologue needs a 1×1 conv at stride 1 and its scale and "
+                                         "shift float32 (N, Cin)");
+    }
+    pro = Prologue{a->typed_data(), b->typed_data(), prologue == 2};
   }
   Shape s{xd[0], xd[1], xd[2], kd[0], kd[1], yd[1], yd[2], stride, cin_block, 0, true, xd[3],
           patch ? stride * xd[3] : kd[0]};
@@ -483,6 +540,9 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
   }
   choose_tiles(s, max_threads > 0 ? std::min<int64_t>(max_threads, pool.num_threads()) : pool.num_threads());
   if (s.cout >= kPackCout && s.tile < kPackTile) s.cin_block = std::min(s.cin_block, kSmallTileChunk);
+  // A prologue transforms a thread's tile once where the thread's items go tile by tile; block by block,
+  // every item would do it again (ConvNeXt-V2-T's batch-1 fc2 at stage 3, 3 tiles × 6 blocks: 0.93×).
+  if (pro.scale) s.tile_major = true;
   const float* xp = x.typed_data();
   const float* kp = kernel.typed_data();
   float* yp = y->typed_data();
@@ -504,7 +564,7 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
     });
   }
   zoo::parallel_ranges(pool, s.tiles() * s.blocks(), flops, max_threads, [&](int64_t first, int64_t last) {
-    run(s, portable != 0, xp, kp, yp, moments, e, first, last, prepacked);
+    run(s, portable != 0, xp, kp, yp, moments, e, first, last, prepacked, pro);
   });
   return ffi::Error::Success();
 }
@@ -512,22 +572,23 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
 ffi::Error Pointwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
                      ffi::Buffer<ffi::F32> scale, ffi::Buffer<ffi::F32> shift, ffi::RemainingArgs rest,
                      ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t relu, int64_t gelu,
-                     int64_t has_residual, int64_t cin_block, int64_t max_threads, int64_t portable) {
+                     int64_t has_residual, int64_t cin_block, int64_t max_threads, int64_t portable,
+                     int64_t prologue) {
   return Conv(pool, x, kernel, scale, shift, rest, y, nullptr, stride, relu, gelu, has_residual, cin_block,
-              max_threads, portable);
+              max_threads, portable, prologue);
 }
 
 ffi::Error PointwiseMoments(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
                             ffi::Buffer<ffi::F32> scale, ffi::Buffer<ffi::F32> shift, ffi::RemainingArgs rest,
                             ffi::ResultBuffer<ffi::F32> y, ffi::ResultBuffer<ffi::F32> moments, int64_t stride,
                             int64_t relu, int64_t gelu, int64_t has_residual, int64_t cin_block,
-                            int64_t max_threads, int64_t portable) {
+                            int64_t max_threads, int64_t portable, int64_t prologue) {
   const auto md = moments->dimensions();
   if (md.size() != 2 || md[0] != 2 || kernel.dimensions().size() != 2 || md[1] != kernel.dimensions()[1]) {
     return ffi::Error::InvalidArgument("zoo_pointwise_moments: expected a (2, Cout) moments result");
   }
   return Conv(pool, x, kernel, scale, shift, rest, y, moments->typed_data(), stride, relu, gelu, has_residual,
-              cin_block, max_threads, portable);
+              cin_block, max_threads, portable, prologue);
 }
 
 // The operands and attributes both targets bind, around their results (the moments target has two).
@@ -540,7 +601,8 @@ auto Bound(Results results) {
       .template Attr<int64_t>("has_residual")
       .template Attr<int64_t>("cin_block")
       .template Attr<int64_t>("max_threads")
-      .template Attr<int64_t>("portable");
+      .template Attr<int64_t>("portable")
+      .template Attr<int64_t>("prologue");
 }
 
 auto Operands() {

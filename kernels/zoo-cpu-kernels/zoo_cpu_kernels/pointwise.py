@@ -34,6 +34,8 @@ POINTWISE_PER_IMAGE = True
 POINTWISE_GELU = True
 #: the kernel may be a patch conv's (s, s, Cin, Cout) at stride s >= 2 (``pointwise_supports(kernel_hw=)``).
 POINTWISE_PATCH = True
+#: an input prologue, ``relu?(x · in_scale + in_shift)`` per image and input channel, for a 1×1 conv at stride 1.
+POINTWISE_PROLOGUE = True
 #: Input channels per pass over the kernel (128-512 measured alike on Zen 5; 256: one pass at Cin 256).
 POINTWISE_CIN_BLOCK = 256
 
@@ -66,29 +68,30 @@ def _out_hw(x_shape, kernel_shape, stride: int) -> tuple[int, int]:
     return (x_shape[1] - 1) // stride + 1, (x_shape[2] - 1) // stride + 1
 
 
-def _pointwise_call(config, x, kernel, scale, shift, residual=None) -> jax.Array:
-    stride, relu, gelu, cin_block, max_threads, portable = config
+def _pointwise_call(config, x, kernel, scale, shift, *rest) -> jax.Array:
+    """The FFI call; ``rest``: the residual (if any), then the prologue's (N, Cin) scale and shift where
+    ``config`` asks for a prologue (its 7th entry: 1, or 2 with a ReLU)."""
+    stride, relu, gelu, cin_block, max_threads, portable, *more = config
+    prologue = more[0] if more else 0
     out = jax.ShapeDtypeStruct((x.shape[0], *_out_hw(x.shape, kernel.shape, stride), kernel.shape[1]), x.dtype)
-    operands = (x, kernel, scale, shift) + (() if residual is None else (residual,))
     return jax.ffi.ffi_call(POINTWISE_TARGET, out, vmap_method="sequential")(
-        *operands, stride=np.int64(stride), relu=np.int64(relu), gelu=np.int64(gelu),
-        has_residual=np.int64(residual is not None),
-        cin_block=np.int64(cin_block), max_threads=np.int64(max_threads), portable=np.int64(portable))
+        x, kernel, scale, shift, *rest, stride=np.int64(stride), relu=np.int64(relu), gelu=np.int64(gelu),
+        has_residual=np.int64(len(rest) - (2 if prologue else 0)), cin_block=np.int64(cin_block),
+        max_threads=np.int64(max_threads), portable=np.int64(portable), prologue=np.int64(prologue))
 
 
-def make_partitioned(call, kernel_axes: str, with_residual: bool, per_image: bool = False):
-    """``call(config, x, kernel, scale, shift[, residual])`` as a ``custom_partitioning`` function
-    (``config`` static, last): under jax.sharding each device convolves its own images (x and the
-    residual split along the batch, and scale and shift where they are ``per_image`` (N, Cout); the
-    kernel, with axes ``kernel_axes`` in the sharding rule, and shared scale and shift whole), where
-    XLA would otherwise gather the batch onto every device."""
-    if with_residual:
-        def unpartitioned(x, kernel, scale, shift, residual, config):
-            return call(config, x, kernel, scale, shift, residual)
-    else:
-        def unpartitioned(x, kernel, scale, shift, config):
-            return call(config, x, kernel, scale, shift)
-    partitioned = custom_partitioning(unpartitioned, static_argnums=(5 if with_residual else 4,))
+def make_partitioned(call, kernel_axes: str, with_residual: bool, per_image: bool = False, prologue: bool = False):
+    """``call(config, x, kernel, scale, shift[, residual][, in_scale, in_shift])`` as a
+    ``custom_partitioning`` function (``config`` static, last): under jax.sharding each device convolves
+    its own images (x, the residual and a prologue's (N, Cin) scale and shift split along the batch, and
+    scale and shift where they are ``per_image`` (N, Cout); the kernel, with axes ``kernel_axes`` in the
+    sharding rule, and shared scale and shift whole), where XLA would otherwise gather the batch onto
+    every device."""
+    arity = 4 + with_residual + 2 * prologue
+
+    def unpartitioned(*args):
+        return call(args[-1], *args[:-1])
+    partitioned = custom_partitioning(unpartitioned, static_argnums=(arity,))
 
     def infer(config, mesh, arg_shapes, result_shape):
         return _batch_sharded(mesh, arg_shapes[0].sharding)
@@ -96,19 +99,20 @@ def make_partitioned(call, kernel_axes: str, with_residual: bool, per_image: boo
     def partition(config, mesh, arg_shapes, result_shape):
         batch, whole = _batch_sharded(mesh, arg_shapes[0].sharding), NamedSharding(mesh, P())
         affine = batch if per_image else whole
-        shardings = (batch, whole, affine, affine) + ((batch,) if with_residual else ())
+        shardings = (batch, whole, affine, affine) + (batch,) * (arity - 4)
         return mesh, lambda *arrays: call(config, *arrays), batch, shardings
 
     affine = "n o" if per_image else "o"
-    rule = f"n h w c, {kernel_axes}, {affine}, {affine}" + (", n p q o" if with_residual else "") + " -> n p q o"
+    rule = (f"n h w c, {kernel_axes}, {affine}, {affine}" + (", n p q o" if with_residual else "")
+            + (", n c, n c" if prologue else "") + " -> n p q o")
     factors = tuple(name for name in rule.replace(",", " ").replace("->", " ").split() if name != "n")
     partitioned.def_partition(partition=partition, infer_sharding_from_operands=infer, sharding_rule=rule,
                               need_replication_factors=tuple(dict.fromkeys(factors)))
     return partitioned
 
 
-_PARTITIONED = {(residual, per_image): make_partitioned(_pointwise_call, "c o", residual, per_image)
-                for residual in (False, True) for per_image in (False, True)}
+_PARTITIONED = {(residual, per_image, prologue): make_partitioned(_pointwise_call, "c o", residual, per_image, prologue)
+                for residual in (False, True) for per_image in (False, True) for prologue in (False, True)}
 
 
 def _fold(a: jax.Array) -> jax.Array:
@@ -175,7 +179,7 @@ def _check_operands(x, kernel, scale, shift, residual, stride: int) -> None:
 
 
 def _conv(x, kernel, scale, shift, residual, *, stride, relu, gelu=False, cin_block=POINTWISE_CIN_BLOCK,
-          max_threads=0, portable=False) -> jax.Array:
+          max_threads=0, portable=False, in_scale=None, in_shift=None, in_relu=False) -> jax.Array:
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)
     patch = kernel.ndim == 4 and kernel.shape[:2] != (1, 1)
     stride = check_int("pointwise_conv2d", "stride", stride, min=1, max=None if patch else 2)
@@ -192,14 +196,39 @@ def _conv(x, kernel, scale, shift, residual, *, stride, relu, gelu=False, cin_bl
         kernel = kernel.reshape(-1, kernel.shape[3])
     residual = None if residual is None else jnp.asarray(residual)
     _check_operands(x, kernel, scale, shift, residual, stride)
-    config = (stride, int(relu), int(gelu), int(cin_block), int(max_threads), int(portable))
+    prologue = 0
     extra = () if residual is None else (residual,)
-    return batchable(_PARTITIONED[residual is not None, scale.ndim == 2], config)(x, (kernel, scale, shift), extra)
+    if in_scale is not None or in_shift is not None:
+        in_scale, in_shift = _check_prologue(x, kernel, in_scale, in_shift, stride)
+        prologue = 2 if check_bool("pointwise_conv2d", "in_relu", in_relu) else 1
+        extra += (in_scale, in_shift)
+    config = (stride, int(relu), int(gelu), int(cin_block), int(max_threads), int(portable), prologue)
+    partitioned = _PARTITIONED[residual is not None, scale.ndim == 2, bool(prologue)]
+    return batchable(partitioned, config)(x, (kernel, scale, shift), extra)
+
+
+def _check_prologue(x, kernel, in_scale, in_shift, stride: int):
+    """The prologue's scale and shift as float32 (N, Cin) arrays (a (Cin,) one broadcast over the images)."""
+    where = "pointwise_conv2d"
+    if in_scale is None or in_shift is None:
+        missing = "in_scale" if in_scale is None else "in_shift"
+        raise refuse(where, missing, None, "an array: in_scale and in_shift go together")
+    if stride != 1 or kernel.shape[0] != x.shape[3]:
+        raise refuse(where, "stride", stride, f"1 and a 1×1 kernel with an input prologue (in_scale, in_shift), not "
+                                              f"a ({kernel.shape[0]}, {kernel.shape[1]}) kernel over {x.shape[3]} channels")
+    out = []
+    for name, a in (("in_scale", in_scale), ("in_shift", in_shift)):
+        a = jnp.asarray(a)
+        if a.dtype != jnp.float32 or a.shape not in ((x.shape[3],), (x.shape[0], x.shape[3])):
+            raise refuse(where, name, a, f"a float32 ({x.shape[3]},) or per-image ({x.shape[0]}, {x.shape[3]}) array")
+        out.append(jnp.broadcast_to(a, (x.shape[0], x.shape[3])))
+    return tuple(out)
 
 
 def pointwise_conv2d(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array,
                      residual: jax.Array | None = None, *, stride: int = 1, relu: bool = False,
-                     gelu: bool = False) -> jax.Array:
+                     gelu: bool = False, in_scale: jax.Array | None = None, in_shift: jax.Array | None = None,
+                     in_relu: bool = False) -> jax.Array:
     """``x`` (N, H, W, Cin) float32, ``kernel`` (Cin, Cout) or (1, 1, Cin, Cout) float32 with Cout a
     multiple of 16 (or a patch conv's (s, s, Cin, Cout) at ``stride`` s >= 2: see below), ``scale`` and ``shift`` (Cout,) float32, or both (N, Cout): each image its own
     (a squeeze-excitation gate folded into the norm), ``residual`` None or (N, OH, OW, Cout)
@@ -210,5 +239,12 @@ def pointwise_conv2d(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: j
     OH = (H - 1) // s + 1) with float32 accumulation, or the unpadded patch conv whose kernel is as large as
     its stride (output pixel (i, j) reads the s × s input pixels from (s·i, s·j); OH = H // s, the rows and
     columns past the last whole patch not read: ``lax.conv`` with padding ``VALID``). Eval-mode BatchNorm folds into
-    ``scale = γ / sqrt(var + eps)``, ``shift = β - mean · scale``. Not differentiable itself."""
-    return _conv(x, kernel, scale, shift, residual, stride=stride, relu=relu, gelu=gelu)
+    ``scale = γ / sqrt(var + eps)``, ``shift = β - mean · scale``.
+
+    With ``in_scale`` and ``in_shift`` (float32 (Cin,) or per image (N, Cin); a 1×1 conv at stride 1 only)
+    the conv reads ``relu?(x · in_scale + in_shift)`` (ReLU where ``in_relu``) in place of ``x``: each tile of
+    pixels is transformed as the kernel copies it into a buffer of its own, instead of a pass of its own
+    over x (ConvNeXt-V2's GRN before fc2: ``in_scale = 1 + γ · n`` per image, ``in_shift = β``).
+    Not differentiable itself."""
+    return _conv(x, kernel, scale, shift, residual, stride=stride, relu=relu, gelu=gelu, in_scale=in_scale,
+                 in_shift=in_shift, in_relu=in_relu)
