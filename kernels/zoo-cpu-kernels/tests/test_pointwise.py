@@ -195,8 +195,9 @@ def test_bad_arguments_are_refused(change, arg):
         pointwise_conv2d(**kwargs)
 
 
-def test_a_batch_sharded_over_devices_is_convolved_where_it_lies():
-    """Under jax.sharding each device convolves its own images: no all-gather of the batch."""
+def on_four_devices(body: str) -> tuple[str, str, float]:
+    """``body`` run in a fresh process on 4 host devices, after the imports, ``rng`` and a ``batch`` sharding
+    over them; it prints its ``hlo`` and ``err``. Returns (devices, whether the HLO all-gathers, err)."""
     import subprocess
     import sys
     import textwrap
@@ -206,11 +207,21 @@ def test_a_batch_sharded_over_devices_is_convolved_where_it_lies():
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
         from zoo_cpu_kernels.pointwise import pointwise_conv2d
         rng = np.random.default_rng(0)
+        batch = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), P("b"))
+    """) + textwrap.dedent(body) + 'print(len(jax.devices()), "all-gather" in hlo, err)\n'
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    devices, gathered, err = out.stdout.split()
+    return devices, gathered, float(err)
+
+
+def test_a_batch_sharded_over_devices_is_convolved_where_it_lies():
+    """Under jax.sharding each device convolves its own images: no all-gather of the batch."""
+    assert on_four_devices("""
         x = rng.standard_normal((8, 9, 9, 16), dtype=np.float32)
         k = rng.standard_normal((16, 32), dtype=np.float32)
         s, b = rng.standard_normal((2, 32), dtype=np.float32)
         r = rng.standard_normal((8, 5, 5, 32), dtype=np.float32)
-        batch = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), P("b"))
         def f(x, r):
             return pointwise_conv2d(jax.lax.with_sharding_constraint(x, batch), k, s, b, r, stride=2, relu=True)
         hlo = jax.jit(f).lower(x, r).compile().as_text()
@@ -222,12 +233,7 @@ def test_a_batch_sharded_over_devices_is_convolved_where_it_lies():
         hlo += jax.jit(g).lower(x, r, s8, b8).compile().as_text()
         one = pointwise_conv2d(x, k, s8, b8, r, stride=2, relu=True)
         err = max(err, float(np.abs(np.asarray(jax.jit(g)(x, r, s8, b8)) - one).max()))
-        print(len(jax.devices()), "all-gather" in hlo, err)
-    """)
-    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    devices, gathered, err = out.stdout.split()
-    assert (devices, gathered) == ("4", "False") and float(err) == 0.0
+    """) == ("4", "False", 0.0)
 
 
 def gelu64(v):
@@ -395,28 +401,14 @@ def test_a_bad_prologue_is_refused(change, arg):
 
 def test_a_prologue_over_a_sharded_batch_stays_where_it_lies():
     """Under jax.sharding the prologue's rows split with the batch: no all-gather."""
-    import subprocess
-    import sys
-    import textwrap
-
-    code = textwrap.dedent("""
-        import jax, numpy as np
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-        from zoo_cpu_kernels.pointwise import pointwise_conv2d
-        rng = np.random.default_rng(0)
+    assert on_four_devices("""
         x = rng.standard_normal((8, 5, 5, 16), dtype=np.float32)
         k = rng.standard_normal((16, 32), dtype=np.float32)
         s, b = rng.standard_normal((2, 32), dtype=np.float32)
         a, c = rng.standard_normal((2, 8, 16), dtype=np.float32)
-        batch = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), P("b"))
         def f(x, a, c):
             return pointwise_conv2d(jax.lax.with_sharding_constraint(x, batch), k, s, b, in_scale=a, in_shift=c)
         hlo = jax.jit(f).lower(x, a, c).compile().as_text()
         one = pointwise_conv2d(x, k, s, b, in_scale=a, in_shift=c)
         err = float(np.abs(np.asarray(jax.jit(f)(x, a, c)) - one).max())
-        print(len(jax.devices()), "all-gather" in hlo, err)
-    """)
-    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu", "PATH": ""}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    devices, gathered, err = out.stdout.split()
-    assert (devices, gathered) == ("4", "False") and float(err) == 0.0
+    """) == ("4", "False", 0.0)
