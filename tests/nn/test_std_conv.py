@@ -203,3 +203,43 @@ def test_the_fold_takes_the_moments_inside_the_conv(k, stride, monkeypatch):
     fold_off, _ = fold_and_direct(layer, monkeypatch)  # a new trace
     assert DENSE3X3_MOMENTS_TARGET not in fold_off.lower(params, x).compile().as_text()
     np.testing.assert_allclose(fold_off(params, x), direct(params, x), rtol=1e-5, atol=atol)
+
+
+@pytest.mark.parametrize("cin,cout,k,stride,padding,nhw", CASES)
+@pytest.mark.parametrize("fold", [True, False, None])
+def test_apply_raw_and_finish_fold_are_apply(cin, cout, k, stride, padding, nhw, fold):
+    """``finish_fold(*apply_raw(...))`` is ``apply`` whether the fold is forced, refused or left to the
+    rule, with the channel sums of ``x`` given or taken; ``folds`` says which it was."""
+    from zoo_core.nn.std_conv import finish_fold
+
+    layer, params, x = make(cin, cout, k, stride, padding, nhw, bias=False)
+    want, _ = layer.apply(params, {}, x)
+    y, folded = layer.apply_raw(params, x, fold=fold)
+    assert (folded is not None) == layer.folds(x, fold=fold)
+    if fold is not None:
+        assert (folded is not None) is fold
+    np.testing.assert_allclose(finish_fold(y, folded), want, rtol=1e-5, atol=1e-5)
+    y2, folded2 = layer.apply_raw(params, x, jnp.sum(x, axis=-1), fold=fold)
+    np.testing.assert_allclose(finish_fold(y2, folded2), want, rtol=1e-5, atol=1e-5)
+
+
+def test_with_a_bias_apply_raw_returns_the_finished_output():
+    layer, params, x = make(8, 16, 3, 1, "", (1, 5, 5), bias=True)
+    y, folded = layer.apply_raw(params, x, fold=True)
+    assert folded is None and not layer.folds(x, fold=True)
+    np.testing.assert_allclose(y, layer.apply(params, {}, x)[0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("hw,k,stride,padding,dilation", [
+    ((7, 7), 3, 1, "", 1), ((8, 9), 3, 2, "", 1), ((7, 7), 1, 2, "", 1), ((9, 9), 3, 1, "same", 1),
+    ((10, 7), 3, 2, "same", 1), ((9, 9), 3, 1, 2, 2), ((12, 11), 5, 1, "", 1), ((8, 8), 3, 1, ((0, 2), (1, 0)), 1),
+    ((6, 6), (1, 3), 1, "", 1)])
+def test_window_sums_are_the_one_channel_conv_of_ones(hw, k, stride, padding, dilation):
+    from zoo_core.nn.std_conv import window_sums
+
+    s = jnp.asarray(np.random.default_rng(0).standard_normal((2, *hw), dtype=np.float32))
+    kh, kw = (k, k) if isinstance(k, int) else k
+    want = conv2d(s[..., None], jnp.ones((kh, kw, 1, 1)), stride=stride, padding=padding, dilation=dilation)
+    got = window_sums(s, (kh, kw), stride=stride, padding=padding, dilation=dilation)
+    assert got.shape == want.shape[:-1]
+    np.testing.assert_allclose(got, want[..., 0], rtol=1e-6, atol=1e-5)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import attrs
@@ -92,6 +93,10 @@ class GroupNorm(Module):
         return ({"scale": filled((c,), 1.0), "bias": filled((c,), 0.0)} if self.affine else {}), {}
 
     def apply(self, params, state, x, *, train=False):
+        return group_norm_act(self, params, x, relu=False)[0], state
+
+    def apply_xla(self, params, x: jax.Array) -> jax.Array:
+        """``apply``'s normalization as XLA's ops (the reference of ``group_norm_act``'s compiled call)."""
         # Per-channel statistics over the spatial axis with the channels minor (one compiled pass
         # where zoo-cpu-kernels is installed, else two: the mean, then the mean square of x - mean),
         # then over each group's channels on the small (N, C) result: NHWC keeps the channel axis
@@ -122,7 +127,55 @@ class GroupNorm(Module):
         y = (centered * inv).astype(x.dtype)
         if self.affine:
             y = y * params["scale"].astype(y.dtype) + params["bias"].astype(y.dtype)
-        return y, state
+        return y
+
+
+def group_norm_act(norm: GroupNorm, params, x: jax.Array, *, relu: bool = True, fold=None,
+                   emit_sums: bool = False) -> tuple[jax.Array, jax.Array | None]:
+    """``relu?(norm(z))`` with ``z = finish_fold(x, fold)`` (``x`` itself without a ``fold``: the raw
+    output and folded standardization of ``StdConv2d.apply_raw``), and where ``emit_sums`` each pixel's
+    sum of the result over its channels, (N, H, W) (what the next ``StdConv2d`` folds with) → ``(y,
+    sums or None)``. timm's ``GroupNormAct`` (BiT's pre-activation norm) on a weight-standardized conv.
+
+    On the CPU, for float32 NHWC whose channels are a multiple of 16, with zoo-cpu-kernels installed,
+    one call (``zoo_cpu_kernels.group_norm_act``): the statistics in one pass over ``x``, the normalized
+    output in a second, ``z`` never written, where XLA runs a moments pass, a dozen small ops on the
+    (N, C) statistics and passes for the fold, the normalization and the sums (BiT-50 at batch 1 on a
+    2-core Xeon: see docs/performance.md). Its gradients are the composition's (a custom VJP).
+    Elsewhere the composition itself."""
+    from zoo_core.kernels import cpu_kernels
+    from zoo_core.nn.conv import with_reference_vjp
+    from zoo_core.nn.std_conv import finish_fold
+
+    std_eps = 0.0 if fold is None else fold[3]
+    c = x.shape[-1]
+
+    def composed(x, scale, bias, *fold_arrays):
+        z = finish_fold(x, (*fold_arrays, std_eps) if fold_arrays else None)
+        y = norm.apply_xla({"scale": scale, "bias": bias} if norm.affine else {}, z)
+        y = jnp.maximum(y, 0) if relu else y
+        return (y, jnp.sum(y, axis=-1)) if emit_sums else (y,)
+
+    if norm.affine:
+        scale, bias = params["scale"], params["bias"]
+    else:
+        scale, bias = jnp.ones((c,), jnp.float32), jnp.zeros((c,), jnp.float32)
+    args = (x, scale, bias, *(() if fold is None else fold[:3]))
+    kernels = cpu_kernels()
+    if (kernels is None or not hasattr(kernels, "group_norm_act") or c != norm.num_channels
+            or not kernels.group_norm_supports(x.dtype, channels=c, groups=norm.num_groups, ndim=x.ndim)
+            or any(a.dtype != jnp.float32 for a in args)):
+        out = composed(*args)
+    else:
+        def call(x, scale, bias, *fold_arrays):
+            y, sums = kernels.group_norm_act(x, scale, bias, groups=norm.num_groups, eps=norm.eps, relu=relu,
+                                             fold=(*fold_arrays, std_eps) if fold_arrays else None,
+                                             emit_sums=emit_sums)
+            return (y, sums) if emit_sums else (y,)
+
+        out = jax.lax.platform_dependent(*args, cpu=functools.partial(with_reference_vjp, composed, call),
+                                         default=composed)
+    return out[0], (out[1] if emit_sums else None)
 
 
 def _one_pass_channel_moments(xf: jax.Array) -> tuple[jax.Array | None, jax.Array | None]:

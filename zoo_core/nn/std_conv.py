@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo_core.nn import initializers as inits
-from zoo_core.nn.conv import Padding, conv2d, pair, resolve_padding, with_reference_vjp
+from zoo_core.nn.conv import Padding, conv2d, explicit_pads, pair, resolve_padding, with_reference_vjp
 from zoo_core.nn.module import Module
 
 
@@ -188,20 +188,48 @@ class StdConv2d(Module):
         return params, {}
 
     def apply(self, params, state, x, *, train=False):
+        y, fold = self.apply_raw(params, x)
+        return finish_fold(y, fold), state
+
+    def folds(self, x: jax.Array | jax.ShapeDtypeStruct, kernel: jax.Array | None = None, *,
+              fold: bool | None = None) -> bool:
+        """Whether ``apply_raw(..., fold=fold)`` on an input shaped as ``x`` leaves the standardization to
+        its output (never with a bias)."""
+        kernel = jax.ShapeDtypeStruct(self.kernel_shape, jnp.float32) if kernel is None else kernel
+        if self.bias:
+            return False
+        if fold:
+            return self.groups == 1 and x.dtype == kernel.dtype == jnp.float32
+        conv = functools.partial(conv2d, stride=self.stride, padding=self.padding, dilation=self.dilation)
+        return fold is None and self._fold_pays(x, kernel, conv)
+
+    def apply_raw(self, params, x: jax.Array, x_sums: jax.Array | None = None, *,
+                  fold: bool | None = None) -> tuple[jax.Array, Fold | None]:
+        """The conv, its standardization possibly left undone: ``(y, fold)`` with ``finish_fold(y, fold)``
+        the output of ``apply``. Where the fold pays (``folds``) ``y`` is the conv of the raw kernel and
+        ``fold = (window_sums, mean, var, eps)``: the window sums (N, H', W') of ``x`` over each output
+        pixel's window and all input channels, the kernel's per-output-channel moments (out,), the eps.
+        Else (and with a bias) ``y`` is the finished output and ``fold`` is ``None``. ``x_sums`` (N, H, W), each pixel's
+        sum of ``x`` over its channels, saves that reduction where the caller has it (a norm that
+        emitted it: ``zoo_core.nn.group_norm_act``). ``fold=True`` folds wherever it can (float32, no
+        groups), for a caller that finishes the fold at no cost of its own (a norm that takes it)."""
         conv = functools.partial(conv2d, stride=self.stride, padding=self.padding, dilation=self.dilation)
         kernel = params["kernel"]
-        if self._fold_pays(x, kernel, conv):
+        can_fold = self.groups == 1 and x.dtype == kernel.dtype == jnp.float32
+        if (can_fold and fold) or (fold is None and self._fold_pays(x, kernel, conv)):
             y, mean, var = conv2d_with_kernel_moments(x, kernel, stride=self.stride, padding=self.padding,
                                                       dilation=self.dilation)
-            scale = jax.lax.rsqrt(var + self.eps)
-            ones = jnp.ones((*kernel.shape[:2], 1, 1), x.dtype)
-            window_sums = conv(jnp.sum(x, axis=-1, keepdims=True), ones)
-            y = (y - window_sums * mean) * scale
-        else:
-            y = conv(x, standardize_kernel(kernel, self.eps), groups=self.groups)
+            if x_sums is None:
+                x_sums = jnp.sum(x, axis=-1)
+            fold = (window_sums(x_sums.astype(x.dtype), kernel.shape[:2], stride=self.stride,
+                                padding=self.padding, dilation=self.dilation), mean, var, self.eps)
+            if not self.bias:
+                return y, fold
+            return finish_fold(y, fold) + params["bias"].astype(y.dtype), None
+        y = conv(x, standardize_kernel(kernel, self.eps), groups=self.groups)
         if self.bias:
             y = y + params["bias"].astype(y.dtype)
-        return y, state
+        return y, None
 
     def _fold_pays(self, x: jax.Array, kernel: jax.Array, conv) -> bool:
         """Whether to standardize the conv's output rather than its kernel: float32, no groups, and
@@ -223,6 +251,44 @@ class StdConv2d(Module):
             return False
         out = jax.eval_shape(conv, x, kernel)
         return 3 * kernel.size > x.size + 2 * math.prod(out.shape)
+
+
+def window_sums(x_sums: jax.Array, kernel_hw, *, stride=1, padding: Padding = "", dilation=1) -> jax.Array:
+    """``x_sums`` (N, H, W) summed over each output pixel's window of a conv with a ``kernel_hw`` kernel
+    and this stride, padding (zeros) and dilation → (N, H', W'): the ``S(x)`` of ``StdConv2d``'s fold,
+    given each pixel's channel sum of ``x``. Up to 3×3 windows as shifted strided slices added up (one
+    XLA loop), where a one-channel ``lax.conv`` took ~45 µs per BiT layer at batch 1; larger through
+    that conv."""
+    kh, kw = pair(kernel_hw)
+    stride, dilation = pair(stride), pair(dilation)
+    pads = explicit_pads(resolve_padding(padding, (kh, kw), stride, dilation), x_sums.shape[1:3], (kh, kw), stride,
+                         dilation)
+    if kh * kw > 9:
+        ones = jnp.ones((kh, kw, 1, 1), x_sums.dtype)
+        return conv2d(x_sums[..., None], ones, stride=stride, padding=pads, dilation=dilation)[..., 0]
+    (top, bottom), (left, right) = pads
+    padded = jax.lax.pad(x_sums, jnp.zeros((), x_sums.dtype), ((0, 0, 0), (top, bottom, 0), (left, right, 0)))
+    h, w = padded.shape[1:]
+    oh = (h - (kh - 1) * dilation[0] - 1) // stride[0] + 1
+    ow = (w - (kw - 1) * dilation[1] - 1) // stride[1] + 1
+    taps = [padded[:, i * dilation[0]: i * dilation[0] + (oh - 1) * stride[0] + 1: stride[0],
+                   j * dilation[1]: j * dilation[1] + (ow - 1) * stride[1] + 1: stride[1]]
+            for i in range(kh) for j in range(kw)]
+    return functools.reduce(jnp.add, taps)
+
+
+#: A folded weight standardization (``StdConv2d.apply_raw``): the window sums (N, H', W') of the conv's
+#: input, the raw kernel's per-output-channel mean and biased variance (out,), and the eps.
+Fold = tuple[jax.Array, jax.Array, jax.Array, float]
+
+
+def finish_fold(y: jax.Array, fold: Fold | None) -> jax.Array:
+    """The standardized conv's output from ``StdConv2d.apply_raw``'s ``(y, fold)``:
+    ``(y - window_sums · mean) / sqrt(var + eps)``, or ``y`` where ``fold`` is ``None``."""
+    if fold is None:
+        return y
+    window_sums, mean, var, eps = fold
+    return (y - window_sums[..., None] * mean) * jax.lax.rsqrt(var + eps)
 
 
 def std_conv(in_chans: int, out_chans: int, kernel_size: int | tuple[int, int], *, stride=1, padding: Padding = "",

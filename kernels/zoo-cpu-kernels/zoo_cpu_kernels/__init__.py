@@ -39,6 +39,11 @@ its kernel's per-output-channel mean and variance, taken as the conv reads the k
 (``conv_moments_supports``); zoo-core calls it from ``zoo_core.nn.StdConv2d`` on the CPU (BiT's weight
 standardization folded into the conv's output).
 
+``group_norm_act(x, scale, bias, groups=, eps=, relu=, fold=, emit_sums=)`` is GroupNorm followed by
+ReLU in one call, optionally on a weight-standardized conv's raw output with its standardization folded
+in, and optionally with each pixel's channel sum of the result (``group_norm_supports``); zoo-core calls
+it from ``zoo_core.nn.group_norm_act`` on the CPU (BiT's pre-activation norms).
+
 ``self_attention(qkv, heads=, scale=)`` is multi-head self-attention read from a qkv layer's output
 (N, T, 3·heads·D) and written token-major (N, T, heads·D), for the cases ``attention_supports`` names
 (float32, D a multiple of 16); zoo-core calls it from ``zoo_core.nn.attention.qkv_attention`` on the CPU
@@ -288,6 +293,9 @@ from zoo_cpu_kernels.conv_moments import conv_moments_supports as conv_moments_s
 from zoo_cpu_kernels.direct import DIRECT_TARGET as DIRECT_TARGET  # noqa: E402
 from zoo_cpu_kernels.direct import direct_conv2d as direct_conv2d  # noqa: E402
 from zoo_cpu_kernels.direct import direct_supports as direct_supports  # noqa: E402
+from zoo_cpu_kernels.group_norm import GROUP_NORM_TARGET as GROUP_NORM_TARGET  # noqa: E402
+from zoo_cpu_kernels.group_norm import group_norm_act as group_norm_act  # noqa: E402
+from zoo_cpu_kernels.group_norm import group_norm_supports as group_norm_supports  # noqa: E402
 from zoo_cpu_kernels.moments import MOMENTS_TARGET as MOMENTS_TARGET  # noqa: E402
 from zoo_cpu_kernels.moments import kernel_moments as kernel_moments  # noqa: E402
 from zoo_cpu_kernels.moments import moments_supports as moments_supports  # noqa: E402

@@ -198,3 +198,48 @@ def test_features_only_returns_the_stem_conv_and_the_four_stages():
     assert not np.allclose(maps[-1], features, atol=1e-3)
     with pytest.raises(ValueError, match=r"resnetv2_50x1_bit.goog_distilled_in1k: out_indices \(4, -1\) names a feature map twice"):
         zoo_core.create_model("resnetv2_50x1_bit", features_only=True, out_indices=(4, -1))
+
+
+@pytest.mark.parametrize("stride,project,in_chans", [(1, False, 128), (2, True, 64), (1, True, 64)])
+@pytest.mark.parametrize("enabled", ["1", "0"])
+def test_the_folded_block_equals_its_modules_one_by_one(stride, project, in_chans, enabled, monkeypatch):
+    """A GroupNorm BiT block passes each conv's raw output and folded standardization to the norm after it
+    (``StdConv2d.apply_raw``, ``nn.group_norm_act``) and each norm's channel sums to the conv after it; the
+    result and its gradients are the modules applied one by one (``NormAct.apply``, ``StdConv2d.apply``),
+    and on the CPU with zoo-cpu-kernels every norm is one call and no kernel is standardized on its own."""
+    from zoo_core.kernels import import_cpu_kernels
+    from zoo_core.nn.std_conv import finish_fold
+
+    from zoo_bit.layers import PreActBottleneck
+
+    monkeypatch.setenv("ZOO_CPU_KERNELS", enabled)
+    block = PreActBottleneck.create(in_chans, 128, stride, project=project)
+    params, state = block.init(jax.random.key(0))
+    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(1), p.shape), params)
+    x = x_nhwc(2, 10, 9, in_chans, seed=3) + 0.5
+
+    def one_by_one(p, x):
+        def norm(name, y):
+            return getattr(block, name).apply(p[name], {}, y)[0]
+
+        def conv(name, y, params=None):
+            module = block.downsample.conv if name == "downsample" else getattr(block, name)
+            return finish_fold(*module.apply_raw(params or p[name], y, fold=False))
+
+        pre = norm("norm1", x)
+        shortcut = conv("downsample", pre, p["downsample"]["conv"]) if project else x
+        y = conv("conv2", norm("norm2", conv("conv1", pre)))
+        return conv("conv3", norm("norm3", y)) + shortcut
+
+    got = jax.jit(lambda p, x: block.apply(p, state, x)[0])(params, x)
+    want = one_by_one(params, x)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-4)
+    w = jax.random.normal(jax.random.key(2), got.shape)
+    g_got = jax.grad(lambda p, x: jnp.sum(block.apply(p, state, x)[0] * w), argnums=(0, 1))(params, x)
+    g_want = jax.grad(lambda p, x: jnp.sum(one_by_one(p, x) * w), argnums=(0, 1))(params, x)
+    for a, b in zip(jax.tree.leaves(g_got), jax.tree.leaves(g_want)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-3 * float(jnp.abs(b).max()))
+    hlo = jax.jit(lambda p, x: block.apply(p, state, x)[0]).lower(params, x).compile().as_text()
+    compiled = enabled == "1" and import_cpu_kernels() is not None
+    assert hlo.count('custom_call_target="zoo_group_norm_act"') == 3 * compiled
+    assert ('custom_call_target="zoo_kernel_moments"' in hlo) is False

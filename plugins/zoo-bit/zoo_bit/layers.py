@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import attrs
 import jax
+import jax.numpy as jnp
 
 from zoo_core import nn
 from zoo_core.nn.evonorm import EvoNorm2dS0
 from zoo_core.nn.initializers import kaiming_normal_fan_out
 from zoo_core.nn.se import se_make_divisible as make_divisible
-from zoo_core.nn.std_conv import std_conv
+from zoo_core.nn.std_conv import StdConv2d, finish_fold, std_conv
 
 CONV_LAYERS = ("std", "plain")
 NORM_LAYERS = ("gn", "bn", "evos")
@@ -50,9 +51,25 @@ class NormAct(nn.Module):
     def init(self, key):
         return self.norm.init(key)
 
+    @property
+    def folds(self) -> bool:
+        """Whether ``apply_fold`` takes a folded conv output and emits window sums in one call
+        (GroupNorm + ReLU, ``nn.group_norm_act``) rather than as separate passes."""
+        return self.act and isinstance(self.norm, nn.GroupNorm)
+
     def apply(self, params, state, x, *, train=False):
+        if self.folds:
+            return nn.group_norm_act(self.norm, params, x)[0], state
         y, state = self.norm.apply(params, state, x, train=train)
         return (nn.relu(y) if self.act else y), state
+
+    def apply_fold(self, params, x, fold, *, emit_sums: bool) -> tuple[jax.Array, jax.Array | None]:
+        """``apply`` on ``finish_fold(x, fold)`` (a ``StdConv2d.apply_raw`` output; state-free norms
+        only), and where ``emit_sums`` each pixel's sum of the result over its channels (N, H, W)."""
+        if self.folds:
+            return nn.group_norm_act(self.norm, params, x, fold=fold, emit_sums=emit_sums)
+        y = self.apply(params, {}, finish_fold(x, fold))[0]
+        return y, (jnp.sum(y, axis=-1) if emit_sums else None)
 
 
 def make_norm_act(kind: str, chans: int) -> NormAct:
@@ -77,6 +94,19 @@ class Children:
         y, self.new_state[name] = getattr(self.module, name).apply(
             self.params[name], self.state[name], x, train=self.train)
         return y
+
+
+def folds(conv: nn.Module | None, x: jax.Array, fold: bool | None = None) -> bool:
+    """Whether ``raw_conv(conv, ..., x, ..., fold)`` leaves its weight standardization folded into its output."""
+    return isinstance(conv, StdConv2d) and conv.folds(x, fold=fold)
+
+
+def raw_conv(conv: nn.Module, params, x: jax.Array, x_sums: jax.Array | None, fold: bool | None = None):
+    """``(y, fold)``: ``StdConv2d.apply_raw`` (``x_sums`` each pixel's channel sum of ``x`` where known;
+    ``fold=True`` where a norm takes the fold), or any other conv's output and ``None``."""
+    if isinstance(conv, StdConv2d):
+        return conv.apply_raw(params, x, x_sums, fold=fold)
+    return conv.apply(params, {}, x)[0], None
 
 
 @attrs.frozen
@@ -148,11 +178,32 @@ class PreActBottleneck(nn.Module):
         return self.conv3.out_chans
 
     def apply(self, params, state, x, *, train=False):
+        if all(norm.folds for norm in (self.norm1, self.norm2, self.norm3)):
+            return self._apply_folded(params, state, x), state
         call = Children(self, params, state, train)
         x_preact = call("norm1", x)
         shortcut = call("downsample", x_preact) if self.downsample is not None else x
         y = call("conv2", call("norm2", call("conv1", x_preact)))
         return call("conv3", call("norm3", y)) + shortcut, call.new_state
+
+    def _apply_folded(self, params, state, x):
+        """``apply`` for GroupNorm + ReLU norms (state-free): each norm takes the raw output of the conv
+        before it with that conv's folded weight standardization (``StdConv2d.apply_raw``) and emits the
+        channel sums of its output where the conv after it folds, one call per norm on the CPU
+        (``nn.group_norm_act``) where XLA would finish the fold, take the statistics, normalize and sum
+        in passes of their own."""
+        ds = self.downsample.conv if isinstance(self.downsample, DownsampleConv) else None
+        x_preact, sums = self.norm1.apply_fold(params["norm1"], x, None,
+                                               emit_sums=folds(self.conv1, x, True) or folds(ds, x, True))
+        if ds is None:
+            shortcut = x if self.downsample is None else self.downsample.apply(params["downsample"], state["downsample"], x_preact)[0]
+        else:
+            shortcut = finish_fold(*raw_conv(ds, params["downsample"]["conv"], x_preact, sums, True))
+        y, fold = raw_conv(self.conv1, params["conv1"], x_preact, sums, True)
+        y, sums = self.norm2.apply_fold(params["norm2"], y, fold, emit_sums=folds(self.conv2, y, True))
+        y, fold = raw_conv(self.conv2, params["conv2"], y, sums, True)
+        y, sums = self.norm3.apply_fold(params["norm3"], y, fold, emit_sums=folds(self.conv3, y, True))
+        return finish_fold(*raw_conv(self.conv3, params["conv3"], y, sums, True)) + shortcut
 
 
 @attrs.frozen
