@@ -4,7 +4,8 @@ in these places: ConvNeXt's depthwise convs (``zoo_core.nn.depthwise_conv2d``), 
 convs (``zoo_core.nn.grouped.grouped_conv2d``), ResNet's and BiT's dense 3×3 convs
 (``zoo_core.nn.conv2d``), ResNet's 1×1 convs with their BatchNorm (``zoo_core.nn.conv_affine``),
 BiT's weight moments (``zoo_core.nn.std_conv.kernel_moments``, and taken inside the 3×3 and 1×1 convs by
-``zoo_core.nn.std_conv.conv2d_with_kernel_moments``), ViT's self-attention
+``zoo_core.nn.std_conv.conv2d_with_kernel_moments``), GroupNorm and BiT's GroupNorm + ReLU
+(``zoo_core.nn.group_norm_act``), ViT's self-attention
 (``zoo_core.nn.attention.qkv_attention``) and the layout copy of (out, in) weights while loading
 (``SafetensorsFile.read_permuted``)."""
 
