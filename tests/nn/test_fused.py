@@ -306,6 +306,69 @@ def test_dense_affine_with_a_prologue_equals_the_composition_with_its_gradients(
         fused.dense_affine(x, kernel, scale, shift, in_scale=a[:2], in_shift=b[:2])
 
 
+def test_dense_affine_with_a_layer_norm_prologue_equals_the_composition_with_its_gradients():
+    """``dense_affine(x, ..., in_scale=g, in_shift=b, in_norm_eps=e)`` is ``dense_affine(layer_norm(x, g, b,
+    e), ...)``, values and gradients; a scale of the wrong shape is refused by name."""
+    from zoo_core.nn import fused
+    from zoo_core.nn.norm import layer_norm
+
+    k = jax.random.split(jax.random.key(1), 7)
+    x, res = 2 + 3 * jax.random.normal(k[0], (2, 9, 48)), jax.random.normal(k[1], (2, 9, 32))
+    kernel, scale, shift = jax.random.normal(k[2], (48, 32)) / 5, jax.random.normal(k[3], (32,)), jax.random.normal(k[4], (32,))
+    g, b = 1 + jax.random.normal(k[5], (48,)) / 3, jax.random.normal(k[6], (48,))
+
+    def fused_fn(x, kernel, g, b, res):
+        return fused.dense_affine(x, kernel, scale, shift, residual=res, gelu=True, in_scale=g, in_shift=b,
+                                  in_norm_eps=1e-6)
+
+    def composed(x, kernel, g, b, res):
+        return nn.gelu(layer_norm(x, g, b, 1e-6) @ kernel * scale + shift + res)
+
+    args = (x, kernel, g, b, res)
+    np.testing.assert_allclose(np.asarray(jax.jit(fused_fn)(*args)), np.asarray(composed(*args)), rtol=1e-5, atol=1e-5)
+    loss = lambda f: lambda *args: jnp.sum(jnp.sin(f(*args)))  # noqa: E731
+    for got, expected in zip(jax.grad(loss(fused_fn), argnums=range(5))(*args),
+                             jax.grad(loss(composed), argnums=range(5))(*args)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="in_scale must be the norm's"):
+        fused.dense_affine(x, kernel, scale, shift, in_scale=g[None], in_shift=b, in_norm_eps=1e-6)
+
+
+@pytest.mark.parametrize("kernels_on", [True, False])
+def test_a_vit_block_takes_its_layer_norms_as_prologues(kernels_on, monkeypatch):
+    """A ViT block's two LayerNorms go into qkv's and fc1's calls as their prologues (``prologue = 3`` in the
+    compiled program where zoo-cpu-kernels has it, no LayerNorm of XLA's left); the block equals its modules
+    applied one by one, gradients included."""
+    from zoo_core.kernels import import_cpu_kernels
+    from zoo_core.nn.transformer import vit_block
+
+    monkeypatch.setenv("ZOO_CPU_KERNELS", "1" if kernels_on else "0")
+    block = vit_block(64, 4, qkv_bias=True, init_values=0.1)
+    params, state = block.init(jax.random.key(0))
+    params = jax.tree.map(lambda p: p + 0.05 * jax.random.normal(jax.random.key(1), p.shape), params)
+    x = 1 + jax.random.normal(jax.random.key(2), (2, 17, 64))
+
+    def by_modules(p, x):
+        def sub(name, y):
+            return getattr(block, name).apply(p[name], state[name], y)[0]
+        x = x + sub("ls1", sub("attn", sub("norm1", x)))
+        return x + sub("ls2", sub("mlp", sub("norm2", x)))
+
+    def run(p, x):
+        return block.apply(p, state, x)[0]
+
+    np.testing.assert_allclose(np.asarray(jax.jit(run)(params, x)), np.asarray(by_modules(params, x)), rtol=1e-5,
+                               atol=1e-5)
+    w = jax.random.normal(jax.random.key(3), x.shape)
+    got = jax.grad(lambda p, x: jnp.sum(run(p, x) * w), argnums=(0, 1))(params, x)
+    want = jax.grad(lambda p, x: jnp.sum(by_modules(p, x) * w), argnums=(0, 1))(params, x)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+    hlo = jax.jit(run).lower(params, x).compile().as_text()
+    compiled = kernels_on and getattr(import_cpu_kernels(), "POINTWISE_LAYERNORM", False)
+    assert hlo.count("prologue = 3") == 2 * compiled
+
+
 def test_dense_affine_keeps_a_sharded_batch_where_it_lies():
     """The rows go to the kernel as (batch, 1, rows per image, K): under jax.sharding each device
     computes its own images, with no all-gather of the activations."""

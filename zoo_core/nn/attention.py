@@ -107,19 +107,24 @@ class MultiHeadSelfAttention(Module):
             y = self.norm.apply(params["norm"], state["norm"], y)[0]
         return self.proj.apply(params["proj"], state["proj"], y)[0], state
 
-    def apply_residual(self, params, x: jax.Array, residual: jax.Array, gamma: jax.Array | None = None) -> jax.Array:
+    def apply_residual(self, params, x: jax.Array, residual: jax.Array, gamma: jax.Array | None = None, *,
+                       pre_norm=None) -> jax.Array:
         """``residual + gamma? · attn(x)`` (a LayerScale ``gamma`` or none): in float32 ``qkv`` and
         ``proj`` are ``nn.dense_affine`` / ``nn.dense_layer`` calls (on the CPU zoo-cpu-kernels' pointwise
         kernel, ``proj``'s bias, the LayerScale and the residual add in its epilogue); elsewhere
-        ``apply`` and the sum."""
+        ``apply`` and the sum. ``pre_norm``: a LayerNorm's ``(scale, bias, eps)`` applied to ``x`` first
+        (the block's ``norm1``), as ``qkv``'s prologue."""
         from zoo_core.nn.fused import dense_affine, dense_layer
+        from zoo_core.nn.norm import layer_norm
 
         if x.dtype != jnp.float32:
+            x = x if pre_norm is None else layer_norm(x, *pre_norm)
             y, _ = self.apply(params, {name: {} for name in params}, x)
             return residual + (y if gamma is None else y * gamma.astype(y.dtype))
         kernel = params["qkv"]["kernel"]
         ones, zeros = jnp.ones(kernel.shape[-1:], jnp.float32), jnp.zeros(kernel.shape[-1:], jnp.float32)
-        qkv = dense_affine(x, kernel, ones, zeros)  # the bias is added as the attention reads it
+        pro = {} if pre_norm is None else dict(zip(("in_scale", "in_shift", "in_norm_eps"), pre_norm))
+        qkv = dense_affine(x, kernel, ones, zeros, **pro)  # the bias is added as the attention reads it
         y = qkv_attention(qkv, self.num_heads, params["qkv"]["bias"] if self.qkv.bias else None)
         if self.norm is not None:
             y = self.norm.apply(params["norm"], {}, y)[0]

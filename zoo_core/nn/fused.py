@@ -158,7 +158,7 @@ def _mean_commutes(x, kernel, stride, padding, dilation, groups: int) -> bool:
 
 def dense_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array, *,
                  residual: jax.Array | None = None, gelu: bool = False, in_scale: jax.Array | None = None,
-                 in_shift: jax.Array | None = None) -> jax.Array:
+                 in_shift: jax.Array | None = None, in_norm_eps: float | None = None) -> jax.Array:
     """``gelu?((x @ kernel) · scale + shift + residual?)`` over the last axis: ``x`` (..., K),
     ``kernel`` (K, N), ``scale`` and ``shift`` (N,), ``residual`` (..., N), ``gelu`` the exact GELU
     (``nn.gelu``). For float32 on the CPU this is ``conv_affine`` of a 1×1 conv over the rows taken as
@@ -170,7 +170,14 @@ def dense_affine(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.A
     With ``in_scale`` and ``in_shift`` (both (B, K), B the leading axis of ``x``, each index of it an image):
     ``x · in_scale + in_shift`` in place of ``x``, per image (ConvNeXt-V2's GRN before fc2). On the CPU the
     pointwise kernel applies it to each tile of rows as it reads them (its input prologue), where
-    zoo-cpu-kernels has one (``POINTWISE_PROLOGUE``), instead of a pass of its own over ``x``."""
+    zoo-cpu-kernels has one (``POINTWISE_PROLOGUE``), instead of a pass of its own over ``x``.
+
+    With ``in_norm_eps`` as well, ``in_scale`` and ``in_shift`` are a LayerNorm's scale and bias (K,) and
+    the layer reads ``layer_norm(x, in_scale, in_shift, in_norm_eps)`` (a ViT block's norm before qkv or
+    fc1): on the CPU each row is normalized in the same prologue (``POINTWISE_LAYERNORM``), so the norm's
+    output is never written."""
+    if in_norm_eps is not None:
+        return _dense_affine_layer_norm(x, kernel, scale, shift, residual, gelu, in_scale, in_shift, in_norm_eps)
     if in_scale is not None or in_shift is not None:
         return _dense_affine_prologue(x, kernel, scale, shift, residual, gelu, in_scale, in_shift)
 
@@ -229,17 +236,57 @@ def _dense_affine_prologue(x, kernel, scale, shift, residual, gelu: bool, in_sca
                                   default=composed)
 
 
+def _dense_affine_layer_norm(x, kernel, scale, shift, residual, gelu: bool, in_scale, in_shift,
+                             eps: float) -> jax.Array:
+    """``dense_affine`` of ``layer_norm(x, in_scale, in_shift, eps)`` ((K,) each)."""
+    from zoo_core.nn.norm import layer_norm
+
+    k, n = kernel.shape
+    if in_scale is None or in_shift is None or x.ndim < 2:
+        raise ValueError("dense_affine: a LayerNorm prologue needs in_scale and in_shift, on an x of rank 2 or more")
+    for name, a in (("in_scale", in_scale), ("in_shift", in_shift)):
+        if a.shape != (k,):
+            raise ValueError(f"dense_affine: with in_norm_eps, {name} must be the norm's ({k},), not {a.shape}")
+
+    def composed(x, kernel, scale, shift, in_scale, in_shift, residual=None):
+        return dense_affine(layer_norm(x, in_scale, in_shift, eps), kernel, scale, shift, residual=residual,
+                            gelu=gelu)
+
+    from zoo_core.kernels import cpu_kernels
+
+    kernels = cpu_kernels()
+    args = (x, kernel, scale, shift, in_scale, in_shift) + (() if residual is None else (residual,))
+    if (kernels is None or not getattr(kernels, "POINTWISE_LAYERNORM", False) or x.size == 0 or n % 16
+            or any(a.dtype != jnp.float32 for a in args)):
+        return composed(*args)
+    images = x.shape[0]
+
+    def on_cpu(x, kernel, scale, shift, in_scale, in_shift, residual=None):
+        rows = x.reshape(images, 1, -1, k)
+        res = None if residual is None else residual.reshape(images, 1, -1, n)
+        act = {"gelu": True} if gelu else {}
+        y = kernels.pointwise_conv2d(rows, kernel, scale, shift, res, in_scale=in_scale, in_shift=in_shift,
+                                     in_norm_eps=eps, **act)
+        return y.reshape(*x.shape[:-1], n)
+
+    return lax.platform_dependent(*args, cpu=functools.partial(with_reference_vjp, composed, on_cpu),
+                                  default=composed)
+
+
 def dense_layer(params, x: jax.Array, *, gamma: jax.Array | None = None,
                 residual: jax.Array | None = None, gelu: bool = False, in_scale: jax.Array | None = None,
-                in_shift: jax.Array | None = None) -> jax.Array:
+                in_shift: jax.Array | None = None, in_norm_eps: float | None = None) -> jax.Array:
     """A ``Dense`` layer's leaves (``kernel``, optional ``bias``) as one ``dense_affine``:
     ``gelu?(residual? + gamma? · (x' @ kernel + bias?))``, ``gamma`` a LayerScale after the layer,
     ``gelu`` the exact GELU after it all (an MLP's first layer), ``x'`` = ``x · in_scale + in_shift`` per
-    image where those are given (``dense_affine``), else ``x``."""
+    image where those are given (``dense_affine``), or with ``in_norm_eps`` their LayerNorm of ``x``, else
+    ``x``."""
     kernel = params["kernel"]
     features = kernel.shape[-1]
     bias = params["bias"] if "bias" in params else jnp.zeros((features,), kernel.dtype)
     pro = {"in_scale": in_scale, "in_shift": in_shift} if in_scale is not None or in_shift is not None else {}
+    if in_norm_eps is not None:
+        pro["in_norm_eps"] = in_norm_eps
     if gamma is None:
         return dense_affine(x, kernel, jnp.ones((features,), kernel.dtype), bias, residual=residual, gelu=gelu, **pro)
     return dense_affine(x, kernel, gamma, gamma * bias, residual=residual, gelu=gelu, **pro)
@@ -287,13 +334,15 @@ def depthwise_layer_norm(conv: Conv2d, norm: LayerNorm, params: dict, x: jax.Arr
                                   default=reference)
 
 
-def first_layer(act: Callable[[jax.Array], jax.Array], params, x: jax.Array) -> jax.Array:
+def first_layer(act: Callable[[jax.Array], jax.Array], params, x: jax.Array, pre_norm=None) -> jax.Array:
     """``act(dense_layer(params, x))``, an MLP's first linear layer and its activation: the exact GELU
     (``nn.gelu``) goes into the layer's epilogue (on the CPU the pointwise kernel applies it as it
-    stores, instead of a pass of its own over the hidden activations), any other ``act`` after it."""
+    stores, instead of a pass of its own over the hidden activations), any other ``act`` after it.
+    ``pre_norm``: a LayerNorm's ``(scale, bias, eps)`` applied to ``x`` first, as the layer's prologue."""
+    pro = {} if pre_norm is None else dict(zip(("in_scale", "in_shift", "in_norm_eps"), pre_norm))
     if act is gelu_fn:
-        return dense_layer(params, x, gelu=True)
-    return act(dense_layer(params, x))
+        return dense_layer(params, x, gelu=True, **pro)
+    return act(dense_layer(params, x, **pro))
 
 
 def apply_with_residual(module, params, x: jax.Array, residual: jax.Array,

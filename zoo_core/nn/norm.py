@@ -209,15 +209,27 @@ class LayerNorm(Module):
         return params, {}
 
     def apply(self, params, state, x, *, train=False):
-        xf = x.astype(jnp.float32)
-        mean = jnp.mean(xf, axis=-1, keepdims=True)
-        var = jnp.mean(jnp.square(xf - mean), axis=-1, keepdims=True)
-        y = ((xf - mean) * jax.lax.rsqrt(var + self.eps)).astype(x.dtype)
-        if self.affine:
-            y = y * params["scale"].astype(y.dtype)
-            if self.bias:
-                y = y + params["bias"].astype(y.dtype)
-        return y, state
+        return layer_norm(x, params.get("scale") if self.affine else None,
+                          params.get("bias") if self.affine and self.bias else None, self.eps), state
+
+    def prologue(self, params) -> tuple[jax.Array, jax.Array, float] | None:
+        """``(scale, bias, eps)`` for a layer that takes this norm as its input prologue
+        (``nn.dense_affine(in_norm_eps=)``), where the norm has both; else ``None``."""
+        return (params["scale"], params["bias"], self.eps) if self.affine and self.bias else None
+
+
+def layer_norm(x: jax.Array, scale: jax.Array | None, bias: jax.Array | None, eps: float) -> jax.Array:
+    """``LayerNorm`` over the last axis as a function: statistics in float32 (the mean, then the mean
+    square about it), the result in ``x``'s dtype, times ``scale`` and plus ``bias`` where given."""
+    xf = x.astype(jnp.float32)
+    mean = jnp.mean(xf, axis=-1, keepdims=True)
+    var = jnp.mean(jnp.square(xf - mean), axis=-1, keepdims=True)
+    y = ((xf - mean) * jax.lax.rsqrt(var + eps)).astype(x.dtype)
+    if scale is not None:
+        y = y * scale.astype(y.dtype)
+    if bias is not None:
+        y = y + bias.astype(y.dtype)
+    return y
 
 
 def layernorm2d(channels: int, eps: float = 1e-6) -> LayerNorm:

@@ -25,12 +25,12 @@ import jax.numpy as jnp
 from zoo_core.errors import InputError
 from zoo_core.nn import initializers as inits
 from zoo_core.nn.activations import gelu
-from zoo_core.nn.attention import mhsa
+from zoo_core.nn.attention import MultiHeadSelfAttention, mhsa
 from zoo_core.nn.conv import Conv2d, pair
 from zoo_core.nn.layer_scale import LayerScale
 from zoo_core.nn.linear import Dense
 from zoo_core.nn.module import Identity, Module
-from zoo_core.nn.norm import vit_layernorm
+from zoo_core.nn.norm import LayerNorm, layer_norm, vit_layernorm
 
 
 @attrs.frozen
@@ -111,17 +111,20 @@ class Mlp(Module):
         x, _ = self.fc2.apply(params["fc2"], state["fc2"], x)
         return x, state
 
-    def apply_residual(self, params, x: jax.Array, residual: jax.Array, gamma: jax.Array | None = None) -> jax.Array:
+    def apply_residual(self, params, x: jax.Array, residual: jax.Array, gamma: jax.Array | None = None, *,
+                       pre_norm=None) -> jax.Array:
         """``residual + gamma? · mlp(x)`` (a LayerScale ``gamma`` or none): in float32 each linear layer
         is one ``nn.dense_layer`` call (on the CPU zoo-cpu-kernels' pointwise kernel, the bias, the
         LayerScale and the residual add in its epilogue), which also keeps XLA from fusing the whole
         block into one of its library fusions (on a Zen 4 EPYC those broadcast GELU's constants to
-        full-size arrays). Elsewhere the modules, one after the other."""
+        full-size arrays). Elsewhere the modules, one after the other. ``pre_norm``: a LayerNorm's
+        ``(scale, bias, eps)`` applied to ``x`` first (the block's ``norm2``), as fc1's prologue."""
         from zoo_core.nn.fused import apply_with_residual, dense_layer, first_layer
 
         if self.norm is not None or x.dtype != jnp.float32:
+            x = x if pre_norm is None else layer_norm(x, *pre_norm)
             return apply_with_residual(self, params, x, residual, gamma)
-        h = first_layer(self.act, params["fc1"], x)
+        h = first_layer(self.act, params["fc1"], x, pre_norm)
         return dense_layer(params["fc2"], h, gamma=gamma, residual=residual)
 
 
@@ -169,15 +172,35 @@ class VitBlock(Module):
         # 1.07-1.17× on the Xeon of docs/performance.md); the others as the modules one after the other.
         fused = x.dtype == jnp.float32 and all(isinstance(getattr(self, name), (LayerScale, Identity))
                                                for name in ("ls1", "ls2"))
+        # A LayerNorm before a MultiHeadSelfAttention or an Mlp goes into its first layer as that layer's
+        # input prologue (``pre_norm``: on the CPU the pointwise kernel normalizes each tile of tokens as it
+        # reads them, and the norm's output is never written).
         if fused and hasattr(self.attn, "apply_residual"):
-            x = self.attn.apply_residual(params["attn"], sublayer("norm1", x), x, gamma("ls1"))
+            pre = self._pre_norm("norm1", self.attn, params)
+            if pre is None:
+                x = self.attn.apply_residual(params["attn"], sublayer("norm1", x), x, gamma("ls1"))
+            else:
+                x = self.attn.apply_residual(params["attn"], x, x, gamma("ls1"), pre_norm=pre)
         else:
             x = x + sublayer("ls1", sublayer("attn", sublayer("norm1", x)))
         if fused and hasattr(self.mlp, "apply_residual"):
-            x = self.mlp.apply_residual(params["mlp"], sublayer("norm2", x), x, gamma("ls2"))
+            pre = self._pre_norm("norm2", self.mlp, params)
+            if pre is None:
+                x = self.mlp.apply_residual(params["mlp"], sublayer("norm2", x), x, gamma("ls2"))
+            else:
+                x = self.mlp.apply_residual(params["mlp"], x, x, gamma("ls2"), pre_norm=pre)
         else:
             x = x + sublayer("ls2", sublayer("mlp", sublayer("norm2", x)))
         return x, state
+
+
+    def _pre_norm(self, name: str, branch: Module, params):
+        """The norm ``name``'s ``(scale, bias, eps)`` where it is a LayerNorm with both and ``branch`` (a
+        MultiHeadSelfAttention or an Mlp) takes it as its first layer's prologue; else ``None``."""
+        norm = getattr(self, name)
+        if not (isinstance(norm, LayerNorm) and isinstance(branch, (MultiHeadSelfAttention, Mlp))):
+            return None
+        return norm.prologue(params[name])
 
 
 def vit_block(dim: int, num_heads: int, *, mlp_ratio: float = 4.0, qkv_bias: bool = False, proj_bias: bool = True,

@@ -399,6 +399,49 @@ def test_a_bad_prologue_is_refused(change, arg):
         pointwise_conv2d(x, kernel, scale, shift, **kwargs)
 
 
+def layer_norm_reference(x, kernel, scale, shift, residual, gamma, beta, eps, gelu=False):
+    x64 = np.asarray(x, np.float64)
+    mean = x64.mean(-1, keepdims=True)
+    normed = (x64 - mean) / np.sqrt(((x64 - mean) ** 2).mean(-1, keepdims=True) + eps) * gamma + beta
+    y = reference(normed, kernel, scale, shift, residual, 1, False)
+    return gelu64(y) if gelu else y
+
+
+# (N, H, W, Cin, Cout, residual, cin_block): ViT-S's qkv rows in one image and two, a channel tail past the last
+# vector of 16 (Cin 40), chunk tails (Cin 300 at 128), a packed wide kernel, a mean far from zero
+LAYERNORM_CASES = [(1, 1, 197, 384, 1152, False, 256), (2, 1, 50, 384, 1536, True, 256),
+                   (3, 2, 5, 40, 48, True, 256), (2, 3, 7, 300, 64, False, 128), (1, 7, 7, 768, 528, True, 256)]
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["avx512", "portable"])
+@pytest.mark.parametrize("case", LAYERNORM_CASES, ids=lambda c: "x".join(map(str, c[:5])) + f"-r{c[5]:d}")
+def test_a_layer_norm_prologue_matches_the_float64_reference(case, portable):
+    """LayerNorm(x) over Cin · in_scale + in_shift, applied to each tile before the GEMM reads it."""
+    n, h, w, cin, cout, residual, cin_block = case
+    x, kernel, scale, shift, res = data(n, h, w, cin, cout, 1, residual)
+    rng = np.random.default_rng(11)
+    x = x * 3.0 + 5.0
+    gamma = rng.uniform(0.2, 2.0, cin).astype(np.float32)
+    beta = rng.standard_normal(cin).astype(np.float32)
+    conv = jax.jit(lambda *args: pointwise._conv(*args, stride=1, relu=False, gelu=True, cin_block=cin_block,
+                                                 portable=portable, in_scale=gamma, in_shift=beta, in_norm_eps=1e-6))
+    close(conv(x, kernel, scale, shift, res),
+          layer_norm_reference(x, kernel, scale, shift, res, gamma, beta, 1e-6, gelu=True))
+    threads = [pointwise._conv(x, kernel, scale, shift, res, stride=1, relu=False, max_threads=t, in_scale=gamma,
+                               in_shift=beta, in_norm_eps=1e-6) for t in (1, 0)]
+    np.testing.assert_array_equal(np.asarray(threads[0]), np.asarray(threads[1]))
+
+
+@pytest.mark.parametrize("change, message", [({"in_relu": True}, "no in_relu"), ({"in_norm_eps": -1.0}, "eps >= 0"),
+                                             ({"in_shift": None}, "in_shift")])
+def test_a_bad_layer_norm_prologue_is_refused(change, message):
+    x, kernel, scale, shift, _ = data(2, 4, 4, 16, 16)
+    kwargs = {"in_scale": np.ones(16, np.float32), "in_shift": np.zeros(16, np.float32), "in_norm_eps": 1e-6,
+              **change}
+    with pytest.raises((ArgumentError, ValueError), match=message):
+        pointwise_conv2d(x, kernel, scale, shift, **kwargs)
+
+
 def test_a_prologue_over_a_sharded_batch_stays_where_it_lies():
     """Under jax.sharding the prologue's rows split with the batch: no all-gather."""
     assert on_four_devices("""

@@ -300,6 +300,7 @@ from zoo_cpu_kernels.moments import MOMENTS_TARGET as MOMENTS_TARGET  # noqa: E4
 from zoo_cpu_kernels.moments import kernel_moments as kernel_moments  # noqa: E402
 from zoo_cpu_kernels.moments import moments_supports as moments_supports  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_GELU as POINTWISE_GELU  # noqa: E402
+from zoo_cpu_kernels.pointwise import POINTWISE_LAYERNORM as POINTWISE_LAYERNORM  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_PATCH as POINTWISE_PATCH  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_PER_IMAGE as POINTWISE_PER_IMAGE  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_PROLOGUE as POINTWISE_PROLOGUE  # noqa: E402

@@ -64,7 +64,8 @@ def _call(x: jax.Array, kernel: jax.Array, config) -> tuple[jax.Array, jax.Array
         ones, zeros = jnp.ones(cout, jnp.float32), jnp.zeros(cout, jnp.float32)
         return jax.ffi.ffi_call(POINTWISE_MOMENTS_TARGET, out, vmap_method="sequential")(
             x, kernel.reshape(kernel.shape[2:]), ones, zeros, relu=np.int64(0), gelu=np.int64(0),
-            has_residual=np.int64(0), cin_block=np.int64(POINTWISE_CIN_BLOCK), prologue=np.int64(0), **common)
+            has_residual=np.int64(0), cin_block=np.int64(POINTWISE_CIN_BLOCK), prologue=np.int64(0),
+            prologue_eps=np.float32(0), **common)
     return jax.ffi.ffi_call(DENSE3X3_MOMENTS_TARGET, out, vmap_method="sequential")(
         x, kernel, cin_block=np.int64(DENSE3X3_CIN_BLOCK), **common)
 

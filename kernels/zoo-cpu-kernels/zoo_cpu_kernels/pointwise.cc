@@ -14,7 +14,8 @@
 // not read). Patch row i of output pixel (oh, ow) is one run of s·Cin floats in x, at pixel
 // (s·oh + i, s·ow); the loop takes the kernel rows in chunks that stay within one such run.
 // With a prologue (attribute `prologue` 1, or 2 with a ReLU; a 1×1 conv at stride 1), the conv reads
-// relu?(x · in_scale + in_shift) in place of x, in_scale and in_shift (N, Cin) operands after the residual:
+// relu?(x · in_scale + in_shift) in place of x, in_scale and in_shift (N, Cin) operands after the residual;
+// with `prologue` 3, LayerNorm(x) over Cin (eps `prologue_eps`) · in_scale + in_shift:
 // each tile's input rows are transformed into a buffer of the thread's when the tile starts, and the
 // register blocks read that buffer (`Prologue`; items then go tile by tile).
 //
@@ -33,6 +34,7 @@
 // `max_threads` tasks where that is positive). Other CPUs (or `portable` = 1) get a plain loop.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -86,11 +88,44 @@ struct Epilogue {
 // The input's prologue (a 1×1 conv at stride 1): x' = relu?(x · scale + shift) per image and input channel,
 // `scale` and `shift` (N, Cin) rows, applied to each tile's input rows as they are copied into a buffer of
 // the thread's that the register blocks then read (ConvNeXt-V2's GRN before fc2). Null `scale`: none.
+// With `layer_norm` (prologue 3) each row is first normalized over its Cin values (biased variance, `eps`),
+// then scaled and shifted (a ViT block's LayerNorm before qkv or fc1: its γ and β as every image's rows).
 struct Prologue {
   const float* scale = nullptr;
   const float* shift = nullptr;
   bool relu = false;
+  bool layer_norm = false;
+  float eps = 0.0f;
 };
+
+// One row of `cin` floats normalized (the mean, then the mean square about it, in float32 vectors of 16
+// lanes and a scalar tail) and scaled and shifted per channel, into `out`.
+#ifdef ZOO_TARGET_CLONES
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void layer_norm_row(const float* src, int64_t cin, const float* a, const float* b, float eps, float* out) {
+  typedef zoo::Vec<16>::type v16;
+  const int64_t whole = cin - cin % 16;
+  v16 acc{};
+  for (int64_t c = 0; c < whole; c += 16) acc += zoo::load<16>(src + c);
+  float sum = 0.0f;
+  for (int i = 0; i < 16; ++i) sum += acc[i];
+  for (int64_t c = whole; c < cin; ++c) sum += src[c];
+  const float mean = sum / static_cast<float>(cin);
+  v16 sq{};
+  for (int64_t c = 0; c < whole; c += 16) {
+    const v16 d = zoo::load<16>(src + c) - mean;
+    sq += d * d;
+  }
+  float total = 0.0f;
+  for (int i = 0; i < 16; ++i) total += sq[i];
+  for (int64_t c = whole; c < cin; ++c) total += (src[c] - mean) * (src[c] - mean);
+  const float inv = 1.0f / std::sqrt(total / static_cast<float>(cin) + eps);
+  for (int64_t c = 0; c < whole; c += 16) {
+    zoo::store<16>(out + c, (zoo::load<16>(src + c) - mean) * inv * zoo::load<16>(a + c) + zoo::load<16>(b + c));
+  }
+  for (int64_t c = whole; c < cin; ++c) out[c] = (src[c] - mean) * inv * a[c] + b[c];
+}
 
 // Pixels [p0, p0 + count) of x (rows of `cin` floats; pixel p in image p / per_image) through the prologue
 // into `dst`, row by row.
@@ -102,7 +137,9 @@ void apply_prologue(const Prologue& pro, const float* x, int64_t cin, int64_t pe
     const float* b = pro.shift + image * cin;
     const float* src = x + (p0 + p) * cin;
     float* out = dst + p * cin;
-    if (pro.relu) {
+    if (pro.layer_norm) {
+      layer_norm_row(src, cin, a, b, pro.eps, out);
+    } else if (pro.relu) {
       for (int64_t c = 0; c < cin; ++c) out[c] = std::max(src[c] * a[c] + b[c], 0.0f);
     } else {
       for (int64_t c = 0; c < cin; ++c) out[c] = src[c] * a[c] + b[c];
@@ -480,7 +517,8 @@ bool affine_ok(const Dims& d, int64_t n, int64_t cout) {
 ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi::F32>& kernel,
                 ffi::Buffer<ffi::F32>& scale, ffi::Buffer<ffi::F32>& shift, ffi::RemainingArgs& rest,
                 ffi::ResultBuffer<ffi::F32>& y, float* moments, int64_t stride, int64_t relu, int64_t gelu,
-                int64_t has_residual, int64_t cin_block, int64_t max_threads, int64_t portable, int64_t prologue) {
+                int64_t has_residual, int64_t cin_block, int64_t max_threads, int64_t portable, int64_t prologue,
+                float prologue_eps) {
   const auto xd = x.dimensions();
   const auto kd = kernel.dimensions();
   const auto yd = y->dimensions();
@@ -493,7 +531,7 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
       yd[2] == (patch ? xd[2] / stride : (xd[2] - 1) / stride + 1) && yd[3] == kd[1] &&
       affine_ok(scale.dimensions(), xd[0], kd[1]) &&
       std::equal(scale.dimensions().begin(), scale.dimensions().end(), shift.dimensions().begin(),
-                 shift.dimensions().end()) && cin_block >= 1 && prologue >= 0 && prologue <= 2 &&
+                 shift.dimensions().end()) && cin_block >= 1 && prologue >= 0 && prologue <= 3 &&
       rest.size() == (has_residual ? 1u : 0u) + (prologue ? 2u : 0u);
   if (!shapes_ok) {
     return ffi::Error::InvalidArgument(
@@ -523,7 +561,7 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
       return ffi::Error::InvalidArgument("zoo_pointwise: a prologue needs a 1×1 conv at stride 1 and its scale and "
                                          "shift float32 (N, Cin)");
     }
-    pro = Prologue{a->typed_data(), b->typed_data(), prologue == 2};
+    pro = Prologue{a->typed_data(), b->typed_data(), prologue == 2, prologue == 3, prologue_eps};
   }
   Shape s{xd[0], xd[1], xd[2], kd[0], kd[1], yd[1], yd[2], stride, cin_block, 0, true, xd[3],
           patch ? stride * xd[3] : kd[0]};
@@ -573,22 +611,22 @@ ffi::Error Pointwise(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<
                      ffi::Buffer<ffi::F32> scale, ffi::Buffer<ffi::F32> shift, ffi::RemainingArgs rest,
                      ffi::ResultBuffer<ffi::F32> y, int64_t stride, int64_t relu, int64_t gelu,
                      int64_t has_residual, int64_t cin_block, int64_t max_threads, int64_t portable,
-                     int64_t prologue) {
+                     int64_t prologue, float prologue_eps) {
   return Conv(pool, x, kernel, scale, shift, rest, y, nullptr, stride, relu, gelu, has_residual, cin_block,
-              max_threads, portable, prologue);
+              max_threads, portable, prologue, prologue_eps);
 }
 
 ffi::Error PointwiseMoments(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> kernel,
                             ffi::Buffer<ffi::F32> scale, ffi::Buffer<ffi::F32> shift, ffi::RemainingArgs rest,
                             ffi::ResultBuffer<ffi::F32> y, ffi::ResultBuffer<ffi::F32> moments, int64_t stride,
                             int64_t relu, int64_t gelu, int64_t has_residual, int64_t cin_block,
-                            int64_t max_threads, int64_t portable, int64_t prologue) {
+                            int64_t max_threads, int64_t portable, int64_t prologue, float prologue_eps) {
   const auto md = moments->dimensions();
   if (md.size() != 2 || md[0] != 2 || kernel.dimensions().size() != 2 || md[1] != kernel.dimensions()[1]) {
     return ffi::Error::InvalidArgument("zoo_pointwise_moments: expected a (2, Cout) moments result");
   }
   return Conv(pool, x, kernel, scale, shift, rest, y, moments->typed_data(), stride, relu, gelu, has_residual,
-              cin_block, max_threads, portable, prologue);
+              cin_block, max_threads, portable, prologue, prologue_eps);
 }
 
 // The operands and attributes both targets bind, around their results (the moments target has two).
@@ -602,7 +640,8 @@ auto Bound(Results results) {
       .template Attr<int64_t>("cin_block")
       .template Attr<int64_t>("max_threads")
       .template Attr<int64_t>("portable")
-      .template Attr<int64_t>("prologue");
+      .template Attr<int64_t>("prologue")
+      .template Attr<float>("prologue_eps");
 }
 
 auto Operands() {

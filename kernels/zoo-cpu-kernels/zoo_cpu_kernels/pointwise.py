@@ -36,6 +36,8 @@ POINTWISE_GELU = True
 POINTWISE_PATCH = True
 #: an input prologue, ``relu?(x · in_scale + in_shift)`` per image and input channel, for a 1×1 conv at stride 1.
 POINTWISE_PROLOGUE = True
+#: the prologue may normalize each pixel over its input channels first (``in_norm_eps``: a LayerNorm).
+POINTWISE_LAYERNORM = True
 #: Input channels per pass over the kernel (128-512 measured alike on Zen 5; 256: one pass at Cin 256).
 POINTWISE_CIN_BLOCK = 256
 
@@ -72,12 +74,13 @@ def _pointwise_call(config, x, kernel, scale, shift, *rest) -> jax.Array:
     """The FFI call; ``rest``: the residual (if any), then the prologue's (N, Cin) scale and shift where
     ``config`` asks for a prologue (its 7th entry: 1, or 2 with a ReLU)."""
     stride, relu, gelu, cin_block, max_threads, portable, *more = config
-    prologue = more[0] if more else 0
+    prologue, prologue_eps = (more + [0, 0.0])[:2]
     out = jax.ShapeDtypeStruct((x.shape[0], *_out_hw(x.shape, kernel.shape, stride), kernel.shape[1]), x.dtype)
     return jax.ffi.ffi_call(POINTWISE_TARGET, out, vmap_method="sequential")(
         x, kernel, scale, shift, *rest, stride=np.int64(stride), relu=np.int64(relu), gelu=np.int64(gelu),
         has_residual=np.int64(len(rest) - (2 if prologue else 0)), cin_block=np.int64(cin_block),
-        max_threads=np.int64(max_threads), portable=np.int64(portable), prologue=np.int64(prologue))
+        max_threads=np.int64(max_threads), portable=np.int64(portable), prologue=np.int64(prologue),
+        prologue_eps=np.float32(prologue_eps))
 
 
 def make_partitioned(call, kernel_axes: str, with_residual: bool, per_image: bool = False, prologue: bool = False):
@@ -179,7 +182,8 @@ def _check_operands(x, kernel, scale, shift, residual, stride: int) -> None:
 
 
 def _conv(x, kernel, scale, shift, residual, *, stride, relu, gelu=False, cin_block=POINTWISE_CIN_BLOCK,
-          max_threads=0, portable=False, in_scale=None, in_shift=None, in_relu=False) -> jax.Array:
+          max_threads=0, portable=False, in_scale=None, in_shift=None, in_relu=False,
+          in_norm_eps=None) -> jax.Array:
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)
     patch = kernel.ndim == 4 and kernel.shape[:2] != (1, 1)
     stride = check_int("pointwise_conv2d", "stride", stride, min=1, max=None if patch else 2)
@@ -196,13 +200,19 @@ def _conv(x, kernel, scale, shift, residual, *, stride, relu, gelu=False, cin_bl
         kernel = kernel.reshape(-1, kernel.shape[3])
     residual = None if residual is None else jnp.asarray(residual)
     _check_operands(x, kernel, scale, shift, residual, stride)
-    prologue = 0
+    prologue, eps = 0, 0.0
     extra = () if residual is None else (residual,)
-    if in_scale is not None or in_shift is not None:
+    if in_scale is not None or in_shift is not None or in_norm_eps is not None:
         in_scale, in_shift = _check_prologue(x, kernel, in_scale, in_shift, stride)
         prologue = 2 if check_bool("pointwise_conv2d", "in_relu", in_relu) else 1
+        if in_norm_eps is not None:
+            eps = float(in_norm_eps)
+            if in_relu or not eps >= 0.0:
+                raise ValueError(f"pointwise_conv2d: a LayerNorm prologue takes eps >= 0 and no in_relu; got eps "
+                                 f"{in_norm_eps}, in_relu {in_relu}")
+            prologue = 3
         extra += (in_scale, in_shift)
-    config = (stride, int(relu), int(gelu), int(cin_block), int(max_threads), int(portable), prologue)
+    config = (stride, int(relu), int(gelu), int(cin_block), int(max_threads), int(portable), prologue, eps)
     partitioned = _PARTITIONED[residual is not None, scale.ndim == 2, bool(prologue)]
     return batchable(partitioned, config)(x, (kernel, scale, shift), extra)
 
@@ -228,7 +238,7 @@ def _check_prologue(x, kernel, in_scale, in_shift, stride: int):
 def pointwise_conv2d(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: jax.Array,
                      residual: jax.Array | None = None, *, stride: int = 1, relu: bool = False,
                      gelu: bool = False, in_scale: jax.Array | None = None, in_shift: jax.Array | None = None,
-                     in_relu: bool = False) -> jax.Array:
+                     in_relu: bool = False, in_norm_eps: float | None = None) -> jax.Array:
     """``x`` (N, H, W, Cin) float32, ``kernel`` (Cin, Cout) or (1, 1, Cin, Cout) float32 with Cout a
     multiple of 16 (or a patch conv's (s, s, Cin, Cout) at ``stride`` s >= 2: see below), ``scale`` and ``shift`` (Cout,) float32, or both (N, Cout): each image its own
     (a squeeze-excitation gate folded into the norm), ``residual`` None or (N, OH, OW, Cout)
@@ -245,6 +255,9 @@ def pointwise_conv2d(x: jax.Array, kernel: jax.Array, scale: jax.Array, shift: j
     the conv reads ``relu?(x · in_scale + in_shift)`` (ReLU where ``in_relu``) in place of ``x``: each tile of
     pixels is transformed as the kernel copies it into a buffer of its own, instead of a pass of its own
     over x (ConvNeXt-V2's GRN before fc2: ``in_scale = 1 + γ · n`` per image, ``in_shift = β``).
+    With ``in_norm_eps`` as well (``POINTWISE_LAYERNORM``) each pixel is first normalized over its Cin
+    channels (mean, biased variance, that eps): the conv reads ``LayerNorm(x) · in_scale + in_shift``
+    (a ViT block's norm before qkv or fc1, its γ and β as ``in_scale`` and ``in_shift``).
     Not differentiable itself."""
     return _conv(x, kernel, scale, shift, residual, stride=stride, relu=relu, gelu=gelu, in_scale=in_scale,
-                 in_shift=in_shift, in_relu=in_relu)
+                 in_shift=in_shift, in_relu=in_relu, in_norm_eps=in_norm_eps)
