@@ -32,7 +32,16 @@ from zoo_core.nn.layer_scale import LayerScale
 from zoo_core.nn.linear import Dense
 from zoo_core.nn.mlp import GluMlp, SwiGLU, glu_mlp, swiglu
 from zoo_core.nn.module import Identity, Module, Params, Sequential, State, abstract_init, split_keys
-from zoo_core.nn.norm import BatchNorm, GroupNorm, LayerNorm, RmsNorm, group_norm_act, layernorm2d, vit_layernorm
+from zoo_core.nn.norm import (
+    BatchNorm,
+    GroupNorm,
+    LayerNorm,
+    RmsNorm,
+    group_norm_act,
+    layer_norm,
+    layernorm2d,
+    vit_layernorm,
+)
 from zoo_core.nn.pool import AvgPool2d, MaxPool2d, avg_pool2d, global_avg_pool, max_pool2d
 from zoo_core.nn.pos_embed import resample_abs_pos_embed
 from zoo_core.nn.se import SEBlock, se_block, se_make_divisible
@@ -46,7 +55,7 @@ __all__ = [
     "SwiGLU", "Sequential", "State", "StdConv2d", "VitBlock", "abstract_init", "attention_pool_latent",
     "avg_pool2d", "binomial_filter", "blur_pool2d", "conv2d", "conv_affine", "conv_norm_act", "dense_affine", "dense_layer", "depthwise_layer_norm", "create_aa", "depthwise_conv2d", "grouped_conv2d", "diff_attention", "dot_product_attention", "eca_kernel_size", "eca_module", "gelu", "gelu_tanh",
     "get_act", "get_padding", "glu_mlp", "global_avg_pool", "grn", "grn_mlp", "group_norm_act", "kaiming_normal_fan_out",
-    "layernorm2d", "max_pool2d", "mhsa", "mlp", "normal_init", "patch_embed", "quick_gelu", "rel_pos_attention",
+    "layer_norm", "layernorm2d", "max_pool2d", "mhsa", "mlp", "normal_init", "patch_embed", "quick_gelu", "rel_pos_attention",
     "rel_pos_index", "relu", "resample_abs_pos_embed", "se_block", "se_make_divisible", "split_keys", "sigmoid",
     "silu", "std_conv", "swiglu", "torch_default", "trunc_normal_init", "vit_block", "vit_layernorm",
 ]
