@@ -12,10 +12,13 @@ two outputs are compared (the builds should agree to float32 rounding).
     pip install --no-deps --no-build-isolation -e kernels/zoo-cpu-kernels # the change
     python benchmarks/ab_kernels.py /tmp/old.so convnext_tiny.fb_in1k resnet50.a1_in1k [--rounds 11]
     python benchmarks/ab_kernels.py /tmp/old.so --gemm 1576,768,3072 49,3072,768   # the 1×1 kernel as a GEMM
+    python benchmarks/ab_kernels.py /tmp/old.so --attention 8,197,6,64 1,197,12,64   # the attention kernel
 
 With ``--gemm M,K,N``, the pointwise kernel alone on an (M, K) × (K, N) product (plus a bias, the epilogue
 at its cheapest), old and new builds paired the same way, next to XLA's own matmul and, where torch is
-installed, ``torch.addmm`` (oneDNN / MKL) timed in the same rounds; in GFLOP/s.
+installed, ``torch.addmm`` (oneDNN / MKL) timed in the same rounds; in GFLOP/s. With ``--attention N,T,H,D``,
+the attention kernel alone (``self_attention`` on a (N, T, 3·H·D) qkv with its bias) the same way, next to
+XLA's composition and torch's ``scaled_dot_product_attention``; GFLOP/s counts the two products.
 
 Both builds must take the same FFI attributes (the Python side is the installed one's).
 """
@@ -33,13 +36,15 @@ import jax
 import numpy as np
 
 import zoo_cpu_kernels
-from zoo_cpu_kernels import attention, conv_moments, direct, moments, pointwise
+from zoo_cpu_kernels import attention, conv_moments, direct, group_norm, moments, pointwise
 
 #: (module, the attribute naming its FFI target, the handler's symbol in the shared object): every target
 SWAPS = [(pointwise, "POINTWISE_TARGET", "ZooPointwise"), (zoo_cpu_kernels, "DENSE3X3_TARGET", "ZooDense3x3"),
          (conv_moments, "DENSE3X3_MOMENTS_TARGET", "ZooDense3x3Moments"),
          (conv_moments, "POINTWISE_MOMENTS_TARGET", "ZooPointwiseMoments"),
-         (zoo_cpu_kernels, "TARGET", "ZooDepthwiseConv2d"), (zoo_cpu_kernels, "GROUPED_TARGET", "ZooGroupedConv2d"),
+         (zoo_cpu_kernels, "TARGET", "ZooDepthwiseConv2d"),
+         (zoo_cpu_kernels, "DEPTHWISE_LAYERNORM_TARGET", "ZooDepthwiseLayerNorm"),
+         (zoo_cpu_kernels, "GROUPED_TARGET", "ZooGroupedConv2d"), (group_norm, "GROUP_NORM_TARGET", "ZooGroupNormAct"),
          (attention, "ATTENTION_TARGET", "ZooAttention"), (direct, "DIRECT_TARGET", "ZooDirect"),
          (moments, "MOMENTS_TARGET", "ZooKernelMoments")]
 
@@ -122,17 +127,71 @@ def gemm_rows(shapes: list[str], rounds: int) -> None:
               f"| {ratio:.3f}x | {diff:.1e} |", flush=True)
 
 
+def attention_rows(shapes: list[str], rounds: int) -> None:
+    """The attention kernel alone: new build against old, XLA's composition and torch's SDPA beside them."""
+    import jax.numpy as jnp
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+
+    def kernel(suffix: str, heads: int, scale: float):
+        def forward(qkv, bias):
+            attention.ATTENTION_TARGET += suffix
+            try:
+                return attention.self_attention(qkv, bias, heads=heads, scale=scale)
+            finally:
+                attention.ATTENTION_TARGET = attention.ATTENTION_TARGET.removesuffix(suffix)
+        return jax.jit(forward)
+
+    def composed(heads: int, scale: float):
+        def forward(qkv, bias):
+            n, t, c = qkv.shape
+            q, k, v = jnp.moveaxis((qkv + bias).reshape(n, t, 3, heads, c // (3 * heads)), 2, 0)
+            w = jax.nn.softmax(jnp.einsum("nthd,nshd->nhts", q * scale, k), axis=-1)
+            return jnp.einsum("nhts,nshd->nthd", w, v).reshape(n, t, c // 3)
+        return jax.jit(forward)
+
+    print("| N, T, H, D | new GFLOP/s | old GFLOP/s | XLA GFLOP/s | torch GFLOP/s | old / new (paired) | max abs diff |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    rng = np.random.default_rng(0)
+    for text in shapes:
+        n, t, h, d = (int(v) for v in text.split(","))
+        scale = d ** -0.5
+        qkv = rng.standard_normal((n, t, 3 * h * d), dtype=np.float32)
+        bias = rng.standard_normal(3 * h * d, dtype=np.float32)
+        args = [jax.device_put(a) for a in (qkv, bias)]
+        calls = {"new": kernel("", h, scale), "old": kernel("_old", h, scale), "xla": composed(h, scale)}
+        outs = {key: np.asarray(f(*args)) for key, f in calls.items()}
+        diff = max(float(np.abs(outs["new"] - outs[key]).max()) for key in ("old", "xla"))
+        runs = {key: (lambda f=f, args=args: f(*args).block_until_ready()) for key, f in calls.items()}
+        times = alternate({key: runs[key] for key in ("new", "old")}, rounds) | alternate({"xla": runs["xla"]}, rounds)
+        if torch is not None:
+            q, k, v = torch.from_numpy(qkv + bias).reshape(n, t, 3, h, d).permute(2, 0, 3, 1, 4)
+
+            def sdpa(q=q, k=k, v=v, shape=(n, t, h * d)):
+                return torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(shape)
+            times |= alternate({"torch": sdpa}, rounds)
+        rate = {key: f"{4e-9 * n * h * t * t * d / statistics.median(ts):.0f}" for key, ts in times.items()}
+        ratio = statistics.median(old / new for old, new in zip(times["old"], times["new"]))
+        print(f"| {n}, {t}, {h}, {d} | {rate['new']} | {rate['old']} | {rate['xla']} | {rate.get('torch', '-')} "
+              f"| {ratio:.3f}x | {diff:.1e} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("old_so", help="the older build's _kernels*.so")
     parser.add_argument("models", nargs="*")
     parser.add_argument("--gemm", nargs="+", default=[], metavar="M,K,N",
                         help="time the pointwise kernel on these GEMM shapes (after the models, if any)")
+    parser.add_argument("--attention", nargs="+", default=[], metavar="N,T,H,D",
+                        help="time the attention kernel on these shapes (images, tokens, heads, channels per head)")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--rounds", type=int, default=11)
     args = parser.parse_args()
-    if not args.models and not args.gemm:
-        parser.error("name models, or GEMM shapes with --gemm")
+    if not args.models and not args.gemm and not args.attention:
+        parser.error("name models, or shapes with --gemm or --attention")
     lib = ctypes.cdll.LoadLibrary(str(pathlib.Path(args.old_so).resolve()))
     for module, attr, symbol in SWAPS:
         jax.ffi.register_ffi_target(getattr(module, attr) + "_old", jax.ffi.pycapsule(getattr(lib, symbol)),
@@ -158,6 +217,8 @@ def main() -> None:
                   f"| {1e3 * statistics.median(times['old']):.1f} | {ratio:.3f}x | {diff:.1e} |", flush=True)
     if args.gemm:
         gemm_rows(args.gemm, args.rounds)
+    if args.attention:
+        attention_rows(args.attention, args.rounds)
 
 
 if __name__ == "__main__":

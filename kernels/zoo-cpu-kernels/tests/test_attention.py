@@ -56,6 +56,19 @@ def test_large_logits_and_peaked_rows():
     assert np.abs(got - want).max() <= 2 * np.abs(np.asarray(xla) - want).max() + 1e-6
 
 
+@pytest.mark.parametrize("portable", [False, True], ids=["avx512", "portable"])
+def test_logits_all_far_below_zero(portable):
+    """Every logit -288 with T off the 16-key vectors: the keys past T (whose logits against kᵀ's zero
+    padding are 0) must not count in a row's maximum, or every weight underflows and the sum is 0."""
+    n, t, heads, d = 2, 23, 2, 32
+    qkv = np.random.default_rng(4).standard_normal((n, t, 3 * heads * d)).astype(np.float32)
+    qkv[..., :heads * d] = 3.0
+    qkv[..., heads * d:2 * heads * d] = -3.0
+    got = np.asarray(attention._attend(qkv, heads=heads, scale=1.0, portable=portable))
+    v = qkv[..., 2 * heads * d:]
+    np.testing.assert_allclose(got, np.broadcast_to(v.mean(1, keepdims=True), v.shape), rtol=1e-5, atol=1e-5)
+
+
 def test_threads_agree():
     qkv = data(3, 41, 4, 32, seed=2)
     calls = [attention._attend(qkv, heads=4, scale=0.2, max_threads=t) for t in (1, 0)]

@@ -9,11 +9,13 @@
 // second product (one division per output value instead of one per weight).
 //
 // Work items are (image, head) pairs, spread over XLA's intra-op thread pool. Per item, kᵀ (D × T,
-// padded to T16 = T rounded up to 16 columns) and v (T × D) are copied out once, biased; then per panel
-// of 6 query rows (copied out biased and scaled): the 6 × T16 logits in strips of 64 columns (6 × 4 zmm accumulators, q broadcast,
-// kᵀ rows as vectors), the row maxima, exponentials (a degree-6 polynomial on the reduced argument,
-// scaled by 2^n: within 2 ulp of expf) and sums, then the 6 × D output over the T keys (6 × 4
-// accumulators, the weights broadcast, v rows as vectors), divided by the sums as it is stored.
+// padded to T16 = T rounded up to 16 columns; 16 × 16 blocks transposed in registers) and v (T × D) are
+// copied out once, biased; then per panel of 6 query rows (copied out biased and scaled, the next
+// panel's rows prefetched): the 6 × T16 logits in strips of 64 columns (6 × 4 zmm accumulators, q
+// broadcast, kᵀ rows as vectors), each row's maximum raised as its logits are stored, exponentials (a
+// degree-6 polynomial on the reduced argument, scaled by 2^n: within 2 ulp of expf) and sums (the
+// padding's lanes masked out), then the 6 × D output over the T keys (6 × 4 accumulators, the weights
+// broadcast, v rows as vectors), divided by the sums as it is stored.
 // The panel's logits (6 × T16 floats) stay in L1, kᵀ and v in L1-L2. Other CPUs (or `portable` = 1)
 // get a plain loop.
 
@@ -80,6 +82,60 @@ void pack_head(const Shape& s, const float* qkv, const float* bias, int64_t n, i
 }
 
 #if defined(__x86_64__)
+// r[i][j] → r[j][i] for a 16 × 16 block of floats in registers (unpack pairs, then 64-bit, 128-bit and
+// 256-bit lanes).
+__attribute__((target("avx512f"), always_inline)) inline void transpose16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+// pack_head with vector loads: per 16 keys, each 16-channel slab of their k rows (biased) transposed in
+// registers into kᵀ, their v rows copied biased; the next 16 keys' rows prefetched meanwhile (token
+// rows are 3·H·D floats apart in qkv, read once, from L3 or memory: the scalar copy waited on them, 10%
+// of the kernel's time at ViT-S's batch 8).
+__attribute__((target("avx512f"))) void pack_head_avx512(const Shape& s, const float* qkv, const float* bias,
+                                                         int64_t n, int64_t h, float* kt, float* v) {
+  const int64_t t16 = s.t16(), row = s.in_row();
+  const float* bk = bias + (s.heads + h) * s.d;
+  const float* bv = bias + (2 * s.heads + h) * s.d;
+  const float* head = qkv + n * s.t * row + h * s.d;
+  for (int64_t j0 = 0; j0 < s.t; j0 += 16) {
+    const int64_t keys = std::min<int64_t>(16, s.t - j0);
+    for (int64_t j = j0 + 16; j < std::min(s.t, j0 + 32); ++j)
+      for (int64_t c = 0; c < s.d; c += 16) {
+        _mm_prefetch(reinterpret_cast<const char*>(head + j * row + s.heads * s.d + c), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(head + j * row + 2 * s.heads * s.d + c), _MM_HINT_T0);
+      }
+    for (int64_t c = 0; c < s.d; c += 16) {
+      const __m512 b = _mm512_loadu_ps(bk + c);
+      __m512 r[16];
+      for (int j = 0; j < 16; ++j)
+        r[j] = j < keys ? _mm512_add_ps(_mm512_loadu_ps(head + (j0 + j) * row + s.heads * s.d + c), b) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int i = 0; i < 16; ++i) _mm512_storeu_ps(kt + (c + i) * t16 + j0, r[i]);
+      const __m512 b2 = _mm512_loadu_ps(bv + c);
+      for (int64_t j = 0; j < keys; ++j)
+        _mm512_storeu_ps(v + (j0 + j) * s.d + c,
+                         _mm512_add_ps(_mm512_loadu_ps(head + (j0 + j) * row + 2 * s.heads * s.d + c), b2));
+    }
+  }
+}
+
 // e^x for x ≤ 0 (softmax's shifted logits; below ln(FLT_MIN) the result is 0 or a denormal):
 // x = n·ln2 + r with |r| ≤ ln2 / 2, e^r as Cephes' expf polynomial, times 2^n by scalef.
 __attribute__((target("avx512f"), always_inline)) inline vec exp_nonpositive(vec x) {
@@ -121,17 +177,27 @@ __attribute__((always_inline)) inline void block_product(int64_t depth, const fl
   }
 }
 
-// Logits of R query rows (q: R rows of D, biased and scaled) × U·16 keys from column j0: q · kᵀ.
+// Logits of R query rows (q: R rows of D, biased and scaled) × U·16 keys from column j0: q · kᵀ, each
+// row's running maximum `mx` raised by them (lanes of keys past T left out: their logits, against kᵀ's
+// zero padding, are 0).
 template <int R, int U>
-__attribute__((always_inline)) inline void logits_block(const Shape& s, const float* q, const float* kt,
-                                                        int64_t j0, float* out) {
+__attribute__((target("avx512f"), always_inline)) inline void logits_block(const Shape& s, const float* q,
+                                                                          const float* kt, int64_t j0, float* out,
+                                                                          vec (&mx)[R]) {
   const int64_t t16 = s.t16();
   vec acc[R][U];
   block_product<R, U>(s.d, q, s.d, kt + j0, t16, acc);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) store(out + r * t16 + j0 + u * 16, acc[r][u]);
+    for (int u = 0; u < U; ++u) {
+      store(out + r * t16 + j0 + u * 16, acc[r][u]);
+      const int64_t valid = s.t - j0 - 16 * u;  // keys of this vector within T
+      const vec a = valid >= 16 ? acc[r][u]
+                                : (vec)_mm512_mask_blend_ps(static_cast<__mmask16>((1u << valid) - 1),
+                                                            _mm512_set1_ps(-INFINITY), (__m512)acc[r][u]);
+      mx[r] = a > mx[r] ? a : mx[r];
+    }
 }
 
 // Output of R rows × U·16 channels from channel c0: Σ_j p[r, j] v[j, c0 + …], divided by sum[r].
@@ -153,40 +219,40 @@ __attribute__((target("avx512f"), always_inline)) inline void panel(const Shape&
                                                                    int64_t i0, const float* kt, const float* v,
                                                                    float* q, float* logits, float* y) {
   const int64_t t16 = s.t16();
+  for (int64_t i = i0 + R; i < std::min(s.t, i0 + 2 * R); ++i)  // the next panel's q rows, from L3 or memory
+    for (int64_t c = 0; c < s.d; c += 16)
+      _mm_prefetch(reinterpret_cast<const char*>(qkv + (n * s.t + i) * s.in_row() + h * s.d + c), _MM_HINT_T0);
   for (int r = 0; r < R; ++r) {  // (q + bias) · scale, as the composition scales q before its product
     const float* row = qkv + (n * s.t + i0 + r) * s.in_row() + h * s.d;
     for (int64_t c = 0; c < s.d; ++c) q[r * s.d + c] = (row[c] + bias[h * s.d + c]) * s.scale;
   }
+  vec mx[R];
+  for (int r = 0; r < R; ++r) mx[r] = vec{} - INFINITY;
   int64_t j0 = 0;
-  for (; j0 + 64 <= t16; j0 += 64) logits_block<R, 4>(s, q, kt, j0, logits);
+  for (; j0 + 64 <= t16; j0 += 64) logits_block<R, 4>(s, q, kt, j0, logits, mx);
   switch ((t16 - j0) / 16) {
-    case 3: logits_block<R, 3>(s, q, kt, j0, logits); break;
-    case 2: logits_block<R, 2>(s, q, kt, j0, logits); break;
-    case 1: logits_block<R, 1>(s, q, kt, j0, logits); break;
+    case 3: logits_block<R, 3>(s, q, kt, j0, logits, mx); break;
+    case 2: logits_block<R, 2>(s, q, kt, j0, logits, mx); break;
+    case 1: logits_block<R, 1>(s, q, kt, j0, logits, mx); break;
     default: break;
   }
+  // Exponentials and their sums; the last vector's lanes past T (weights the second product never reads)
+  // left out of the sum.
+  const __mmask16 tail = static_cast<__mmask16>((1u << (s.t - (t16 - 16))) - 1);
   float inv_sum[R];
-  const vec lowest = vec{} - INFINITY;
   for (int r = 0; r < R; ++r) {
     float* row = logits + r * t16;
-    std::fill(row + s.t, row + t16, -INFINITY);  // keys past T: weight 0
-    vec m = lowest;
-    for (int64_t j = 0; j < t16; j += 16) {
-      const vec l = load(row + j);
-      m = l > m ? l : m;
-    }
-    float mx = m[0];
-    for (int i = 1; i < 16; ++i) mx = std::max(mx, m[i]);
+    const vec m = vec{} + _mm512_reduce_max_ps((__m512)mx[r]);
     vec sum{};
-    for (int64_t j = 0; j < t16; j += 16) {
-      const vec e = exp_nonpositive(load(row + j) - mx);
+    for (int64_t j = 0; j < t16 - 16; j += 16) {
+      const vec e = exp_nonpositive(load(row + j) - m);
       store(row + j, e);
       sum += e;
     }
-    for (int64_t j = s.t; j < t16; ++j) sum[0] -= row[j], row[j] = 0.0f;  // the padding's (tiny) terms out
-    float total = 0.0f;
-    for (int i = 0; i < 16; ++i) total += sum[i];
-    inv_sum[r] = 1.0f / total;
+    const vec e = exp_nonpositive(load(row + t16 - 16) - m);
+    store(row + t16 - 16, e);
+    sum += (vec)_mm512_maskz_mov_ps(tail, (__m512)e);
+    inv_sum[r] = 1.0f / _mm512_reduce_add_ps((__m512)sum);
   }
   float* out = y + (n * s.t + i0) * s.out_row() + h * s.d;
   int64_t c0 = 0;
@@ -201,7 +267,7 @@ __attribute__((target("avx512f"), always_inline)) inline void panel(const Shape&
 
 __attribute__((target("avx512f"))) void head_avx512(const Shape& s, const float* qkv, const float* bias, int64_t n,
                                                     int64_t h, Buffers& buf, float* y) {
-  pack_head(s, qkv, bias, n, h, buf.kt.data(), buf.v.data());
+  pack_head_avx512(s, qkv, bias, n, h, buf.kt.data(), buf.v.data());
   const float *kt = buf.kt.data(), *v = buf.v.data();
   float *q = buf.q.data(), *logits = buf.logits.data();
   int64_t i0 = 0;
