@@ -43,6 +43,13 @@ def test_ratios_are_paired_round_by_round(bench):
     assert set(bench.paired(times, 10.0, 20.0)) == {"eager", "of peak"}
 
 
+def test_eager_bar_note(bench):
+    """A missed eager bar is put against the FMA ceiling: timm at 100 GFLOP/s, 1.3x of it 130, of 200."""
+    note = bench.eager_bar_note("m", 8, flops=1e11, timm_s=1.0, zoo_s=0.8, ceiling=200.0)
+    assert note == ("m, batch 8: timm eager ran at 100 GFLOP/s; 1.3x of it, 130 GFLOP/s, is 65% of the FMA "
+                    "ceiling (zoo: 125, 62%)")
+
+
 def test_runs_and_prints_the_table(bench, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["bench_families.py", "--models", "resnet18.a1_in1k", "--img-size", "32",
                                       "--batch", "1", "--repeats", "1", "--no-torch-compile"])
@@ -51,6 +58,21 @@ def test_runs_and_prints_the_table(bench, monkeypatch, capsys):
     row = next(line for line in out.splitlines() if line.startswith("| resnet18.a1_in1k | 1 |"))
     assert float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-4  # the logits agree with timm's
     assert "bars met:" in out and "of 2" in out
+    if bench.fma_ceiling_gflops() is not None:  # zoo-cpu-kernels installed: the ceiling in the header
+        assert "FMA ceiling" in out.splitlines()[0]
+
+
+def test_a_missed_eager_bar_gets_its_note(bench, monkeypatch, capsys):
+    """Every row misses a 1000x eager bar, and each gets a line after the count (with the ceiling known)."""
+    monkeypatch.setattr(bench, "EAGER_BAR", 1000.0)
+    monkeypatch.setattr(bench, "fma_ceiling_gflops", lambda: 1e6)
+    monkeypatch.setattr(sys, "argv", ["bench_families.py", "--models", "resnet18.a1_in1k", "--img-size", "32",
+                                      "--batch", "1", "2", "--repeats", "1", "--no-torch-compile"])
+    bench.main()
+    lines = capsys.readouterr().out.splitlines()
+    count = next(i for i, line in enumerate(lines) if line.startswith("bars met:"))
+    assert [line.split(":")[0] for line in lines[count + 1:]] == ["resnet18.a1_in1k, batch 1",
+                                                                  "resnet18.a1_in1k, batch 2"]
 
 
 def test_gpu_script_runs_on_the_cpu_when_asked(monkeypatch, capsys):
@@ -97,6 +119,22 @@ def test_ab_kernels_runs_one_build_against_another(monkeypatch, capsys):
     module.main()
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| resnet18.a1_in1k | 1 |"))
     assert float(row.rstrip(" |").rsplit("|", 1)[1]) == 0.0
+
+
+def test_ab_kernels_times_the_attention_kernel(monkeypatch, capsys):
+    """``ab_kernels.py --attention``: the attention kernel of both builds beside XLA's composition; the
+    builds (here the same one) agree exactly and with XLA to float32 rounding."""
+    kernels = pytest.importorskip("zoo_cpu_kernels")
+    spec = importlib.util.spec_from_file_location("ab_kernels", SCRIPT.parent / "ab_kernels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    so = next(pathlib.Path(kernels.__file__).parent.glob("_kernels*.so"))
+    monkeypatch.setattr(sys, "argv", ["ab_kernels.py", str(so), "--attention", "2,23,3,32", "--rounds", "1"])
+    module.main()
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| 2, 23, 3, 32 |"))
+    cells = [cell.strip() for cell in row.strip(" |").split("|")]
+    assert all(float(rate) > 0 for rate in cells[1:4])
+    assert float(cells[6]) < 1e-5
 
 
 def test_ab_kernels_times_the_pointwise_kernel_as_a_gemm(monkeypatch, capsys):

@@ -152,3 +152,14 @@ def test_transpose_into_refuses_a_read_only_destination():
     dst.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         zoo_cpu_kernels.transpose_into(np.zeros((3, 4), np.float32), dst)
+
+
+def test_fma_peak():
+    """The multiply-add ceiling is a positive rate; bad arguments are refused before the library runs."""
+    import zoo_cpu_kernels
+
+    assert 0 < zoo_cpu_kernels.fma_peak(1, 0.05) < 1e6
+    with pytest.raises(ValueError, match="threads >= 1"):
+        zoo_cpu_kernels.fma_peak(0)
+    with pytest.raises(ValueError, match="seconds > 0"):
+        zoo_cpu_kernels.fma_peak(1, 0.0)

@@ -8,6 +8,9 @@ float32, stride 1, dilation 1, channel multiplier 1, non-negative padding. zoo-c
 and a LayerNorm over the channels, applied to each output row while it is in cache (ConvNeXt's
 ``norm(conv_dw(x))``); zoo-core calls it from ``zoo_core.nn.depthwise_layer_norm`` on the CPU.
 
+``fma_peak(threads, seconds)`` is the CPU's float32 multiply-add ceiling in GFLOP/s, the yardstick
+``benchmarks/bench_families.py`` prints beside the matmul peak.
+
 ``transpose_into(src, dst)`` is the blocked 2-D transpose zoo's weight loader uses to write a
 PyTorch (out, in) weight in zoo's (in, out) layout (``SafetensorsFile.read_permuted``).
 
@@ -91,6 +94,8 @@ jax.ffi.register_ffi_target(GROUPED_TARGET, jax.ffi.pycapsule(_lib.ZooGroupedCon
 jax.ffi.register_ffi_target(DENSE3X3_TARGET, jax.ffi.pycapsule(_lib.ZooDense3x3), platform="cpu")
 _lib.ZooTranspose32.argtypes = [ctypes.c_void_p, ctypes.c_void_p] + [ctypes.c_int64] * 4
 _lib.ZooTranspose32.restype = None
+_lib.ZooFmaPeak.argtypes = [ctypes.c_int64, ctypes.c_double]
+_lib.ZooFmaPeak.restype = ctypes.c_double
 
 
 def _row_stride(a: np.ndarray, name: str) -> int:
@@ -118,6 +123,16 @@ def transpose_into(src: np.ndarray, dst: np.ndarray) -> None:
         return
     ld_src, ld_dst = _row_stride(src, "src"), _row_stride(dst, "dst")
     _lib.ZooTranspose32(src.ctypes.data, dst.ctypes.data, src.shape[0], src.shape[1], ld_src, ld_dst)
+
+
+def fma_peak(threads: int, seconds: float = 0.5) -> float:
+    """The CPU's float32 multiply-add ceiling in GFLOP/s: ``threads`` threads, each running 12
+    independent chains of the widest vector multiply-adds it has (AVX-512, else AVX2 with FMA, else
+    plain floats) for about ``seconds``. A yardstick for the benchmarks: no float32 model runs faster.
+    Releases the GIL while it runs."""
+    if int(threads) < 1 or not float(seconds) > 0:
+        raise ValueError(f"fma_peak: needs threads >= 1 and seconds > 0, got {threads} and {seconds}")
+    return float(_lib.ZooFmaPeak(int(threads), float(seconds)))
 
 
 def supports(x_dtype, kernel_dtype, *, stride, dilation, pads, multiplier: int) -> bool:
