@@ -107,49 +107,47 @@ def test_torch_compile_starts_afresh_for_each_model_and_batch(bench, monkeypatch
     assert "timm compile img/s" in out and "of 6 (" in out  # three bars at each batch size
 
 
-def test_ab_kernels_runs_one_build_against_another(monkeypatch, capsys):
-    """``benchmarks/ab_kernels.py`` with the installed build as the "old" one too: both compiled
-    forwards run their own targets and agree exactly."""
+@pytest.fixture
+def ab_kernels(monkeypatch, capsys):
+    """Runs ``benchmarks/ab_kernels.py`` with the installed build as the "old" one too, with the given
+    arguments after the old build's path; returns what it printed."""
     kernels = pytest.importorskip("zoo_cpu_kernels")
     spec = importlib.util.spec_from_file_location("ab_kernels", SCRIPT.parent / "ab_kernels.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     so = next(pathlib.Path(kernels.__file__).parent.glob("_kernels*.so"))
-    monkeypatch.setattr(sys, "argv", ["ab_kernels.py", str(so), "resnet18.a1_in1k", "--batch", "1", "--rounds", "1"])
-    module.main()
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| resnet18.a1_in1k | 1 |"))
-    assert float(row.rstrip(" |").rsplit("|", 1)[1]) == 0.0
+
+    def run(*args: str) -> str:
+        monkeypatch.setattr(sys, "argv", ["ab_kernels.py", str(so), *args])
+        module.main()
+        return capsys.readouterr().out
+    return run
 
 
-def test_ab_kernels_times_the_attention_kernel(monkeypatch, capsys):
-    """``ab_kernels.py --attention``: the attention kernel of both builds beside XLA's composition; the
-    builds (here the same one) agree exactly and with XLA to float32 rounding."""
-    kernels = pytest.importorskip("zoo_cpu_kernels")
-    spec = importlib.util.spec_from_file_location("ab_kernels", SCRIPT.parent / "ab_kernels.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    so = next(pathlib.Path(kernels.__file__).parent.glob("_kernels*.so"))
-    monkeypatch.setattr(sys, "argv", ["ab_kernels.py", str(so), "--attention", "2,23,3,32", "--rounds", "1"])
-    module.main()
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| 2, 23, 3, 32 |"))
-    cells = [cell.strip() for cell in row.strip(" |").split("|")]
+def row_cells(out: str, prefix: str) -> list[str]:
+    row = next(line for line in out.splitlines() if line.startswith(prefix))
+    return [cell.strip() for cell in row.strip(" |").split("|")]
+
+
+def test_ab_kernels_runs_one_build_against_another(ab_kernels):
+    """Both compiled forwards run their own targets and agree exactly."""
+    cells = row_cells(ab_kernels("resnet18.a1_in1k", "--batch", "1", "--rounds", "1"), "| resnet18.a1_in1k | 1 |")
+    assert float(cells[-1]) == 0.0
+
+
+def test_ab_kernels_times_the_attention_kernel(ab_kernels):
+    """``--attention``: the attention kernel of both builds beside XLA's composition; the builds (here the
+    same one) agree exactly and with XLA to float32 rounding."""
+    cells = row_cells(ab_kernels("--attention", "2,23,3,32", "--rounds", "1"), "| 2, 23, 3, 32 |")
     assert all(float(rate) > 0 for rate in cells[1:4])
     assert float(cells[6]) < 1e-5
 
 
-def test_ab_kernels_times_the_pointwise_kernel_as_a_gemm(monkeypatch, capsys):
-    """``ab_kernels.py --gemm``: the pointwise kernel of both builds on a GEMM shape, next to XLA's
-    matmul; the builds (here the same one) agree exactly and with XLA to float32 rounding."""
-    kernels = pytest.importorskip("zoo_cpu_kernels")
-    spec = importlib.util.spec_from_file_location("ab_kernels", SCRIPT.parent / "ab_kernels.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    so = next(pathlib.Path(kernels.__file__).parent.glob("_kernels*.so"))
-    monkeypatch.setattr(sys, "argv", ["ab_kernels.py", str(so), "--gemm", "50,96,80", "--rounds", "1"])
-    module.main()
-    out = capsys.readouterr().out
+def test_ab_kernels_times_the_pointwise_kernel_as_a_gemm(ab_kernels):
+    """``--gemm``: the pointwise kernel of both builds on a GEMM shape, next to XLA's matmul; the builds
+    (here the same one) agree exactly and with XLA to float32 rounding."""
+    out = ab_kernels("--gemm", "50,96,80", "--rounds", "1")
     assert "| model |" not in out  # no model table without models
-    row = next(line for line in out.splitlines() if line.startswith("| 50, 96, 80 |"))
-    cells = [cell.strip() for cell in row.strip(" |").split("|")]
+    cells = row_cells(out, "| 50, 96, 80 |")
     assert all(float(rate) > 0 for rate in cells[1:4])
     assert float(cells[6]) < 1e-4  # new against old and against XLA: float32 rounding at K = 96
