@@ -58,12 +58,13 @@ def build_pair():
     return module.build_pair
 
 
-def compiled(model, params, state, x, suffix: str = ""):
-    """The jitted forward, compiled with every swapped target's name ending in ``suffix``."""
+def compiled(fn, *args, suffix: str = ""):
+    """``fn`` jitted and compiled for ``args``, with every swapped target's name ending in ``suffix`` (a
+    fresh function each time: jax reuses the trace of a function it has jitted before, targets and all)."""
     for module, attr, _ in SWAPS:
         setattr(module, attr, getattr(module, attr) + suffix)
     try:
-        return jax.jit(lambda p, s, x: model.apply(p, s, x)[0]).lower(params, state, x).compile()
+        return jax.jit(lambda *a: fn(*a)).lower(*args).compile()
     finally:
         for module, attr, _ in SWAPS:
             setattr(module, attr, getattr(module, attr).removesuffix(suffix))
@@ -91,15 +92,8 @@ def gemm_rows(shapes: list[str], rounds: int) -> None:
     except ImportError:
         torch = None
 
-    def kernel(suffix: str):
-        def forward(x, w, b):
-            pointwise.POINTWISE_TARGET += suffix
-            try:
-                return pointwise._conv(x[None, None], w, jnp.ones(w.shape[1], w.dtype), b, None, stride=1,
-                                       relu=False)[0, 0]
-            finally:
-                pointwise.POINTWISE_TARGET = pointwise.POINTWISE_TARGET.removesuffix(suffix)
-        return jax.jit(forward)
+    def forward(x, w, b):
+        return pointwise._conv(x[None, None], w, jnp.ones(w.shape[1], w.dtype), b, None, stride=1, relu=False)[0, 0]
 
     print("| M, K, N | new GFLOP/s | old GFLOP/s | XLA GFLOP/s | torch GFLOP/s | old / new (paired) | max abs diff |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -110,7 +104,8 @@ def gemm_rows(shapes: list[str], rounds: int) -> None:
         w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
         b = rng.standard_normal(n).astype(np.float32)
         args = [jax.device_put(a) for a in (x, w, b)]
-        calls = {"new": kernel(""), "old": kernel("_old"), "xla": jax.jit(lambda x, w, b: x @ w + b)}
+        calls = {"new": compiled(forward, *args), "old": compiled(forward, *args, suffix="_old"),
+                 "xla": jax.jit(lambda x, w, b: x @ w + b)}
         outs = {key: np.asarray(f(*args)) for key, f in calls.items()}
         diff = max(float(np.abs(outs["new"] - outs[key]).max()) for key in ("old", "xla"))
         runs = {key: (lambda f=f, args=args: f(*args).block_until_ready()) for key, f in calls.items()}
@@ -136,15 +131,6 @@ def attention_rows(shapes: list[str], rounds: int) -> None:
     except ImportError:
         torch = None
 
-    def kernel(suffix: str, heads: int, scale: float):
-        def forward(qkv, bias):
-            attention.ATTENTION_TARGET += suffix
-            try:
-                return attention.self_attention(qkv, bias, heads=heads, scale=scale)
-            finally:
-                attention.ATTENTION_TARGET = attention.ATTENTION_TARGET.removesuffix(suffix)
-        return jax.jit(forward)
-
     def composed(heads: int, scale: float):
         def forward(qkv, bias):
             n, t, c = qkv.shape
@@ -162,7 +148,10 @@ def attention_rows(shapes: list[str], rounds: int) -> None:
         qkv = rng.standard_normal((n, t, 3 * h * d), dtype=np.float32)
         bias = rng.standard_normal(3 * h * d, dtype=np.float32)
         args = [jax.device_put(a) for a in (qkv, bias)]
-        calls = {"new": kernel("", h, scale), "old": kernel("_old", h, scale), "xla": composed(h, scale)}
+        def forward(qkv, bias, h=h, scale=scale):
+            return attention.self_attention(qkv, bias, heads=h, scale=scale)
+        calls = {"new": compiled(forward, *args), "old": compiled(forward, *args, suffix="_old"),
+                 "xla": composed(h, scale)}
         outs = {key: np.asarray(f(*args)) for key, f in calls.items()}
         diff = max(float(np.abs(outs["new"] - outs[key]).max()) for key in ("old", "xla"))
         runs = {key: (lambda f=f, args=args: f(*args).block_until_ready()) for key, f in calls.items()}
@@ -202,9 +191,13 @@ def main() -> None:
         print("| --- | --- | --- | --- | --- | --- |")
     for name in args.models:
         _, model, params, state = pair(name, 224)
+
+        def forward(p, s, x, model=model):
+            return model.apply(p, s, x)[0]
         for batch in args.batch:
             x = jax.device_put(np.random.default_rng(0).standard_normal((batch, 224, 224, 3), dtype=np.float32))
-            runs = {"new": compiled(model, params, state, x), "old": compiled(model, params, state, x, "_old")}
+            runs = {"new": compiled(forward, params, state, x),
+                    "old": compiled(forward, params, state, x, suffix="_old")}
             if "_old" not in runs["old"].as_text():
                 raise SystemExit(f"{name}: none of the swapped kernels runs in this model")
             diff = float(np.abs(np.asarray(runs["new"](params, state, x)) - np.asarray(runs["old"](params, state, x)))

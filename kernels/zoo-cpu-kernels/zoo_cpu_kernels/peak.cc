@@ -14,7 +14,7 @@
 namespace {
 
 constexpr int kChains = 12;
-constexpr int64_t kStep = 1 << 16;  // multiply-adds per chain between clock reads
+constexpr int64_t kStep = 1 << 16;  // rounds of multiply-adds per chain in one step
 
 template <int V>
 struct Lanes {
@@ -59,7 +59,7 @@ std::pair<float (*)(int64_t), int> widest() {
 extern "C" __attribute__((visibility("default"))) double ZooFmaPeak(int64_t threads, double seconds) {
   if (threads < 1 || !(seconds > 0.0)) return -1.0;
   const auto [run, lanes] = widest();
-  // One step of every thread, timed, sizes the run to about `seconds`.
+  // One step on this thread, timed, sizes the run to about `seconds`.
   using clock = std::chrono::steady_clock;
   auto start = clock::now();
   volatile float sink = run(1);
