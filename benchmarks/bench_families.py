@@ -107,9 +107,12 @@ def fma_ceiling_gflops() -> float | None:
 
 
 def eager_bar_note(name: str, batch: int, flops: float, timm_s: float, zoo_s: float, ceiling: float) -> str:
-    """What issue 22's eager bar asks of a row that missed it, as a share of the FMA ceiling."""
+    """What issue 22's eager bar asks of a row that missed it, as a share of the FMA ceiling. ``flops`` is
+    zoo's forward's (XLA's count), which can be less than timm's: a ViT's ``apply`` runs its last block past
+    the qkv layer for the class token alone. timm's speed is put in zoo's FLOPs, which is what zoo would have
+    to reach."""
     timm, zoo = flops / timm_s / 1e9, flops / zoo_s / 1e9
-    return (f"{name}, batch {batch}: timm eager ran at {timm:.0f} GFLOP/s; {EAGER_BAR}x of it, "
+    return (f"{name}, batch {batch}: in zoo's FLOPs timm eager ran at {timm:.0f} GFLOP/s; {EAGER_BAR}x of it, "
             f"{EAGER_BAR * timm:.0f} GFLOP/s, is {EAGER_BAR * timm / ceiling:.0%} of the FMA ceiling "
             f"(zoo: {zoo:.0f}, {zoo / ceiling:.0%})")
 

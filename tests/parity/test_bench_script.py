@@ -46,8 +46,8 @@ def test_ratios_are_paired_round_by_round(bench):
 def test_eager_bar_note(bench):
     """A missed eager bar is put against the FMA ceiling: timm at 100 GFLOP/s, 1.3x of it 130, of 200."""
     note = bench.eager_bar_note("m", 8, flops=1e11, timm_s=1.0, zoo_s=0.8, ceiling=200.0)
-    assert note == ("m, batch 8: timm eager ran at 100 GFLOP/s; 1.3x of it, 130 GFLOP/s, is 65% of the FMA "
-                    "ceiling (zoo: 125, 62%)")
+    assert note == ("m, batch 8: in zoo's FLOPs timm eager ran at 100 GFLOP/s; 1.3x of it, 130 GFLOP/s, is 65% "
+                    "of the FMA ceiling (zoo: 125, 62%)")
 
 
 def test_runs_and_prints_the_table(bench, monkeypatch, capsys):

@@ -87,6 +87,20 @@ def qkv_attention(qkv: jax.Array, heads: int, bias: jax.Array | None = None) -> 
                                   default=compose)
 
 
+def qkv_attention_first(q: jax.Array, kv: jax.Array, heads: int, bias: jax.Array | None = None) -> jax.Array:
+    """The first ``rows`` tokens of ``qkv_attention``: ``q`` (N, rows, heads·D) the qkv layer's q channels
+    for those tokens, ``kv`` (N, T, 2·heads·D) its k and v channels for all T tokens, both before the
+    layer's ``bias`` (3·heads·D,) or None → (N, rows, heads·D) (``dot_product_attention``: with a few
+    queries its two products are small)."""
+    n, rows, dim = q.shape
+    k, v = kv[..., :dim], kv[..., dim:]
+    if bias is not None:
+        bias = bias.astype(q.dtype)
+        q, k, v = q + bias[:dim], k + bias[dim:2 * dim], v + bias[2 * dim:]
+    q, k, v = (a.reshape(n, a.shape[1], heads, -1).transpose(0, 2, 1, 3) for a in (q, k, v))
+    return dot_product_attention(q, k, v).transpose(0, 2, 1, 3).reshape(n, rows, dim)
+
+
 @attrs.frozen
 class MultiHeadSelfAttention(Module):
     """timm's ``Attention``: (N, T, dim) → (N, T, dim).
@@ -100,34 +114,57 @@ class MultiHeadSelfAttention(Module):
     proj: Dense
     norm: Module | None = None
 
-    def apply(self, params, state, x, *, train=False):
-        qkv = x @ params["qkv"]["kernel"].astype(x.dtype)  # the bias is added as the attention reads it
-        y = qkv_attention(qkv, self.num_heads, params["qkv"]["bias"] if self.qkv.bias else None)
-        if self.norm is not None:
-            y = self.norm.apply(params["norm"], state["norm"], y)[0]
+    def apply(self, params, state, x, *, train=False, rows: int | None = None):
+        """(N, T, dim) → (N, T, dim); with ``rows``, the outputs of the first ``rows`` tokens alone (N, rows,
+        dim): their queries against every token's keys and values, ``proj`` on those rows only."""
+        kernel = params["qkv"]["kernel"].astype(x.dtype)  # the bias is added as the attention reads it
+        if rows is None:
+            y = self._attend(params, x @ kernel)
+        else:
+            dim = kernel.shape[-1] // 3
+            y = self._attend(params, x[:, :rows] @ kernel[:, :dim], x @ kernel[:, dim:])
         return self.proj.apply(params["proj"], state["proj"], y)[0], state
 
+    def _attend(self, params, qkv: jax.Array, kv: jax.Array | None = None) -> jax.Array:
+        """The attention (then ``norm``) of the qkv layer's output before its bias: ``qkv_attention`` of
+        ``qkv``, or with ``kv`` ``qkv_attention_first`` of ``qkv`` (the first rows' q channels) and ``kv``."""
+        bias = params["qkv"]["bias"] if self.qkv.bias else None
+        if kv is None:
+            y = qkv_attention(qkv, self.num_heads, bias)
+        else:
+            y = qkv_attention_first(qkv, kv, self.num_heads, bias)
+        if self.norm is not None:
+            y = self.norm.apply(params["norm"], {}, y)[0]
+        return y
+
     def apply_residual(self, params, x: jax.Array, residual: jax.Array, gamma: jax.Array | None = None, *,
-                       pre_norm=None) -> jax.Array:
+                       pre_norm=None, rows: int | None = None) -> jax.Array:
         """``residual + gamma? · attn(x)`` (a LayerScale ``gamma`` or none): in float32 ``qkv`` and
         ``proj`` are ``nn.dense_affine`` / ``nn.dense_layer`` calls (on the CPU zoo-cpu-kernels' pointwise
         kernel, ``proj``'s bias, the LayerScale and the residual add in its epilogue); elsewhere
         ``apply`` and the sum. ``pre_norm``: a LayerNorm's ``(scale, bias, eps)`` applied to ``x`` first
-        (the block's ``norm1``), as ``qkv``'s prologue."""
+        (the block's ``norm1``), as ``qkv``'s prologue. With ``rows``, the first ``rows`` tokens only (as
+        ``apply``; ``residual`` is theirs, (N, rows, dim)): the k and v channels of ``qkv`` for every token,
+        its q channels for those rows."""
         from zoo_core.nn.fused import dense_affine, dense_layer
         from zoo_core.nn.norm import layer_norm
 
         if x.dtype != jnp.float32:
             x = x if pre_norm is None else layer_norm(x, *pre_norm)
-            y, _ = self.apply(params, {name: {} for name in params}, x)
+            y, _ = self.apply(params, {name: {} for name in params}, x, rows=rows)
             return residual + (y if gamma is None else y * gamma.astype(y.dtype))
         kernel = params["qkv"]["kernel"]
-        ones, zeros = jnp.ones(kernel.shape[-1:], jnp.float32), jnp.zeros(kernel.shape[-1:], jnp.float32)
         pro = {} if pre_norm is None else dict(zip(("in_scale", "in_shift", "in_norm_eps"), pre_norm))
-        qkv = dense_affine(x, kernel, ones, zeros, **pro)  # the bias is added as the attention reads it
-        y = qkv_attention(qkv, self.num_heads, params["qkv"]["bias"] if self.qkv.bias else None)
-        if self.norm is not None:
-            y = self.norm.apply(params["norm"], {}, y)[0]
+
+        def qkv_layer(x, kernel):  # the bias is added as the attention reads it
+            ones, zeros = jnp.ones(kernel.shape[-1:], jnp.float32), jnp.zeros(kernel.shape[-1:], jnp.float32)
+            return dense_affine(x, kernel, ones, zeros, **pro)
+
+        if rows is None:
+            y = self._attend(params, qkv_layer(x, kernel))
+        else:
+            dim = kernel.shape[-1] // 3
+            y = self._attend(params, qkv_layer(x[:, :rows], kernel[:, :dim]), qkv_layer(x, kernel[:, dim:]))
         return dense_layer(params["proj"], y, gamma=gamma, residual=residual)
 
 

@@ -160,12 +160,26 @@ class VitBlock(Module):
     ls2: LayerScale | Identity
 
     def apply(self, params, state, x, *, train=False):
+        return self._apply(params, state, x, None), state
+
+    def apply_first(self, params, state, x: jax.Array, rows: int) -> jax.Array:
+        """The first ``rows`` tokens of ``apply``'s output, (N, rows, dim). A token's output depends on the
+        others only through the attention's keys and values, so with a ``MultiHeadSelfAttention`` the
+        block computes its norm and qkv layer for all T tokens and the rest (the attention's queries,
+        ``proj``, the MLP) for ``rows`` tokens (``VisionTransformer.apply``: a classifier that reads the
+        class token alone); with another attention, ``apply`` and the rows of its output."""
+        if not isinstance(self.attn, MultiHeadSelfAttention):
+            return self.apply(params, state, x)[0][:, :rows]
+        return self._apply(params, state, x, rows)
+
+    def _apply(self, params, state, x, rows: int | None):
         def sublayer(name, y):
             return getattr(self, name).apply(params[name], state[name], y)[0]
 
         def gamma(name):
             return params[name]["gamma"] if isinstance(getattr(self, name), LayerScale) else None
 
+        residual = x if rows is None else x[:, :rows]
         # A branch whose module has ``apply_residual`` (MultiHeadSelfAttention, Mlp) computes its last
         # linear layer, the LayerScale and the residual add as one ``nn.dense_layer`` (on the CPU one
         # pass of zoo-cpu-kernels' pointwise kernel, which there also beats XLA's dot: ViT-B's shapes
@@ -177,12 +191,16 @@ class VitBlock(Module):
         # reads them, and the norm's output is never written).
         if fused and hasattr(self.attn, "apply_residual"):
             pre = self._pre_norm("norm1", self.attn, params)
+            first = {} if rows is None else {"rows": rows}
             if pre is None:
-                x = self.attn.apply_residual(params["attn"], sublayer("norm1", x), x, gamma("ls1"))
+                x = self.attn.apply_residual(params["attn"], sublayer("norm1", x), residual, gamma("ls1"), **first)
             else:
-                x = self.attn.apply_residual(params["attn"], x, x, gamma("ls1"), pre_norm=pre)
-        else:
+                x = self.attn.apply_residual(params["attn"], x, residual, gamma("ls1"), pre_norm=pre, **first)
+        elif rows is None:
             x = x + sublayer("ls1", sublayer("attn", sublayer("norm1", x)))
+        else:
+            y, _ = self.attn.apply(params["attn"], state["attn"], sublayer("norm1", x), rows=rows)
+            x = residual + sublayer("ls1", y)
         if fused and hasattr(self.mlp, "apply_residual"):
             pre = self._pre_norm("norm2", self.mlp, params)
             if pre is None:
@@ -191,8 +209,7 @@ class VitBlock(Module):
                 x = self.mlp.apply_residual(params["mlp"], x, x, gamma("ls2"), pre_norm=pre)
         else:
             x = x + sublayer("ls2", sublayer("mlp", sublayer("norm2", x)))
-        return x, state
-
+        return x
 
     def _pre_norm(self, name: str, branch: Module, params):
         """The norm ``name``'s ``(scale, bias, eps)`` where it is a LayerNorm with both and ``branch`` (a

@@ -149,6 +149,27 @@ class VisionTransformer(ViTIntermediates, Model):
         x, _ = self.norm.apply(params["norm"], state["norm"], x)
         return x, state
 
+    def apply(self, params, state, x, *, train=False):
+        """Logits (N, num_classes), or pooled features with ``num_classes == 0``: ``forward_head`` of
+        ``forward_features``. Where the head reads the class token alone (``global_pool`` ``"token"``), the
+        last block computes past its qkv layer for that token only (``VitBlock.apply_first``): the same
+        logits, with the last block's attention queries, ``proj`` and MLP on one token instead of T (about
+        6% of a ViT-B/16's FLOPs at 224²)."""
+        if self.global_pool != "token" or self.attn_pool is not None or not self.blocks:
+            return super().apply(params, state, x, train=train)
+        self.check_input(x)
+        x = self.embed(params, state, x)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks[:last]):
+            x, _ = block.apply(params["blocks"][str(i)], state["blocks"][str(i)], x)
+        block, key = self.blocks[last], str(last)
+        if hasattr(block, "apply_first"):
+            x = block.apply_first(params["blocks"][key], state["blocks"][key], x, 1)
+        else:
+            x = block.apply(params["blocks"][key], state["blocks"][key], x)[0][:, :1]
+        x, _ = self.norm.apply(params["norm"], state["norm"], x)
+        return self.forward_head(params, x), state
+
     def feature_info(self) -> list[FeatureInfo]:
         """timm's ``feature_info``: the output of every block, at the patch size's stride."""
         return [FeatureInfo(self.num_features, self.patch_embed.patch_size[0], f"blocks.{i}")
