@@ -154,7 +154,7 @@ class VisionTransformer(ViTIntermediates, Model):
         ``forward_features``. Where the head reads the class token alone (``global_pool`` ``"token"``), the
         last block computes past its qkv layer for that token only (``VitBlock.apply_first``): the same
         logits, with the last block's attention queries, ``proj`` and MLP on one token instead of T (about
-        6% of a ViT-B/16's FLOPs at 224²)."""
+        7% of a ViT-B/16's FLOPs at 224²)."""
         if self.global_pool != "token" or self.attn_pool is not None or not self.blocks:
             return super().apply(params, state, x, train=train)
         self.check_input(x)
