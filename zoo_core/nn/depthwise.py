@@ -17,8 +17,9 @@ cross-correlation. See ``benchmarks/bench_depthwise.py`` for the measurements be
 
 Where the optional package ``zoo-cpu-kernels`` is installed, the CPU path (forward and input
 gradient) hands the float32, stride-1, multiplier-1 case — every depthwise conv of ConvNeXt — to
-its compiled kernel, an XLA FFI call 3–5× faster than the shifted sum. ``ZOO_CPU_KERNELS=0`` turns
-it off; every other case keeps the shifted sum.
+its compiled kernel, an XLA FFI call 1.5–5× faster than the shifted sum (by shape and CPU:
+``benchmarks/bench_depthwise.py``). ``ZOO_CPU_KERNELS=0`` turns it off; every other case keeps the
+shifted sum.
 """
 
 from __future__ import annotations
