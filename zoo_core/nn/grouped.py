@@ -36,7 +36,7 @@ from jax import lax
 
 from zoo_core import validate
 from zoo_core.kernels import cpu_kernels, import_cpu_kernels
-from zoo_core.nn.conv import block_diagonal_kernel, explicit_pads, pair
+from zoo_core.nn.conv import block_diagonal_kernel, dense_conv, explicit_pads, pair
 
 #: Input channels per super-block on the CPU: ``max(SUPER_BLOCK, cg)`` rounded to whole groups.
 #: 32 was the fastest at every ResNeXt-50 shape (cg 4-32, batch 8); 16 ties at cg 16, 64 and one
@@ -78,11 +78,15 @@ def grouped_conv2d(x: jax.Array, kernel: jax.Array, *, groups: int, stride=(1, 1
     stride, dilation = pair(stride), pair(dilation)
     pads = explicit_pads(pads, x.shape[1:3], (kh, kw), stride, dilation)
     kernel = kernel.astype(x.dtype)
-    conv = functools.partial(lax.conv_general_dilated, window_strides=stride, padding=pads, rhs_dilation=dilation,
+    # The super-blocks' dense convs as dense_conv (on the CPU, one matmul where the input is smaller than the
+    # kernel); elsewhere XLA's grouped conv.
+    conv = functools.partial(dense_conv, window_strides=stride, padding=pads, rhs_dilation=dilation,
                              dimension_numbers=DIMENSION_NUMBERS, precision=precision)
     if groups == 1:
         return conv(x, kernel)
-    reference = functools.partial(conv, feature_group_count=groups)
+    reference = functools.partial(lax.conv_general_dilated, window_strides=stride, padding=pads,
+                                  rhs_dilation=dilation, dimension_numbers=DIMENSION_NUMBERS, precision=precision,
+                                  feature_group_count=groups)
     split = functools.partial(super_block_conv, conv=conv, groups=groups)
     compiled = (cpu_kernel is not False) and cpu_kernels() is not None
     if compiled and _kernel_covers(x, kernel, groups=groups, stride=stride, pads=pads, dilation=dilation):

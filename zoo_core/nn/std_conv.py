@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo_core.nn import initializers as inits
-from zoo_core.nn.conv import Padding, conv2d, explicit_pads, pair, resolve_padding, with_reference_vjp
+from zoo_core.nn.conv import Padding, conv2d, dense_conv, explicit_pads, pair, resolve_padding, with_reference_vjp
 from zoo_core.nn.module import Module
 
 
@@ -122,8 +122,7 @@ def conv2d_with_kernel_moments(x: jax.Array, kernel: jax.Array, *, stride=1, pad
 
 
 def _conv_and_moments(x, kernel, *, stride, pads, dilation):
-    y = jax.lax.conv_general_dilated(x, kernel, window_strides=stride, padding=pads, rhs_dilation=dilation,
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = dense_conv(x, kernel, window_strides=stride, padding=pads, rhs_dilation=dilation)
     return (y, *_jax_moments(kernel))
 
 
