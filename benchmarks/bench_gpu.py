@@ -11,8 +11,11 @@ timm models run channels-last, as timm's own benchmark does. ``torch.compile`` u
 would not fit a short run). The last column is zoo's largest logit difference from timm's float32
 output at batch 8, a check that both sides computed the same model.
 
-    python benchmarks/bench_gpu.py [--models ...] [--batch 1 8 32 128 256] [--dtypes float32 bfloat16]
+    python benchmarks/bench_gpu.py [--models ...] [--batch 1 8 32 128 256] [--dtypes float32 bfloat16] [--budget S]
 
+With ``--budget S`` no new model or cell starts once S seconds have passed since the start, and the last
+line names the cells left out: a lent GPU machine is held for minutes, and a table cut short still
+carries every row it printed (``benchmarks/device_gpu.sh`` runs it that way).
 Without a GPU it says so and exits (``nox -s bench`` runs every script); ``--cpu`` runs it on the
 CPU anyway, at whatever small sizes are given, to check the script itself.
 """
@@ -75,7 +78,27 @@ def torch_runner(module, x, device: str, dtype: str):
     return run
 
 
-def rows_for(name: str, args, device: str) -> None:
+def _now() -> float:
+    return time.monotonic()
+
+
+class Budget:
+    """``--budget``: whether time is left, and the cells that were not."""
+
+    def __init__(self, seconds: float | None):
+        self.deadline = None if seconds is None else _now() + seconds
+        self.skipped: list[str] = []
+
+    def left(self, cell: str) -> bool:
+        if self.deadline is None or _now() < self.deadline:
+            return True
+        self.skipped.append(cell)
+        return False
+
+
+def rows_for(name: str, args, device: str, budget: Budget) -> None:
+    if not budget.left(name):
+        return
     ref, model, params, state = bench_families.build_pair(name, args.img_size)
     ref = ref.to(device)
     if name.startswith(CHANNELS_LAST):
@@ -85,8 +108,15 @@ def rows_for(name: str, args, device: str) -> None:
     for dtype in args.dtypes:
         ours = model if dtype == "float32" else zoo_core.precision.with_compute_dtype(model, name, dtype)
         forward = jax.jit(lambda p, s, x, ours=ours: ours.apply(p, s, x)[0])
+        if args.compile:
+            # Dynamo's cache is per code object, shared by every timm model of a class (ViT-S and ViT-B,
+            # ConvNeXt and ConvNeXt-V2) and full after 8 entries: without a reset the later models would
+            # run eager under the compiled column.
+            torch._dynamo.reset()
         compiled = torch.compile(ref, dynamic=True) if args.compile else None
         for batch in args.batch:
+            if not budget.left(f"{name} {dtype} {batch}"):
+                continue
             x = np.random.default_rng(0).standard_normal((batch, args.img_size, args.img_size, 3), dtype=np.float32)
             xj = jax.device_put(jnp.asarray(x))
             xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(device)
@@ -121,6 +151,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="time per cell and side, after warm-up")
     parser.add_argument("--no-torch-compile", dest="compile", action="store_false")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU (to test the script)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds after which no new model or cell starts (the rest is listed at the end)")
     args, _ = parser.parse_known_args()  # nox -s bench passes every script the same arguments
     gpu = jax.default_backend() == "gpu" and torch.cuda.is_available()
     if not gpu and not args.cpu:
@@ -138,8 +170,11 @@ def main() -> None:
     print(f"| model | dtype | batch | zoo img/s | timm eager img/s |{compile_cols[0]} zoo / eager |{compile_cols[1]} "
           "max abs diff (f32, batch 8) |")
     print("| --- | --- | --- | --- | --- |" + (" --- | --- |" if args.compile else "") + " --- | --- |")
+    budget = Budget(args.budget)
     for name in args.models:
-        rows_for(name, args, device)
+        rows_for(name, args, device, budget)
+    if budget.skipped:
+        print(f"budget of {args.budget:g} s spent; not measured: {', '.join(budget.skipped)}")
 
 
 if __name__ == "__main__":

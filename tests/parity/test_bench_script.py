@@ -90,6 +90,40 @@ def test_gpu_script_runs_on_the_cpu_when_asked(monkeypatch, capsys):
     assert all(float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-4 for row in rows)
 
 
+def test_gpu_script_stops_at_its_budget_and_says_what_it_left_out(monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT.parent / "bench_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    clock = iter([0.0, 1.0, 2.0, 50.0])  # the deadline set at 0 + 10 s; then one clock reading per check
+    monkeypatch.setattr(module, "_now", lambda: next(clock))
+    monkeypatch.setattr(sys, "argv", ["bench_gpu.py", "--cpu", "--models", "resnet18.a1_in1k", "--img-size", "32",
+                                      "--batch", "1", "2", "--dtypes", "float32", "--seconds", "0.01",
+                                      "--no-torch-compile", "--budget", "10"])
+    module.main()
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line for line in lines if line.startswith("| resnet18.a1_in1k |")]
+    assert [row.split(" | ")[2] for row in rows] == ["1"]  # the model and batch 1 began in time, batch 2 did not
+    assert lines[-1] == "budget of 10 s spent; not measured: resnet18.a1_in1k float32 2"
+
+
+def test_gpu_script_compiles_each_model_and_dtype_afresh(monkeypatch, capsys):
+    """As in bench_families: dynamo's per-code-object cache would otherwise fill across the models of a class."""
+    import torch
+
+    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT.parent / "bench_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    events = []
+    monkeypatch.setattr(torch._dynamo, "reset", lambda: events.append("reset"))
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: events.append(("compile", kw)) or module)
+    monkeypatch.setattr(module.bench_families, "compile_works", lambda: None)
+    monkeypatch.setattr(sys, "argv", ["bench_gpu.py", "--cpu", "--models", "resnet18.a1_in1k", "--img-size", "32",
+                                      "--batch", "1", "2", "--seconds", "0.01"])
+    module.main()
+    assert events == ["reset", ("compile", {"dynamic": True})] * 2  # float32, then bfloat16
+    assert "timm compile img/s" in capsys.readouterr().out
+
+
 def test_torch_compile_starts_afresh_for_each_model_and_batch(bench, monkeypatch, capsys):
     """Dynamo's cache is per code object, shared by every timm model of a class: without a reset per
     (model, batch) the ninth ViT row of a run would time eager timm under the compiled column."""
