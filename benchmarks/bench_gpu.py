@@ -16,6 +16,7 @@ output at batch 8, a check that both sides computed the same model.
 With ``--budget S`` no new model or cell starts once S seconds have passed since the start, and the last
 line names the cells left out: a lent GPU machine is held for minutes, and a table cut short still
 carries every row it printed (``benchmarks/device_gpu.sh`` runs it that way).
+
 Without a GPU it says so and exits (``nox -s bench`` runs every script); ``--cpu`` runs it on the
 CPU anyway, at whatever small sizes are given, to check the script itself.
 """
