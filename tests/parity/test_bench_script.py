@@ -18,12 +18,21 @@ pytestmark = pytest.mark.parity
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "bench_families.py"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_families", SCRIPT)
+def _load(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load(SCRIPT)
+
+
+@pytest.fixture(scope="module")
+def bench_gpu():
+    return _load(SCRIPT.parent / "bench_gpu.py")
 
 
 def test_bars(bench):
@@ -75,51 +84,42 @@ def test_a_missed_eager_bar_gets_its_note(bench, monkeypatch, capsys):
                                                                   "resnet18.a1_in1k, batch 2"]
 
 
-def test_gpu_script_runs_on_the_cpu_when_asked(monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT.parent / "bench_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_gpu_script_runs_on_the_cpu_when_asked(bench_gpu, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["bench_gpu.py"])
-    module.main()
+    bench_gpu.main()
     assert "no GPU here" in capsys.readouterr().out  # nox -s bench on a CPU machine: skipped, not failed
     monkeypatch.setattr(sys, "argv", ["bench_gpu.py", "--cpu", "--models", "resnet18.a1_in1k", "--img-size", "32",
                                       "--batch", "1", "--seconds", "0.01", "--no-torch-compile"])
-    module.main()
+    bench_gpu.main()
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| resnet18.a1_in1k |")]
     assert [row.split(" | ")[1] for row in rows] == ["float32", "bfloat16"]
     assert all(float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-4 for row in rows)
 
 
-def test_gpu_script_stops_at_its_budget_and_says_what_it_left_out(monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT.parent / "bench_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_gpu_script_stops_at_its_budget_and_says_what_it_left_out(bench_gpu, monkeypatch, capsys):
     clock = iter([0.0, 1.0, 2.0, 50.0])  # the deadline set at 0 + 10 s; then one clock reading per check
-    monkeypatch.setattr(module, "_now", lambda: next(clock))
+    monkeypatch.setattr(bench_gpu, "_now", lambda: next(clock))
     monkeypatch.setattr(sys, "argv", ["bench_gpu.py", "--cpu", "--models", "resnet18.a1_in1k", "--img-size", "32",
                                       "--batch", "1", "2", "--dtypes", "float32", "--seconds", "0.01",
                                       "--no-torch-compile", "--budget", "10"])
-    module.main()
+    bench_gpu.main()
     lines = capsys.readouterr().out.splitlines()
     rows = [line for line in lines if line.startswith("| resnet18.a1_in1k |")]
     assert [row.split(" | ")[2] for row in rows] == ["1"]  # the model and batch 1 began in time, batch 2 did not
     assert lines[-1] == "budget of 10 s spent; not measured: resnet18.a1_in1k float32 2"
 
 
-def test_gpu_script_compiles_each_model_and_dtype_afresh(monkeypatch, capsys):
+def test_gpu_script_compiles_each_model_and_dtype_afresh(bench_gpu, monkeypatch, capsys):
     """As in bench_families: dynamo's per-code-object cache would otherwise fill across the models of a class."""
     import torch
 
-    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT.parent / "bench_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     events = []
     monkeypatch.setattr(torch._dynamo, "reset", lambda: events.append("reset"))
     monkeypatch.setattr(torch, "compile", lambda module, **kw: events.append(("compile", kw)) or module)
-    monkeypatch.setattr(module.bench_families, "compile_works", lambda: None)
+    monkeypatch.setattr(bench_gpu.bench_families, "compile_works", lambda: None)
     monkeypatch.setattr(sys, "argv", ["bench_gpu.py", "--cpu", "--models", "resnet18.a1_in1k", "--img-size", "32",
                                       "--batch", "1", "2", "--seconds", "0.01"])
-    module.main()
+    bench_gpu.main()
     assert events == ["reset", ("compile", {"dynamic": True})] * 2  # float32, then bfloat16
     assert "timm compile img/s" in capsys.readouterr().out
 
@@ -146,9 +146,7 @@ def ab_kernels(monkeypatch, capsys):
     """Runs ``benchmarks/ab_kernels.py`` with the installed build as the "old" one too, with the given
     arguments after the old build's path; returns what it printed."""
     kernels = pytest.importorskip("zoo_cpu_kernels")
-    spec = importlib.util.spec_from_file_location("ab_kernels", SCRIPT.parent / "ab_kernels.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load(SCRIPT.parent / "ab_kernels.py")
     so = next(pathlib.Path(kernels.__file__).parent.glob("_kernels*.so"))
 
     def run(*args: str) -> str:

@@ -62,6 +62,12 @@ def explicit_pads(pads, in_hw, kernel_hw, stride, dilation) -> tuple[tuple[int, 
     return (int(top), int(bottom)), (int(left), int(right))
 
 
+def output_hw(in_hw, kernel_hw, stride, pads, dilation) -> tuple[int, int]:
+    """A conv's output height and width for explicit ``pads`` (may be zero or negative: nothing to compute)."""
+    return tuple((size + lo + hi - (k - 1) * d - 1) // s + 1
+                 for size, k, s, (lo, hi), d in zip(in_hw, kernel_hw, stride, pads, dilation))
+
+
 def dense_conv(x: jax.Array, kernel: jax.Array, *, window_strides, padding, rhs_dilation=(1, 1),
                dimension_numbers=("NHWC", "HWIO", "NHWC"), precision: Any = None) -> jax.Array:
     """``lax.conv_general_dilated`` of an NHWC input with an HWIO kernel (the same keyword arguments),
@@ -82,10 +88,10 @@ def dense_conv(x: jax.Array, kernel: jax.Array, *, window_strides, padding, rhs_
     if x.ndim != 4 or all(side >= e for side, e in zip(x.shape[1:3], extent)):
         return conv(x, kernel)
     pads = explicit_pads(padding, x.shape[1:3], kernel.shape[:2], stride, dilation)
-    out = [(side + lo + hi - e) // s + 1 for side, (lo, hi), e, s in zip(x.shape[1:3], pads, extent, stride)]
+    out = output_hw(x.shape[1:3], kernel.shape[:2], stride, pads, dilation)
     if min(out) <= 0:  # nothing to compute
         return conv(x, kernel)
-    patches = functools.partial(_patch_matrix_conv, stride=stride, pads=pads, dilation=dilation, out_hw=tuple(out),
+    patches = functools.partial(_patch_matrix_conv, stride=stride, pads=pads, dilation=dilation, out_hw=out,
                                 precision=precision)
     return lax.platform_dependent(x, kernel, cpu=patches, default=conv)
 

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from zoo_core.kernels import cpu_kernels, import_cpu_kernels
-from zoo_core.nn.conv import explicit_pads, pair
+from zoo_core.nn.conv import explicit_pads, output_hw, pair
 
 #: Kernels with more taps than this go through ``lax.conv`` on every backend: the unrolled sum
 #: would grow the program (and its compile time) with the kernel area.
@@ -65,17 +65,12 @@ def depthwise_conv2d(x: jax.Array, kernel: jax.Array, *, stride=(1, 1), padding:
                          f"got x {x.shape} and kernel {kernel.shape}")
     pads = explicit_pads(padding, x.shape[1:3], (kh, kw), stride, dilation)
     reference = functools.partial(_lax_depthwise, stride=stride, pads=pads, dilation=dilation, precision=precision)
-    out_hw = _output_hw(x.shape[1:3], (kh, kw), stride, pads, dilation)
+    out_hw = output_hw(x.shape[1:3], (kh, kw), stride, pads, dilation)
     if kh * kw > MAX_SHIFTED_TAPS or min(out_hw) <= 0:
         return reference(x, kernel)
     compiled = (cpu_kernel is not False) and cpu_kernels() is not None
     shifted = functools.partial(_cpu_depthwise, stride=stride, pads=pads, dilation=dilation, compiled=compiled)
     return lax.platform_dependent(x, kernel, cpu=shifted, default=reference)
-
-
-def _output_hw(in_hw, kernel_hw, stride, pads, dilation) -> tuple[int, int]:
-    return tuple((size + lo + hi - (k - 1) * d - 1) // s + 1
-                 for size, k, s, (lo, hi), d in zip(in_hw, kernel_hw, stride, pads, dilation))
 
 
 def _lax_depthwise(x, kernel, *, stride, pads, dilation, precision):
@@ -111,7 +106,7 @@ def _shifted_sum_depthwise(x, kernel, *, stride, pads, dilation):
         xa = jnp.repeat(xa, out_chans // chans, axis=-1)
     (top, bottom), (left, right) = pads
     xp = lax.pad(xa, jnp.zeros((), acc_dtype), ((0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)))
-    out_h, out_w = _output_hw((h, w), (kh, kw), stride, pads, dilation)
+    out_h, out_w = output_hw((h, w), (kh, kw), stride, pads, dilation)
     (sh, sw), (dh, dw) = stride, dilation
     k = kernel[:, :, 0, :].astype(acc_dtype)
 
