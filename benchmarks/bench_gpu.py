@@ -1,21 +1,36 @@
-"""GPU throughput in one run: zoo next to timm eager and ``torch.compile``'d timm, float32 and
-bfloat16, batch 1 to 256, one reference model per family (issue 22, item 4).
+"""GPU throughput in one run: zoo next to timm eager and ``torch.compile``'d timm, in float32, TF32
+and bfloat16, batch 1 to 256, one reference model per family (issue 22, item 4).
 
 For each model, timm's with randomized weights and ours loaded from the same weights (as
-``bench_families.py`` does); then for each dtype and batch size, each side is timed for about
-``--seconds`` after its warm-up, alternating, and the table shows images/s and the ratios.
-bfloat16 is zoo's ``dtype="bfloat16"`` (params cast inside the call, float32 outputs) against timm
-under ``torch.autocast(dtype=torch.bfloat16)``, the mixed precision a PyTorch user runs; convolutional
-timm models run channels-last, as timm's own benchmark does. ``torch.compile`` uses
-``dynamic=True`` so one compile per model and dtype serves every batch size (a compile per shape
-would not fit a short run). The last column is zoo's largest logit difference from timm's float32
-output at batch 8, a check that both sides computed the same model.
+``bench_families.py`` does); then for each cell (batch size, mode, model) each side is timed for about
+``--seconds`` after its warm-up, alternating, and the table shows images/s and the ratios. The modes
+compare like with like, since on an NVIDIA GPU neither library computes float32 as float32 by
+default (JAX runs float32 matmuls and convs on TF32 tensor cores, torch its convs but not its
+matmuls):
 
-    python benchmarks/bench_gpu.py [--models ...] [--batch 1 8 32 128 256] [--dtypes float32 bfloat16] [--budget S]
+- ``float32``: IEEE float32 on both sides: zoo under ``jax.default_matmul_precision("float32")``, timm
+  with ``torch.backends.cuda.matmul.allow_tf32`` and ``torch.backends.cudnn.allow_tf32`` off;
+- ``tf32``: TF32 tensor cores on both sides: JAX's GPU default made explicit (``"tensorfloat32"``),
+  both torch switches on;
+- ``bfloat16``: zoo's ``dtype="bfloat16"`` (params cast inside the call, float32 outputs) against timm
+  under ``torch.autocast(dtype=torch.bfloat16)``, the mixed precision a PyTorch user runs.
 
-With ``--budget S`` no new model or cell starts once S seconds have passed since the start, and the last
-line names the cells left out: a lent GPU machine is held for minutes, and a table cut short still
-carries every row it printed (``benchmarks/device_gpu.sh`` runs it that way).
+Convolutional timm models run channels-last, as timm's own benchmark does. ``torch.compile`` uses
+``dynamic=True`` so one compile per model and mode serves every batch size (a compile per shape would
+not fit a short run). The last column is zoo's largest logit difference from timm's IEEE float32 output
+on the cell's own images: the float32 rows check that both sides computed the same model, the others
+show what the mode costs.
+
+    python benchmarks/bench_gpu.py [--models ...] [--batch 8 256 1 64] [--dtypes bfloat16 float32 tf32] [--budget S]
+
+Cells run batch size by batch size in the order given, each for every mode and model (timm eager
+only; the compiled column goes model by model, see below), so that the batch sizes and modes named
+first are measured for every model before the rest; rows print as they are measured, and the whole
+table again, sorted, at the end. With ``--budget S`` no new model or cell starts once S seconds have
+passed since the start, and the last line names the cells left out: a lent GPU machine is held for
+minutes, and a table cut short still carries every row it printed (``benchmarks/device_gpu.sh`` runs
+it that way). With ``torch.compile`` the cells go model by model instead (dynamo is reset before each
+model's compile, see ``rows_for``).
 
 Without a GPU it says so and exits (``nox -s bench`` runs every script); ``--cpu`` runs it on the
 CPU anyway, at whatever small sizes are given, to check the script itself.
@@ -47,6 +62,13 @@ MODELS = (
     "vit_base_patch16_224.augreg2_in21k_ft_in1k",
 )
 CHANNELS_LAST = ("resnet", "convnext")
+#: Each mode: JAX's default matmul precision for zoo's float32 dots and convs, whether torch's TF32
+#: switches are on, and the compute dtype (zoo's ``dtype``, timm's autocast).
+MODES = {
+    "float32": ("float32", False, "float32"),
+    "tf32": ("tensorfloat32", True, "float32"),
+    "bfloat16": ("float32", False, "bfloat16"),
+}
 
 
 def timed(run, seconds: float) -> float:
@@ -66,15 +88,31 @@ def timed(run, seconds: float) -> float:
     return best
 
 
-def torch_runner(module, x, device: str, dtype: str):
-    def sync():
+def torch_tf32(on: bool) -> None:
+    """torch's two TF32 switches (matmuls: off by default; cuDNN convs: on by default)."""
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+
+
+def torch_runner(module, x, device: str, mode: str):
+    _, tf32, dtype = MODES[mode]
+
+    def run():
+        torch_tf32(tf32)
+        with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+            module(x)
         if device == "cuda":
             torch.cuda.synchronize()
 
+    return run
+
+
+def zoo_runner(forward, zoo_params, x, mode: str):
+    precision = MODES[mode][0]
+
     def run():
-        with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
-            module(x)
-        sync()
+        with jax.default_matmul_precision(precision):
+            return forward(*zoo_params, x).block_until_ready()
 
     return run
 
@@ -97,57 +135,88 @@ class Budget:
         return False
 
 
-def rows_for(name: str, args, device: str, budget: Budget) -> None:
-    if not budget.left(name):
-        return
-    ref, model, params, state = bench_families.build_pair(name, args.img_size)
-    ref = ref.to(device)
-    if name.startswith(CHANNELS_LAST):
-        ref = ref.to(memory_format=torch.channels_last)
-    zoo_params = jax.device_put((params, state))
-    max_err = _max_err(ref, model, zoo_params, args.img_size, device)
-    for dtype in args.dtypes:
-        ours = model if dtype == "float32" else zoo_core.precision.with_compute_dtype(model, name, dtype)
-        forward = jax.jit(lambda p, s, x, ours=ours: ours.apply(p, s, x)[0])
-        if args.compile:
-            # Dynamo's cache is per code object, shared by every timm model of a class (ViT-S and ViT-B,
-            # ConvNeXt and ConvNeXt-V2) and full after 8 entries: without a reset the later models would
-            # run eager under the compiled column.
-            torch._dynamo.reset()
-        compiled = torch.compile(ref, dynamic=True) if args.compile else None
-        for batch in args.batch:
-            if not budget.left(f"{name} {dtype} {batch}"):
-                continue
-            x = np.random.default_rng(0).standard_normal((batch, args.img_size, args.img_size, 3), dtype=np.float32)
-            xj = jax.device_put(jnp.asarray(x))
-            xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(device)
+def cells(args) -> list[tuple[str, str, int]]:
+    """(model, mode, batch) in the order they run: batch size by batch size (in ``--batch``'s order), each
+    for every mode and model, or with ``torch.compile`` model by model and mode by mode (one compile each)."""
+    if args.compile:
+        return [(name, mode, batch) for name in args.models for mode in args.dtypes for batch in args.batch]
+    return [(name, mode, batch) for batch in args.batch for mode in args.dtypes for name in args.models]
+
+
+class Bench:
+    """The models and compiled programs the cells share: each pair built once, zoo's forward jitted once per
+    model and mode, and timm compiled once per model and mode, dynamo reset before each (its cache is per
+    code object, shared by every timm model of a class (ViT-S and ViT-B, ConvNeXt and ConvNeXt-V2) and full
+    after 8 entries: without a reset the later models would run eager under the compiled column)."""
+
+    def __init__(self, args, device: str):
+        self.args, self.device = args, device
+        self.pairs: dict[str, tuple] = {}
+        self.forwards: dict[tuple[str, str], object] = {}
+        self.compiled_for: tuple[str, str] | None = None
+        self.compiled = None
+        self.rows: list[tuple[tuple[int, int, int], str]] = []
+
+    def pair(self, name: str):
+        if name not in self.pairs:
+            ref, model, params, state = bench_families.build_pair(name, self.args.img_size)
+            ref = ref.to(self.device).eval()
             if name.startswith(CHANNELS_LAST):
-                xt = xt.contiguous(memory_format=torch.channels_last)
-            runs = {"zoo": lambda f=forward, x=xj: f(*zoo_params, x).block_until_ready(),
-                    "eager": torch_runner(ref, xt, device, dtype)}
-            if compiled is not None:
-                runs["compile"] = torch_runner(compiled, xt, device, dtype)
-            secs = {k: timed(run, args.seconds) for k, run in runs.items()}
-            line = f"| {name} | {dtype} | {batch} | " + " | ".join(f"{batch / s:.1f}" for s in secs.values())
-            line += f" | {secs['eager'] / secs['zoo']:.2f}x"
-            if compiled is not None:
-                line += f" | {secs['compile'] / secs['zoo']:.2f}x"
-            print(f"{line} | {max_err:.1e} |", flush=True)
+                ref = ref.to(memory_format=torch.channels_last)
+            self.pairs[name] = ref, model, jax.device_put((params, state))
+        return self.pairs[name]
+
+    def forward(self, name: str, mode: str):
+        if (name, mode) not in self.forwards:
+            _, model, _ = self.pair(name)
+            dtype = MODES[mode][2]
+            ours = model if dtype == "float32" else zoo_core.precision.with_compute_dtype(model, name, dtype)
+            self.forwards[name, mode] = jax.jit(lambda p, s, x, ours=ours: ours.apply(p, s, x)[0])
+        return self.forwards[name, mode]
+
+    def compiled_timm(self, name: str, mode: str):
+        if self.compiled_for != (name, mode):
+            torch._dynamo.reset()
+            self.compiled = torch.compile(self.pair(name)[0], dynamic=True)
+            self.compiled_for = (name, mode)
+        return self.compiled
+
+    def row(self, name: str, mode: str, batch: int) -> str:
+        ref, _, zoo_params = self.pair(name)
+        x = np.random.default_rng(batch).standard_normal((batch, self.args.img_size, self.args.img_size, 3),
+                                                         dtype=np.float32)
+        xj = jax.device_put(jnp.asarray(x))
+        xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(self.device)
+        if name.startswith(CHANNELS_LAST):
+            xt = xt.contiguous(memory_format=torch.channels_last)
+        zoo = zoo_runner(self.forward(name, mode), zoo_params, xj, mode)
+        runs = {"zoo": zoo, "eager": torch_runner(ref, xt, self.device, mode)}
+        if self.args.compile:
+            runs["compile"] = torch_runner(self.compiled_timm(name, mode), xt, self.device, mode)
+        secs = {k: timed(run, self.args.seconds) for k, run in runs.items()}
+        line = f"| {name} | {mode} | {batch} | " + " | ".join(f"{batch / s:.1f}" for s in secs.values())
+        line += f" | {secs['eager'] / secs['zoo']:.2f}x"
+        if self.args.compile:
+            line += f" | {secs['compile'] / secs['zoo']:.2f}x"
+        line += f" | {_max_err(ref, zoo(), xt):.1e} |"
+        self.rows.append(((self.args.models.index(name), self.args.dtypes.index(mode), batch), line))
+        return line
 
 
-def _max_err(ref, model, zoo_params, img_size: int, device: str) -> float:
-    x = np.random.default_rng(1).standard_normal((8, img_size, img_size, 3), dtype=np.float32)
+def _max_err(ref, ours: jax.Array, xt) -> float:
+    """The largest difference of zoo's logits ``ours`` from timm's IEEE float32 logits on the same images."""
+    torch_tf32(False)
     with torch.inference_mode():
-        theirs = ref(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(device)).float().cpu().numpy()
-    ours = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])(*zoo_params, jnp.asarray(x))
-    return float(np.abs(np.asarray(ours) - theirs).max())
+        theirs = ref(xt).float().cpu().numpy()
+    return float(np.abs(np.asarray(ours, dtype=np.float32) - theirs).max())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS))
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 32, 128, 256])
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
+    parser.add_argument("--batch", type=int, nargs="+", default=[8, 256, 1, 32, 128])
+    parser.add_argument("--dtypes", nargs="+", default=["bfloat16", "float32", "tf32"], choices=list(MODES),
+                        help="the modes (see the module's docstring)")
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--seconds", type=float, default=1.0, help="time per cell and side, after warm-up")
     parser.add_argument("--no-torch-compile", dest="compile", action="store_false")
@@ -168,12 +237,20 @@ def main() -> None:
     print(f"{args.img_size}x{args.img_size}; jax {jax.__version__} ({jax.devices()[0].device_kind}), torch "
           f"{torch.__version__} ({kind}), timm {timm.__version__}; best of 3 slices of about {args.seconds} s")
     compile_cols = (" timm compile img/s |", " zoo / compile |") if args.compile else ("", "")
-    print(f"| model | dtype | batch | zoo img/s | timm eager img/s |{compile_cols[0]} zoo / eager |{compile_cols[1]} "
-          "max abs diff (f32, batch 8) |")
-    print("| --- | --- | --- | --- | --- |" + (" --- | --- |" if args.compile else "") + " --- | --- |")
+    header = (f"| model | mode | batch | zoo img/s | timm eager img/s |{compile_cols[0]} zoo / eager |{compile_cols[1]} "
+              "max abs diff from timm float32 |\n| --- | --- | --- | --- | --- |"
+              + (" --- | --- |" if args.compile else "") + " --- | --- |")
+    print(header, flush=True)
     budget = Budget(args.budget)
-    for name in args.models:
-        rows_for(name, args, device, budget)
+    bench = Bench(args, device)
+    for name, mode, batch in cells(args):
+        if budget.left(f"{name} {mode} {batch}"):
+            print(bench.row(name, mode, batch), flush=True)
+    if len(bench.rows) > 1 and not args.compile:
+        print("\nSorted by model, mode and batch size:\n")
+        print(header)
+        for _, line in sorted(bench.rows):
+            print(line)
     if budget.skipped:
         print(f"budget of {args.budget:g} s spent; not measured: {', '.join(budget.skipped)}")
 

@@ -5,7 +5,7 @@
 # huggingface_hub, pluggy, attrs, numpy and pillow, but not zoo or platformdirs, so zoo-core and the
 # family plugins travel as wheels: `--wheels` builds them here into .whl/ (ignored by git), and the
 # call carries that folder. There the script installs them into a folder of its own (no build, no
-# index), checks that one model runs on the device and matches timm, then writes the table with
+# index), checks that one model runs on the device and matches timm in IEEE float32, then writes the table with
 # bench_gpu.py under a time budget, printing each row as it is measured and copying the output to
 # $OUT (what comes back from the machine).
 #
@@ -47,14 +47,15 @@ export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 XLA_PYTH
 } 2>&1 | tee "$out/smoke.txt"
 
 # Two passes: every model against timm eager first (a torch.compile costs tens of seconds per model and
-# dtype, and would leave the last families out of a short lease), then the compiled column for as many
-# models as the rest of the budget allows, at two batch sizes.
+# mode, and would leave the last families out of a short lease), batch 8 and 256 for every mode and model
+# before batch 1 and 64; then the compiled column for as many models as the rest of the budget allows, at
+# two batch sizes, in bfloat16 and IEEE float32.
 budget=${ZOO_GPU_BUDGET:-420}
 start=$SECONDS
-python3 benchmarks/bench_gpu.py --batch 1 8 64 256 --seconds 0.3 --no-torch-compile --budget $((budget * 55 / 100)) \
+python3 benchmarks/bench_gpu.py --batch 8 256 1 64 --seconds 0.3 --no-torch-compile --budget $((budget * 55 / 100)) \
     ${cpu[@]+"${cpu[@]}"} "$@" 2>&1 | tee "$out/gpu.md"
 left=$((budget - (SECONDS - start)))
 if ((left > 30)); then
-    python3 benchmarks/bench_gpu.py --batch 8 256 --seconds 0.3 --budget "$left" ${cpu[@]+"${cpu[@]}"} "$@" 2>&1 \
-        | tee "$out/gpu_compile.md"
+    python3 benchmarks/bench_gpu.py --batch 8 256 --dtypes bfloat16 float32 --seconds 0.3 --budget "$left" \
+        ${cpu[@]+"${cpu[@]}"} "$@" 2>&1 | tee "$out/gpu_compile.md"
 fi

@@ -92,12 +92,36 @@ def test_gpu_script_runs_on_the_cpu_when_asked(bench_gpu, monkeypatch, capsys):
                                       "--batch", "1", "--seconds", "0.01", "--no-torch-compile"])
     bench_gpu.main()
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| resnet18.a1_in1k |")]
-    assert [row.split(" | ")[1] for row in rows] == ["float32", "bfloat16"]
-    assert all(float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-4 for row in rows)
+    modes = [row.split(" | ")[1] for row in rows]
+    assert modes[:3] == ["bfloat16", "float32", "tf32"] and sorted(modes[3:]) == sorted(modes[:3])  # then sorted
+    errors = {row.split(" | ")[1]: float(row.rstrip(" |").rsplit("|", 1)[1]) for row in rows}
+    assert errors["float32"] < 1e-4 and errors["tf32"] < 1e-4  # the CPU has no TF32: both modes are float32 here
+    assert 1e-4 < errors["bfloat16"] < 0.5  # against timm's float32 logits: what bfloat16 costs
+
+
+def test_gpu_script_runs_batch_sizes_first_then_modes_then_models(bench_gpu, monkeypatch, capsys):
+    """Without torch.compile, batch 8 (the first given) for every mode and model before batch 1, so that a
+    budget cut leaves the sizes asked for first; each pair is built and each forward jitted once."""
+    built = []
+    real = bench_gpu.bench_families.build_pair
+    monkeypatch.setattr(bench_gpu.bench_families, "build_pair", lambda *a: built.append(a[0]) or real(*a))
+    models = ["resnet18.a1_in1k", "vit_tiny_patch16_224.augreg_in21k_ft_in1k"]
+    monkeypatch.setattr(sys, "argv", ["bench_gpu.py", "--cpu", "--models", *models, "--img-size", "32",
+                                      "--batch", "2", "1", "--dtypes", "float32", "bfloat16", "--seconds", "0.01",
+                                      "--no-torch-compile"])
+    bench_gpu.main()
+    lines = capsys.readouterr().out.splitlines()
+    rows = [tuple(line.split(" | ")[:3]) for line in lines if line.startswith("| resnet18") or line.startswith("| vit")]
+    measured, table = rows[:8], rows[8:]
+    assert [(m[2:], mode, batch) for m, mode, batch in measured] == [
+        (name, mode, batch) for batch in ("2", "1") for mode in ("float32", "bfloat16") for name in models]
+    assert table == sorted(measured, key=lambda r: (models.index(r[0][2:]), ["float32", "bfloat16"].index(r[1]),
+                                                    int(r[2])))
+    assert built == models
 
 
 def test_gpu_script_stops_at_its_budget_and_says_what_it_left_out(bench_gpu, monkeypatch, capsys):
-    clock = iter([0.0, 1.0, 2.0, 50.0])  # the deadline set at 0 + 10 s; then one clock reading per check
+    clock = iter([0.0, 1.0, 50.0])  # the deadline set at 0 + 10 s; then one clock reading per cell
     monkeypatch.setattr(bench_gpu, "_now", lambda: next(clock))
     monkeypatch.setattr(sys, "argv", ["bench_gpu.py", "--cpu", "--models", "resnet18.a1_in1k", "--img-size", "32",
                                       "--batch", "1", "2", "--dtypes", "float32", "--seconds", "0.01",
@@ -105,8 +129,31 @@ def test_gpu_script_stops_at_its_budget_and_says_what_it_left_out(bench_gpu, mon
     bench_gpu.main()
     lines = capsys.readouterr().out.splitlines()
     rows = [line for line in lines if line.startswith("| resnet18.a1_in1k |")]
-    assert [row.split(" | ")[2] for row in rows] == ["1"]  # the model and batch 1 began in time, batch 2 did not
+    assert [row.split(" | ")[2] for row in rows] == ["1"]  # batch 1 began in time, batch 2 did not
     assert lines[-1] == "budget of 10 s spent; not measured: resnet18.a1_in1k float32 2"
+
+
+def test_gpu_script_sets_each_modes_precision_on_both_sides(bench_gpu, monkeypatch):
+    """float32: JAX's matmul precision "float32" and torch's TF32 switches off; tf32: "tensorfloat32" and both on."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    seen = []
+    monkeypatch.setattr(bench_gpu.torch.backends.cudnn, "allow_tf32", True)
+    zoo = bench_gpu.zoo_runner(lambda *a: seen.append(jax.config.jax_default_matmul_precision) or jnp.zeros(1),
+                               ((), ()), None, "float32")
+    zoo()
+    tf32 = bench_gpu.zoo_runner(lambda *a: seen.append(jax.config.jax_default_matmul_precision) or jnp.zeros(1),
+                                ((), ()), None, "tf32")
+    tf32()
+    assert seen == ["float32", "tensorfloat32"]
+    flags = []
+    module = lambda x: flags.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))  # noqa: E731
+    for mode in ("float32", "tf32", "bfloat16"):
+        bench_gpu.torch_runner(module, None, "cpu", mode)()
+    assert flags == [(False, False), (True, True), (False, False)]
+    bench_gpu.torch_tf32(False)
 
 
 def test_gpu_script_compiles_each_model_and_dtype_afresh(bench_gpu, monkeypatch, capsys):
@@ -120,8 +167,9 @@ def test_gpu_script_compiles_each_model_and_dtype_afresh(bench_gpu, monkeypatch,
     monkeypatch.setattr(sys, "argv", ["bench_gpu.py", "--cpu", "--models", "resnet18.a1_in1k", "--img-size", "32",
                                       "--batch", "1", "2", "--seconds", "0.01"])
     bench_gpu.main()
-    assert events == ["reset", ("compile", {"dynamic": True})] * 2  # float32, then bfloat16
-    assert "timm compile img/s" in capsys.readouterr().out
+    assert events == ["reset", ("compile", {"dynamic": True})] * 3  # bfloat16, float32, tf32
+    out = capsys.readouterr().out
+    assert "timm compile img/s" in out and "Sorted" not in out  # model by model already
 
 
 def test_torch_compile_starts_afresh_for_each_model_and_batch(bench, monkeypatch, capsys):

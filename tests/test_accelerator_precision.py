@@ -1,0 +1,66 @@
+"""On GPUs and TPUs, zoo's float32 matmuls and convolutions follow JAX's default precision (TF32 on
+NVIDIA GPUs, bfloat16 passes on TPUs), and ``jax.default_matmul_precision("float32")`` makes every one of
+them IEEE float32 (docs/precision.md). Checked on each family's reference models lowered for CUDA, which
+needs no GPU: the programs a GPU would compile."""
+
+import re
+from collections import Counter
+
+import jax
+import jax.numpy as jnp
+import pytest
+from jax import export
+
+import zoo_core
+
+#: every family's reference model and the architectures issue 22's table added (grouped convs, SE, CLIP's
+#: pre-norm and QuickGELU, SigLIP's attention pooling, DINOv2's registers and LayerScale)
+MODELS = (
+    "resnet50.a1_in1k",
+    "resnext50_32x4d.a1h_in1k",
+    "seresnet50.a1_in1k",
+    "resnetv2_50x1_bit.goog_in21k_ft_in1k",
+    "convnext_tiny.fb_in1k",
+    "convnextv2_tiny.fcmae_ft_in1k",
+    "vit_small_patch16_224.augreg_in21k_ft_in1k",
+    "vit_base_patch16_clip_224.openai",
+    "vit_base_patch16_siglip_224.webli",
+    "vit_small_patch14_reg4_dinov2.lvd142m",
+)
+#: dots zoo pins to HIGHEST whatever the default: SE's squeeze taken as mean_hw(x) · kernel before the conv
+#: (``nn.fused.conv_norm_act``), one per SE block, which must equal the mean of the conv's float32 output
+PINNED = {"seresnet50.a1_in1k": 16}
+OP = re.compile(r"stablehlo\.(dot_general|convolution)\b")
+
+
+def precisions(name: str, precision: str | None) -> Counter:
+    """(op, its operands' precision, its result's element type) → count, for the dots and convolutions in
+    the CUDA program of ``name``'s float32 forward at batch 2, 224², under ``precision``."""
+    kwargs = {"img_size": 224} if "dinov2" in name else {}
+    model = zoo_core.create_model(name, **kwargs)
+    params, state = jax.eval_shape(model.init, jax.random.key(0))
+    forward = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])
+    x = jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32)
+    with jax.default_matmul_precision(precision):
+        text = export.export(forward, platforms=["cuda"])(params, state, x).mlir_module()
+    found = Counter()
+    for line in text.splitlines():
+        if (op := OP.search(line)) is None:
+            continue
+        # dots print "precision = [HIGHEST, HIGHEST]", convolutions "precision_config = [#stablehlo<precision HIGHEST>, ...]"
+        given = re.search(r"precision = \[(\w+),", line) or re.search(r"precision_config = \[#stablehlo<precision (\w+)>",
+                                                                         line)
+        result = re.search(r"-> tensor<[^>]*x(\w+)>", line)
+        found[op.group(1), given.group(1) if given else "DEFAULT", result.group(1) if result else "?"] += 1
+    return found
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_float32_reaches_every_dot_and_convolution(name):
+    asked = precisions(name, "float32")
+    assert asked and {key[1:] for key in asked} == {("HIGHEST", "f32")}, asked
+    for precision, shown in ((None, "DEFAULT"), ("tensorfloat32", "HIGH")):
+        found = precisions(name, precision)  # elsewhere JAX's default (TF32 on a GPU) or the one asked for stands
+        assert sum(found.values()) == sum(asked.values())
+        pinned = sum(n for key, n in found.items() if key[1] == "HIGHEST")
+        assert pinned == PINNED.get(name, 0) and {key[1] for key in found} - {"HIGHEST"} == {shown}, found
