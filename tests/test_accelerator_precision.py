@@ -1,7 +1,9 @@
-"""On GPUs and TPUs, zoo's float32 matmuls and convolutions follow JAX's default precision (TF32 on
-NVIDIA GPUs, bfloat16 passes on TPUs), and ``jax.default_matmul_precision("float32")`` makes every one of
-them IEEE float32 (docs/precision.md). Checked on each family's reference models lowered for CUDA, which
-needs no GPU: the programs a GPU would compile."""
+"""The programs a GPU compiles, checked without one: each family's reference models lowered for CUDA.
+
+On GPUs and TPUs zoo's float32 matmuls and convolutions follow JAX's default precision (TF32 on NVIDIA
+GPUs, bfloat16 passes on TPUs), and ``jax.default_matmul_precision("float32")`` makes every one of them
+IEEE float32 (docs/precision.md). And none of zoo-cpu-kernels' calls, which exist for the CPU alone,
+reaches a GPU program: not in the forward, in float32 or bfloat16, nor in a training step's gradient."""
 
 import re
 from collections import Counter
@@ -9,7 +11,6 @@ from collections import Counter
 import jax
 import jax.numpy as jnp
 import pytest
-from jax import export
 
 import zoo_core
 
@@ -31,18 +32,42 @@ MODELS = (
 #: (``nn.fused.conv_norm_act``), one per SE block, which must equal the mean of the conv's float32 output
 PINNED = {"seresnet50.a1_in1k": 16}
 OP = re.compile(r"stablehlo\.(dot_general|convolution)\b")
+CUSTOM_CALL = re.compile(r"stablehlo\.custom_call\s*@([\w.]+)|call_target_name\s*=\s*\"([^\"]+)\"")
+
+
+def custom_calls(text: str) -> set[str]:
+    """The targets of the custom calls in a program (zoo-cpu-kernels': zoo_pointwise_conv2d, zoo_attention, ...)."""
+    return {a or b for a, b in CUSTOM_CALL.findall(text)}
+
+
+def cuda_program(name: str, *, precision: str | None = None, dtype: str | None = None, grad: bool = False) -> str:
+    """The CUDA program (StableHLO text) of ``name``'s forward at batch 2, 224², computing in ``dtype``, under
+    JAX's default matmul ``precision``; with ``grad``, of a training step's gradient instead."""
+    model = zoo_core.create_model(name, dtype=dtype, **({"img_size": 224} if "dinov2" in name else {}))
+    params, state = jax.eval_shape(model.init, jax.random.key(0))
+    x = jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32)
+    if grad:
+        def loss(params, state, x):
+            logits, state = model.apply(params, state, x, train=True)
+            return jnp.mean(logits ** 2), state
+
+        fn = jax.jit(jax.grad(loss, has_aux=True))
+    else:
+        fn = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])
+    with jax.default_matmul_precision(precision):
+        return lowered(fn, "cuda", params, state, x)
+
+
+def lowered(fn, platform: str, *args) -> str:
+    """``fn``'s program for ``platform`` (StableHLO text), whatever this machine's devices."""
+    return fn.trace(*args).lower(lowering_platforms=(platform,)).as_text()
 
 
 def precisions(name: str, precision: str | None) -> Counter:
     """(op, its operands' precision, its result's element type) → count, for the dots and convolutions in
-    the CUDA program of ``name``'s float32 forward at batch 2, 224², under ``precision``."""
-    kwargs = {"img_size": 224} if "dinov2" in name else {}
-    model = zoo_core.create_model(name, **kwargs)
-    params, state = jax.eval_shape(model.init, jax.random.key(0))
-    forward = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])
-    x = jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32)
-    with jax.default_matmul_precision(precision):
-        text = export.export(forward, platforms=["cuda"])(params, state, x).mlir_module()
+    the CUDA program of ``name``'s float32 forward under ``precision``."""
+    text = cuda_program(name, precision=precision)
+    assert custom_calls(text) == set()
     found = Counter()
     for line in text.splitlines():
         if (op := OP.search(line)) is None:
@@ -64,3 +89,21 @@ def test_float32_reaches_every_dot_and_convolution(name):
         assert sum(found.values()) == sum(asked.values())
         pinned = sum(n for key, n in found.items() if key[1] == "HIGHEST")
         assert pinned == PINNED.get(name, 0) and {key[1] for key in found} - {"HIGHEST"} == {shown}, found
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_no_cpu_kernel_reaches_a_gpu_training_step_or_a_bfloat16_forward(name):
+    for text in (cuda_program(name, dtype="bfloat16"), cuda_program(name, grad=True)):
+        assert "stablehlo.convolution" in text or "stablehlo.dot_general" in text
+        assert custom_calls(text) == set()
+
+
+def test_custom_calls_are_found_in_a_cpu_program():
+    """The check above can fail: the CPU program of the same forward calls zoo-cpu-kernels where installed."""
+    from zoo_core.kernels import cpu_kernels
+
+    model = zoo_core.create_model("resnet50.a1_in1k")
+    params, state = jax.eval_shape(model.init, jax.random.key(0))
+    x = jax.ShapeDtypeStruct((2, 64, 64, 3), jnp.float32)
+    found = custom_calls(lowered(jax.jit(lambda p, s, x: model.apply(p, s, x)[0]), "cpu", params, state, x))
+    assert (cpu_kernels() is not None) == any(target.startswith("zoo_") for target in found), found
