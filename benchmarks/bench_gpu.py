@@ -13,7 +13,8 @@ matmuls):
 - ``tf32``: TF32 tensor cores on both sides: JAX's GPU default made explicit (``"tensorfloat32"``),
   both torch switches on;
 - ``bfloat16``: zoo's ``dtype="bfloat16"`` (params cast inside the call, float32 outputs) against timm
-  under ``torch.autocast(dtype=torch.bfloat16)``, the mixed precision a PyTorch user runs.
+  under ``torch.autocast(dtype=torch.bfloat16)``, the mixed precision a PyTorch user runs, both
+  libraries' precision switches at their defaults.
 
 Convolutional timm models run channels-last, as timm's own benchmark does. ``torch.compile`` uses
 ``dynamic=True`` so one compile per model and mode serves every batch size (a compile per shape would
@@ -62,12 +63,13 @@ MODELS = (
     "vit_base_patch16_224.augreg2_in21k_ft_in1k",
 )
 CHANNELS_LAST = ("resnet", "convnext")
-#: Each mode: JAX's default matmul precision for zoo's float32 dots and convs, whether torch's TF32
-#: switches are on, and the compute dtype (zoo's ``dtype``, timm's autocast).
+#: Each mode: JAX's default matmul precision for zoo's float32 dots and convs, torch's two TF32 switches
+#: (matmuls, cuDNN convs), and the compute dtype (zoo's ``dtype``, timm's autocast). bfloat16 leaves both
+#: libraries at their defaults, as a mixed-precision user runs them.
 MODES = {
-    "float32": ("float32", False, "float32"),
-    "tf32": ("tensorfloat32", True, "float32"),
-    "bfloat16": ("float32", False, "bfloat16"),
+    "float32": ("float32", (False, False), "float32"),
+    "tf32": ("tensorfloat32", (True, True), "float32"),
+    "bfloat16": (None, (False, True), "bfloat16"),
 }
 
 
@@ -88,17 +90,17 @@ def timed(run, seconds: float) -> float:
     return best
 
 
-def torch_tf32(on: bool) -> None:
+def torch_tf32(matmul: bool, cudnn: bool) -> None:
     """torch's two TF32 switches (matmuls: off by default; cuDNN convs: on by default)."""
-    torch.backends.cuda.matmul.allow_tf32 = on
-    torch.backends.cudnn.allow_tf32 = on
+    torch.backends.cuda.matmul.allow_tf32 = matmul
+    torch.backends.cudnn.allow_tf32 = cudnn
 
 
 def torch_runner(module, x, device: str, mode: str):
     _, tf32, dtype = MODES[mode]
 
     def run():
-        torch_tf32(tf32)
+        torch_tf32(*tf32)
         with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
             module(x)
         if device == "cuda":
@@ -205,7 +207,7 @@ class Bench:
 
 def _max_err(ref, ours: jax.Array, xt) -> float:
     """The largest difference of zoo's logits ``ours`` from timm's IEEE float32 logits on the same images."""
-    torch_tf32(False)
+    torch_tf32(False, False)
     with torch.inference_mode():
         theirs = ref(xt).float().cpu().numpy()
     return float(np.abs(np.asarray(ours, dtype=np.float32) - theirs).max())

@@ -134,7 +134,8 @@ def test_gpu_script_stops_at_its_budget_and_says_what_it_left_out(bench_gpu, mon
 
 
 def test_gpu_script_sets_each_modes_precision_on_both_sides(bench_gpu, monkeypatch):
-    """float32: JAX's matmul precision "float32" and torch's TF32 switches off; tf32: "tensorfloat32" and both on."""
+    """float32: JAX's matmul precision "float32" and torch's TF32 switches off; tf32: "tensorfloat32" and both
+    on; bfloat16: both libraries' defaults."""
     import jax
     import jax.numpy as jnp
     import torch
@@ -147,13 +148,14 @@ def test_gpu_script_sets_each_modes_precision_on_both_sides(bench_gpu, monkeypat
     tf32 = bench_gpu.zoo_runner(lambda *a: seen.append(jax.config.jax_default_matmul_precision) or jnp.zeros(1),
                                 ((), ()), None, "tf32")
     tf32()
-    assert seen == ["float32", "tensorfloat32"]
+    bench_gpu.zoo_runner(lambda *a: seen.append(jax.config.jax_default_matmul_precision) or jnp.zeros(1),
+                         ((), ()), None, "bfloat16")()
+    assert seen == ["float32", "tensorfloat32", None]
     flags = []
     module = lambda x: flags.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))  # noqa: E731
     for mode in ("float32", "tf32", "bfloat16"):
         bench_gpu.torch_runner(module, None, "cpu", mode)()
-    assert flags == [(False, False), (True, True), (False, False)]
-    bench_gpu.torch_tf32(False)
+    assert flags == [(False, False), (True, True), (False, True)]  # bfloat16: torch's defaults
 
 
 def test_gpu_script_compiles_each_model_and_dtype_afresh(bench_gpu, monkeypatch, capsys):
