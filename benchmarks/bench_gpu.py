@@ -195,7 +195,13 @@ class Bench:
         runs = {"zoo": zoo, "eager": torch_runner(ref, xt, self.device, mode)}
         if self.args.compile:
             runs["compile"] = torch_runner(self.compiled_timm(name, mode), xt, self.device, mode)
+        began = time.perf_counter()
+        zoo()  # compiles
+        first = time.perf_counter() - began
         secs = {k: timed(run, self.args.seconds) for k, run in runs.items()}
+        # On stderr, apart from the table: where a short lease's time goes (XLA's GPU compiles autotune).
+        print(f"{name} {mode} {batch}: zoo's first call (its compile) {first:.1f} s, the cell "
+              f"{time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
         line = f"| {name} | {mode} | {batch} | " + " | ".join(f"{batch / s:.1f}" for s in secs.values())
         line += f" | {secs['eager'] / secs['zoo']:.2f}x"
         if self.args.compile:

@@ -91,7 +91,10 @@ def test_gpu_script_runs_on_the_cpu_when_asked(bench_gpu, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["bench_gpu.py", "--cpu", "--models", "resnet18.a1_in1k", "--img-size", "32",
                                       "--batch", "1", "--seconds", "0.01", "--no-torch-compile"])
     bench_gpu.main()
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| resnet18.a1_in1k |")]
+    out, err = capsys.readouterr()
+    rows = [line for line in out.splitlines() if line.startswith("| resnet18.a1_in1k |")]
+    timings = [line for line in err.splitlines() if "zoo's first call (its compile)" in line]
+    assert [line.split(":")[0] for line in timings] == [f"resnet18.a1_in1k {m} 1" for m in ("bfloat16", "float32", "tf32")]
     modes = [row.split(" | ")[1] for row in rows]
     assert modes[:3] == ["bfloat16", "float32", "tf32"] and sorted(modes[3:]) == sorted(modes[:3])  # then sorted
     errors = {row.split(" | ")[1]: float(row.rstrip(" |").rsplit("|", 1)[1]) for row in rows}
