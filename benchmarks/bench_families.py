@@ -52,20 +52,9 @@ import zoo_core
 from zoo_core import hostmem
 from zoo_core.interop import save_safetensors
 from zoo_core.testing.parity import randomize_torch_module, state_dict_to_numpy
+from zoo_core.testing.reference_models import REFERENCE_MODELS
 
-MODELS = (
-    "resnet50.a1_in1k",
-    "resnext50_32x4d.a1h_in1k",
-    "seresnet50.a1_in1k",
-    "resnetv2_50x1_bit.goog_in21k_ft_in1k",
-    "convnext_tiny.fb_in1k",
-    "convnextv2_tiny.fcmae_ft_in1k",
-    "vit_small_patch16_224.augreg_in21k_ft_in1k",
-    "vit_base_patch16_224.augreg2_in21k_ft_in1k",
-    "vit_base_patch16_clip_224.openai",
-    "vit_base_patch16_siglip_224.webli",
-    "vit_small_patch14_reg4_dinov2.lvd142m",
-)
+MODELS = REFERENCE_MODELS
 TORCH_DEVICE = "cuda" if torch.cuda.is_available() and jax.default_backend() == "gpu" else "cpu"
 
 

@@ -13,21 +13,8 @@ import jax.numpy as jnp
 import pytest
 
 import zoo_core
+from zoo_core.testing.reference_models import REFERENCE_MODELS as MODELS
 
-#: every family's reference model and the architectures issue 22's table added (grouped convs, SE, CLIP's
-#: pre-norm and QuickGELU, SigLIP's attention pooling, DINOv2's registers and LayerScale)
-MODELS = (
-    "resnet50.a1_in1k",
-    "resnext50_32x4d.a1h_in1k",
-    "seresnet50.a1_in1k",
-    "resnetv2_50x1_bit.goog_in21k_ft_in1k",
-    "convnext_tiny.fb_in1k",
-    "convnextv2_tiny.fcmae_ft_in1k",
-    "vit_small_patch16_224.augreg_in21k_ft_in1k",
-    "vit_base_patch16_clip_224.openai",
-    "vit_base_patch16_siglip_224.webli",
-    "vit_small_patch14_reg4_dinov2.lvd142m",
-)
 #: dots zoo pins to HIGHEST whatever the default: SE's squeeze taken as mean_hw(x) · kernel before the conv
 #: (``nn.fused.conv_norm_act``), one per SE block, which must equal the mean of the conv's float32 output
 PINNED = {"seresnet50.a1_in1k": 16}
