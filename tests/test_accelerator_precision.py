@@ -3,7 +3,8 @@
 On GPUs and TPUs zoo's float32 matmuls and convolutions follow JAX's default precision (TF32 on NVIDIA
 GPUs, bfloat16 passes on TPUs), and ``jax.default_matmul_precision("float32")`` makes every one of them
 IEEE float32 (docs/precision.md). And none of zoo-cpu-kernels' calls, which exist for the CPU alone,
-reaches a GPU program: not in the forward, in float32 or bfloat16, nor in a training step's gradient."""
+reaches a GPU program: not in the forward, in float32 or bfloat16, nor in a training step's gradient (nor
+the float32 forward lowered for a TPU)."""
 
 import re
 from collections import Counter
@@ -27,9 +28,11 @@ def custom_calls(text: str) -> set[str]:
     return {a or b for a, b in CUSTOM_CALL.findall(text)}
 
 
-def cuda_program(name: str, *, precision: str | None = None, dtype: str | None = None, grad: bool = False) -> str:
+def program(name: str, *, precision: str | None = None, dtype: str | None = None, grad: bool = False,
+                 platform: str = "cuda") -> str:
     """The CUDA program (StableHLO text) of ``name``'s forward at batch 2, 224², computing in ``dtype``, under
-    JAX's default matmul ``precision``; with ``grad``, of a training step's gradient instead."""
+    JAX's default matmul ``precision``; with ``grad``, of a training step's gradient instead; for ``platform``
+    (``"tpu"``) instead of CUDA."""
     model = zoo_core.create_model(name, dtype=dtype, **({"img_size": 224} if "dinov2" in name else {}))
     params, state = jax.eval_shape(model.init, jax.random.key(0))
     x = jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32)
@@ -42,7 +45,7 @@ def cuda_program(name: str, *, precision: str | None = None, dtype: str | None =
     else:
         fn = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])
     with jax.default_matmul_precision(precision):
-        return lowered(fn, "cuda", params, state, x)
+        return lowered(fn, platform, params, state, x)
 
 
 def lowered(fn, platform: str, *args) -> str:
@@ -53,7 +56,7 @@ def lowered(fn, platform: str, *args) -> str:
 def precisions(name: str, precision: str | None) -> Counter:
     """(op, its operands' precision, its result's element type) → count, for the dots and convolutions in
     the CUDA program of ``name``'s float32 forward under ``precision``."""
-    text = cuda_program(name, precision=precision)
+    text = program(name, precision=precision)
     assert custom_calls(text) == set()
     found = Counter()
     for line in text.splitlines():
@@ -79,8 +82,8 @@ def test_float32_reaches_every_dot_and_convolution(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_no_cpu_kernel_reaches_a_gpu_training_step_or_a_bfloat16_forward(name):
-    for text in (cuda_program(name, dtype="bfloat16"), cuda_program(name, grad=True)):
+def test_no_cpu_kernel_reaches_a_gpu_or_tpu_program(name):
+    for text in (program(name, dtype="bfloat16"), program(name, grad=True), program(name, platform="tpu")):
         assert "stablehlo.convolution" in text or "stablehlo.dot_general" in text
         assert custom_calls(text) == set()
 
