@@ -44,11 +44,8 @@ import os
 import sys
 import time
 
-# JAX would otherwise take 75% of the GPU's memory at its first call and leave torch the rest; set before
-# JAX starts its backend (benchmarks/device_gpu.sh sets it too).
-os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_families  # noqa: E402  (sibling script: build_pair, cpu_name)
+import bench_families  # noqa: E402  (sibling script: build_pair, cpu_name; it keeps JAX from preallocating the GPU)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
