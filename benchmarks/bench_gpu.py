@@ -24,14 +24,13 @@ show what the mode costs.
 
     python benchmarks/bench_gpu.py [--models ...] [--batch 8 256 1 64] [--dtypes bfloat16 float32 tf32] [--budget S]
 
-Cells run batch size by batch size in the order given, each for every mode and model (timm eager
-only; the compiled column goes model by model, see below), so that the batch sizes and modes named
-first are measured for every model before the rest; rows print as they are measured, and the whole
-table again, sorted, at the end. With ``--budget S`` no new model or cell starts once S seconds have
-passed since the start, and the last line names the cells left out: a lent GPU machine is held for
-minutes, and a table cut short still carries every row it printed (``benchmarks/device_gpu.sh`` runs
-it that way). With ``torch.compile`` the cells go model by model instead (dynamo is reset before each
-model's compile, see ``rows_for``).
+Without ``torch.compile``, cells run batch size by batch size in the order given, each for every mode
+and model, so that the batch sizes and modes named first are measured for every model before the rest;
+rows print as they are measured, and the whole table again, sorted, at the end. With it they go model
+by model and mode by mode, one compile each (``Bench``). With ``--budget S`` no new cell starts once S
+seconds have passed since the start, and the last line names the cells left out: a lent GPU machine is
+held for minutes, and a table cut short still carries every row it printed (``benchmarks/device_gpu.sh``
+runs it that way). Each cell's zoo compile and total time go to stderr.
 
 Without a GPU it says so and exits (``nox -s bench`` runs every script); ``--cpu`` runs it on the
 CPU anyway, at whatever small sizes are given, to check the script itself.

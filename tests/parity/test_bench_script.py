@@ -104,7 +104,7 @@ def test_gpu_script_runs_on_the_cpu_when_asked(bench_gpu, monkeypatch, capsys):
 
 def test_gpu_script_runs_batch_sizes_first_then_modes_then_models(bench_gpu, monkeypatch, capsys):
     """Without torch.compile, batch 8 (the first given) for every mode and model before batch 1, so that a
-    budget cut leaves the sizes asked for first; each pair is built and each forward jitted once."""
+    budget cut leaves the sizes asked for first; each pair is built once."""
     built = []
     real = bench_gpu.bench_families.build_pair
     monkeypatch.setattr(bench_gpu.bench_families, "build_pair", lambda *a: built.append(a[0]) or real(*a))
@@ -143,21 +143,20 @@ def test_gpu_script_sets_each_modes_precision_on_both_sides(bench_gpu, monkeypat
     import jax.numpy as jnp
     import torch
 
-    seen = []
+    seen, flags = [], []
     monkeypatch.setattr(bench_gpu.torch.backends.cudnn, "allow_tf32", True)
-    zoo = bench_gpu.zoo_runner(lambda *a: seen.append(jax.config.jax_default_matmul_precision) or jnp.zeros(1),
-                               ((), ()), None, "float32")
-    zoo()
-    tf32 = bench_gpu.zoo_runner(lambda *a: seen.append(jax.config.jax_default_matmul_precision) or jnp.zeros(1),
-                                ((), ()), None, "tf32")
-    tf32()
-    bench_gpu.zoo_runner(lambda *a: seen.append(jax.config.jax_default_matmul_precision) or jnp.zeros(1),
-                         ((), ()), None, "bfloat16")()
-    assert seen == ["float32", "tensorfloat32", None]
-    flags = []
-    module = lambda x: flags.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))  # noqa: E731
+
+    def forward(*args):
+        seen.append(jax.config.jax_default_matmul_precision)
+        return jnp.zeros(1)
+
+    def module(x):
+        flags.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+
     for mode in ("float32", "tf32", "bfloat16"):
+        bench_gpu.zoo_runner(forward, ((), ()), None, mode)()
         bench_gpu.torch_runner(module, None, "cpu", mode)()
+    assert seen == ["float32", "tensorfloat32", None]
     assert flags == [(False, False), (True, True), (False, True)]  # bfloat16: torch's defaults
 
 
