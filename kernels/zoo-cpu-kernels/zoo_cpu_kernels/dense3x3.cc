@@ -49,6 +49,12 @@ struct Shape {
 struct Taps {
   const float* base;
   int64_t tap, ld, c0;
+  // Where chunks are copied (`rows_of`), the next chunk's kernel rows: tap t's row c at `ahead` +
+  // t·Cin·Cout + (c - c0)·Cout for the `ahead_rows` rows from c = c0, prefetched into L2 by the first
+  // blocks of this chunk's rows (U of them, one cache line of each row each), so that the next copy
+  // reads them from L2 (null: none). The same remedy as the pointwise kernel's `Slice::ahead`.
+  const float* ahead = nullptr;
+  int64_t ahead_rows = 0;
 };
 
 // Kernels with at least kPackCout output channels are read from a packed copy of each chunk: rows
@@ -63,10 +69,11 @@ constexpr int64_t kPackCout = 512;
 // (a chunk's first block: its kernel rows come from L3 or memory, Cout floats apart, where the
 // hardware prefetcher does not follow) it prefetches the kernel rows kAhead ahead.
 constexpr int64_t kAhead = 24;
-template <int S, int U, int R, int J, bool LEFT, bool RIGHT, bool M, bool P = false>
+template <int S, int U, int R, int J, bool LEFT, bool RIGHT, bool M, bool P = false, bool A = false>
 __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][U], const float* xr,
                                                   const float* kr, const Taps& kt, int64_t c0, int64_t c1,
-                                                  const vec (&sh)[U], zoo::ColumnSums* m) {
+                                                  const vec (&sh)[U], zoo::ColumnSums* m,
+                                                  const float* ar = nullptr) {
   const float* xj = xr + J * s.cin;
   const float* kj = kr + J * kt.tap;
   [[maybe_unused]] vec m1[U] = {}, m2[U] = {};
@@ -74,6 +81,9 @@ __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][
     if constexpr (M || P) {
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) __builtin_prefetch(kj + (c - kt.c0 + kAhead) * kt.ld + u * 16, 0, 3);
+    }
+    if constexpr (A) {
+      if (c - kt.c0 < kt.ahead_rows) __builtin_prefetch(ar + J * s.cin * s.cout + (c - kt.c0) * s.cout, 0, 2);
     }
     vec kv[U];
 #pragma GCC unroll 4
@@ -94,10 +104,10 @@ __attribute__((always_inline)) inline void column(const Shape& s, vec (&acc)[R][
 // adds to what the output holds unless `first`. LEFT: ow0 == 0; RIGHT: the last pixel's window
 // reaches past the image's last column. With M (a row whose windows use all three kernel rows), the
 // kernel rows of chunk [c0, c1) also go into the moments' sums `m`. P: prefetch the kernel rows ahead.
-template <int S, int U, int R, bool LEFT, bool RIGHT, bool M, bool P = false>
+template <int S, int U, int R, bool LEFT, bool RIGHT, bool M, bool P = false, bool A = false>
 __attribute__((always_inline)) inline void block(const Shape& s, const float* x_n, const float* k, const Taps& kt,
                                                  float* y_row, int64_t oh, int64_t ow0, int64_t o0, int64_t c0,
-                                                 int64_t c1, bool first, zoo::ColumnSums* m) {
+                                                 int64_t c1, bool first, zoo::ColumnSums* m, int64_t line = 0) {
   vec sh[U];  // each column's first value (kernel (0, 0, 0, o)): the moments' shift
 #pragma GCC unroll 4
   for (int u = 0; u < U; ++u) sh[u] = M ? load(k + o0 + u * 16) : vec{};
@@ -111,9 +121,11 @@ __attribute__((always_inline)) inline void block(const Shape& s, const float* x_
     // Column S·ow0 - 1 is read only where LEFT is false (ow0 >= 1).
     const float* xr = x_n + ((top + i) * s.w + ow0 * S - 1) * s.cin;
     const float* kr = kt.base + i * 3 * kt.tap;
-    column<S, U, R, 0, LEFT, RIGHT, M, P>(s, acc, xr, kr, kt, c0, c1, sh, m);
-    column<S, U, R, 1, LEFT, RIGHT, M, P>(s, acc, xr, kr, kt, c0, c1, sh, m);
-    column<S, U, R, 2, LEFT, RIGHT, M, P>(s, acc, xr, kr, kt, c0, c1, sh, m);
+    // A: cache line `line` of the next chunk's rows of kernel row i's taps.
+    const float* ar = A ? kt.ahead + i * 3 * s.cin * s.cout + line * 16 : nullptr;
+    column<S, U, R, 0, LEFT, RIGHT, M, P, A>(s, acc, xr, kr, kt, c0, c1, sh, m, ar);
+    column<S, U, R, 1, LEFT, RIGHT, M, P, A>(s, acc, xr, kr, kt, c0, c1, sh, m, ar);
+    column<S, U, R, 2, LEFT, RIGHT, M, P, A>(s, acc, xr, kr, kt, c0, c1, sh, m, ar);
   }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
@@ -121,35 +133,38 @@ __attribute__((always_inline)) inline void block(const Shape& s, const float* x_
     for (int u = 0; u < U; ++u) store(y_row + (ow0 + r) * s.cout + o0 + u * 16, acc[r][u]);
 }
 
-template <int S, int U, int R, bool M = false, bool P = false>
+template <int S, int U, int R, bool M = false, bool P = false, bool A = false>
 __attribute__((always_inline)) inline void any_block(const Shape& s, const float* x_n, const float* k,
                                                      const Taps& kt, float* y_row, int64_t oh, int64_t ow0,
                                                      int64_t o0, int64_t c0, int64_t c1, bool first,
-                                                     zoo::ColumnSums* m = nullptr) {
+                                                     zoo::ColumnSums* m = nullptr, int64_t line = 0) {
   const bool left = ow0 == 0, right = (ow0 + R - 1) * S + 1 >= s.w;
   if (left && right) {
-    block<S, U, R, true, true, M, P>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, true, true, M, P, A>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m, line);
   } else if (left) {
-    block<S, U, R, true, false, M, P>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, true, false, M, P, A>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m, line);
   } else if (right) {
-    block<S, U, R, false, true, M, P>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, false, true, M, P, A>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m, line);
   } else {
-    block<S, U, R, false, false, M, P>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m);
+    block<S, U, R, false, false, M, P, A>(s, x_n, k, kt, y_row, oh, ow0, o0, c0, c1, first, m, line);
   }
 }
 
 // One output row, channels [o0, o0 + 16·U): blocks of R pixels, then the tail in blocks of 4, 2, 1.
 // With `m`, the first block (R pixels: the caller checks the row has them) also takes the moments;
-// with `ahead` (a chunk's first row), it prefetches the kernel rows for the blocks after it.
+// with `ahead` (a chunk's first row), it prefetches the kernel rows for the blocks after it; with
+// `line` in [0, U) and `kt.ahead`, it prefetches that cache line of the next chunk's rows.
 template <int S, int U, int R>
 __attribute__((always_inline)) inline void row(const Shape& s, const float* x_n, const float* k, const Taps& kt,
                                                float* y_row, int64_t oh, int64_t o0, int64_t c0, int64_t c1,
-                                               bool first, zoo::ColumnSums* m, bool ahead = false) {
+                                               bool first, zoo::ColumnSums* m, bool ahead = false, int64_t line = -1) {
   int64_t ow = 0;
   if (m) {
     any_block<S, U, R, true>(s, x_n, k, kt, y_row, oh, ow, o0, c0, c1, first, m), ow += R;
   } else if (ahead && R <= s.ow) {
     any_block<S, U, R, false, true>(s, x_n, k, kt, y_row, oh, ow, o0, c0, c1, first), ow += R;
+  } else if (kt.ahead && 0 <= line && line < U && R <= s.ow) {
+    any_block<S, U, R, false, false, true>(s, x_n, k, kt, y_row, oh, ow, o0, c0, c1, first, nullptr, line), ow += R;
   }
   for (; ow + R <= s.ow; ow += R) any_block<S, U, R>(s, x_n, k, kt, y_row, oh, ow, o0, c0, c1, first);
   if constexpr (R > 4) {
@@ -165,11 +180,12 @@ __attribute__((always_inline)) inline void row(const Shape& s, const float* x_n,
 // row `m_row`'s first block also takes the moments' sums `m` (m_row -1: none). With `packed` (room for
 // 9 · cin_block · 64 floats, 64-byte aligned), each chunk's taps are first copied there side by side
 // (rows of 16·U floats; the copy prefetches the rows kAhead ahead, as the first row's first block does
-// in place).
+// in place), and the next chunk's rows (this block's, or from `next_o0` on, the next block's first; -1:
+// none) are prefetched while this one is read (`Taps::ahead`).
 template <int S, int U, int R>
 __attribute__((always_inline)) inline void rows_of(const Shape& s, const float* x, const float* k, float* y,
                                                    int64_t o0, int64_t r0, int64_t r1, int64_t m_row,
-                                                   zoo::ColumnSums* m, float* packed) {
+                                                   zoo::ColumnSums* m, float* packed, int64_t next_o0) {
   constexpr int64_t width = 16 * U;
   for (int64_t c0 = 0; c0 < s.cin; c0 += s.cin_block) {
     const int64_t c1 = std::min(s.cin, c0 + s.cin_block);
@@ -185,11 +201,16 @@ __attribute__((always_inline)) inline void rows_of(const Shape& s, const float* 
         }
       }
       kt = Taps{packed, (c1 - c0) * width, width, c0};
+      if (c1 < s.cin) {
+        kt.ahead = k + c1 * s.cout + o0, kt.ahead_rows = std::min(s.cin_block, s.cin - c1);
+      } else if (next_o0 >= 0) {
+        kt.ahead = k + next_o0, kt.ahead_rows = std::min(s.cin_block, s.cin);
+      }
     }
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / s.oh, oh = r % s.oh;
       row<S, U, R>(s, x + n * s.h * s.w * s.cin, k, kt, y + r * s.ow * s.cout, oh, o0, c0, c1, c0 == 0,
-                   r == m_row ? m : nullptr, r == r0 && !packed);
+                   r == m_row ? m : nullptr, r == r0 && !packed, r - r0);
     }
   }
 }
@@ -205,12 +226,12 @@ int64_t full_row(const Shape& s, int64_t stride) {
 template <int S, int U, int R>
 __attribute__((always_inline)) inline void block_rows(const Shape& s, const float* x, const float* k, float* y,
                                                       float* moments, int64_t o0, int64_t r0, int64_t r1,
-                                                      float* packed) {
-  if (!moments) return rows_of<S, U, R>(s, x, k, y, o0, r0, r1, -1, nullptr, packed);
+                                                      float* packed, int64_t next_o0 = -1) {
+  if (!moments) return rows_of<S, U, R>(s, x, k, y, o0, r0, r1, -1, nullptr, packed, next_o0);
   const int64_t m_row = s.ow >= R ? full_row(s, S) : -1;
   const bool mine = m_row >= 0 ? r0 <= m_row && m_row < r1 : r0 == 0;
   zoo::ColumnSums sums;
-  rows_of<S, U, R>(s, x, k, y, o0, r0, r1, mine && m_row >= 0 ? m_row : -1, &sums, packed);
+  rows_of<S, U, R>(s, x, k, y, o0, r0, r1, mine && m_row >= 0 ? m_row : -1, &sums, packed, next_o0);
   if (!mine) return;
   if (m_row < 0) sums.add_rows(k + o0, 9 * s.cin, s.cout, 16 * U);
   sums.finish(k + o0, 9 * s.cin, 16 * U, moments + o0, s.cout);
@@ -232,10 +253,12 @@ __attribute__((always_inline)) inline void strided(const Shape& s, const float* 
   for (int64_t b = first / total_rows; b * total_rows < last; ++b) {
     const int64_t r0 = std::max(first, b * total_rows) - b * total_rows;
     const int64_t r1 = std::min(last, (b + 1) * total_rows) - b * total_rows;
+    // The next block of 64 channels, where this thread goes on to it.
+    const int64_t next_o0 = b + 1 < full && (b + 1) * total_rows < last ? (b + 1) * 64 : -1;
     if (b < full && s.ow % 7 == 0 && s.ow <= 14) {  // whole blocks of 7 beat 6 + a short tail
-      block_rows<S, 4, 7>(s, x, k, y, moments, b * 64, r0, r1, packed);
+      block_rows<S, 4, 7>(s, x, k, y, moments, b * 64, r0, r1, packed, next_o0);
     } else if (b < full) {
-      block_rows<S, 4, 6>(s, x, k, y, moments, b * 64, r0, r1, packed);
+      block_rows<S, 4, 6>(s, x, k, y, moments, b * 64, r0, r1, packed, next_o0);
     } else {
       if (s.cout % 64 >= 32) block_rows<S, 2, 14>(s, x, k, y, moments, full * 64, r0, r1, packed);
       if (s.cout % 32) block_rows<S, 1, 14>(s, x, k, y, moments, s.cout - 16, r0, r1, packed);
