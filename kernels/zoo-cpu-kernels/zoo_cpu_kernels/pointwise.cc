@@ -30,8 +30,9 @@
 // tiles); each item runs over the input channels in chunks of `cin_block` (the kernel slice a chunk
 // reads, cin_block × 64 floats, stays in L1-L2), keeping partial sums in y between chunks and
 // applying the epilogue as the last chunk is stored; a block prefetches the next block's input
-// rows, and where chunks are copied, the next chunk's kernel rows (`Slice::ahead`). Items are spread in contiguous ranges over XLA's intra-op thread pool (at most
-// `max_threads` tasks where that is positive). Other CPUs (or `portable` = 1) get a plain loop.
+// rows, and where chunks are copied, the next chunk's kernel rows (`Slice::ahead`). Items are spread
+// in contiguous ranges over XLA's intra-op thread pool (at most `max_threads` tasks where that is
+// positive). Other CPUs (or `portable` = 1) get a plain loop.
 
 #include <algorithm>
 #include <cmath>
