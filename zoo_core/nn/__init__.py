@@ -19,7 +19,14 @@ from zoo_core.nn.depthwise import depthwise_conv2d
 from zoo_core.nn.diff_attention import DiffAttention, diff_attention
 from zoo_core.nn.eca import EcaModule, eca_kernel_size, eca_module
 from zoo_core.nn.evonorm import EvoNorm2dS0
-from zoo_core.nn.fused import conv_affine, conv_norm_act, dense_affine, dense_layer, depthwise_layer_norm
+from zoo_core.nn.fused import (
+    conv_affine,
+    conv_norm_act,
+    dense_affine,
+    dense_layer,
+    depthwise_layer_norm,
+    gelu_mlp_residual,
+)
 from zoo_core.nn.grn import GlobalResponseNorm, GlobalResponseNormMlp, grn, grn_mlp
 from zoo_core.nn.grouped import grouped_conv2d
 from zoo_core.nn.initializers import (
@@ -53,7 +60,7 @@ __all__ = [
     "GlobalResponseNormMlp", "GroupNorm", "Identity", "LayerNorm", "LayerScale", "MaxPool2d", "Mlp", "Module",
     "MultiHeadSelfAttention", "Params", "PatchEmbed", "RelPosAttention2d", "RelPosBias", "RmsNorm", "SEBlock",
     "SwiGLU", "Sequential", "State", "StdConv2d", "VitBlock", "abstract_init", "attention_pool_latent",
-    "avg_pool2d", "binomial_filter", "blur_pool2d", "conv2d", "conv_affine", "conv_norm_act", "dense_affine", "dense_layer", "depthwise_layer_norm", "create_aa", "depthwise_conv2d", "grouped_conv2d", "diff_attention", "dot_product_attention", "eca_kernel_size", "eca_module", "gelu", "gelu_tanh",
+    "avg_pool2d", "binomial_filter", "blur_pool2d", "conv2d", "conv_affine", "conv_norm_act", "dense_affine", "dense_layer", "depthwise_layer_norm", "gelu_mlp_residual", "create_aa", "depthwise_conv2d", "grouped_conv2d", "diff_attention", "dot_product_attention", "eca_kernel_size", "eca_module", "gelu", "gelu_tanh",
     "get_act", "get_padding", "glu_mlp", "global_avg_pool", "grn", "grn_mlp", "group_norm_act", "kaiming_normal_fan_out",
     "layer_norm", "layernorm2d", "max_pool2d", "mhsa", "mlp", "normal_init", "patch_embed", "quick_gelu", "rel_pos_attention",
     "rel_pos_index", "relu", "resample_abs_pos_embed", "se_block", "se_make_divisible", "split_keys", "sigmoid",

@@ -293,6 +293,48 @@ def dense_layer(params, x: jax.Array, *, gamma: jax.Array | None = None,
 
 
 
+def gelu_mlp_residual(fc1: dict, fc2: dict, x: jax.Array, residual: jax.Array, *, gamma: jax.Array | None = None,
+                      pre_norm: tuple | None = None) -> jax.Array:
+    """``residual + gamma? · dense(fc2, gelu(dense(fc1, x')))``: an MLP with the exact GELU, its LayerScale and
+    its residual add (``fc1``, ``fc2``: ``Dense`` leaves, ``kernel`` and optional ``bias``), ``x'`` = ``x`` or,
+    with ``pre_norm`` = (scale, bias, eps), its LayerNorm. On the CPU, for float32 with zoo-cpu-kernels'
+    ``pointwise_mlp`` (hidden and output widths multiples of 16), the two layers run as one call that keeps
+    each chunk of rows' hidden activations in cache between them: they are never written to memory, nor
+    held in XLA's buffer for the forward (ConvNeXt-T at batch 8: 59 → 31 MB). It computes what the two
+    ``dense_layer`` calls compute, bit for bit; its gradients are theirs (a custom VJP). Elsewhere those two
+    calls."""
+    norm = None if pre_norm is None else tuple(pre_norm[:2])
+    eps = None if pre_norm is None else float(pre_norm[2])
+
+    def composed(x, fc1, fc2, residual, gamma, norm):
+        h = first_layer(gelu_fn, fc1, x, None if norm is None else (*norm, eps))
+        return dense_layer(fc2, h, gamma=gamma, residual=residual)
+
+    from zoo_core.kernels import cpu_kernels
+
+    kernels = cpu_kernels()
+    args = (x, fc1, fc2, residual, gamma, norm)
+    hidden, out = fc1["kernel"].shape[-1], fc2["kernel"].shape[-1]
+    if (kernels is None or not getattr(kernels, "POINTWISE_MLP", False) or x.ndim < 2 or x.size == 0
+            or hidden % 16 or out % 16 or residual.shape != (*x.shape[:-1], out)
+            or any(a.dtype != jnp.float32 for a in jax.tree.leaves(args))):
+        return composed(*args)
+    images = x.shape[0]
+
+    def on_cpu(x, fc1, fc2, residual, gamma, norm):
+        b1 = fc1["bias"] if "bias" in fc1 else jnp.zeros((hidden,), jnp.float32)
+        b2 = fc2["bias"] if "bias" in fc2 else jnp.zeros((out,), jnp.float32)
+        s2 = jnp.ones((out,), jnp.float32) if gamma is None else gamma
+        rows = x.reshape(images, 1, -1, x.shape[-1])
+        y = kernels.pointwise_mlp(rows, (fc1["kernel"], jnp.ones((hidden,), jnp.float32), b1),
+                                  (fc2["kernel"], s2, s2 * b2), residual.reshape(images, 1, -1, out),
+                                  norm=None if norm is None else (*norm, eps))
+        return y.reshape(*x.shape[:-1], out)
+
+    return lax.platform_dependent(*args, cpu=functools.partial(with_reference_vjp, composed, on_cpu),
+                                  default=composed)
+
+
 def depthwise_layer_norm(conv: Conv2d, norm: LayerNorm, params: dict, x: jax.Array) -> jax.Array:
     """``norm(conv(x))`` for a depthwise ``conv`` and a ``LayerNorm`` over its output channels (ConvNeXt's
     ``conv_dw`` and ``norm``), ``params`` holding the two modules' leaves as ``{"conv": ..., "norm": ...}``.

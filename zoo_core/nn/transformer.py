@@ -119,11 +119,13 @@ class Mlp(Module):
         block into one of its library fusions (on a Zen 4 EPYC those broadcast GELU's constants to
         full-size arrays). Elsewhere the modules, one after the other. ``pre_norm``: a LayerNorm's
         ``(scale, bias, eps)`` applied to ``x`` first (the block's ``norm2``), as fc1's prologue."""
-        from zoo_core.nn.fused import apply_with_residual, dense_layer, first_layer
+        from zoo_core.nn.fused import apply_with_residual, dense_layer, first_layer, gelu_mlp_residual
 
         if self.norm is not None or x.dtype != jnp.float32:
             x = x if pre_norm is None else layer_norm(x, *pre_norm)
             return apply_with_residual(self, params, x, residual, gamma)
+        if self.act is gelu:  # on the CPU both layers in one call, the hidden activations kept in cache
+            return gelu_mlp_residual(params["fc1"], params["fc2"], x, residual, gamma=gamma, pre_norm=pre_norm)
         h = first_layer(self.act, params["fc1"], x, pre_norm)
         return dense_layer(params["fc2"], h, gamma=gamma, residual=residual)
 

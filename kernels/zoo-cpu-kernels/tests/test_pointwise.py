@@ -1,5 +1,6 @@
 """The compiled 1×1 conv with its BatchNorm / residual / ReLU epilogue against a float64 numpy
-reference (block and chunk tails, strides, both code paths, vmap, threads, sharding, arguments)."""
+reference (block and chunk tails, strides, both code paths, vmap, threads, sharding, arguments), and the
+compiled MLP (``pointwise_mlp``) against the two calls it replaces."""
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import pytest
 from zoo_core.errors import ArgumentError
 
 from zoo_cpu_kernels import pointwise
-from zoo_cpu_kernels.pointwise import pointwise_conv2d, pointwise_supports
+from zoo_cpu_kernels.pointwise import pointwise_conv2d, pointwise_mlp, pointwise_supports
 
 
 def reference(x, kernel, scale, shift, residual, stride, relu):
@@ -455,3 +456,107 @@ def test_a_prologue_over_a_sharded_batch_stays_where_it_lies():
         one = pointwise_conv2d(x, k, s, b, in_scale=a, in_shift=c)
         err = float(np.abs(np.asarray(jax.jit(f)(x, a, c)) - one).max())
     """) == ("4", "False", 0.0)
+
+
+# The MLP: fc1 with its GELU, then fc2 with its residual, in one call.
+
+def layers(k, d, o, seed=1):
+    rng = np.random.default_rng(seed)
+    fc1 = ((rng.standard_normal((k, d)) / np.sqrt(k)).astype(np.float32), rng.uniform(0.5, 1.5, d).astype(np.float32),
+           rng.standard_normal(d).astype(np.float32))
+    fc2 = ((rng.standard_normal((d, o)) / np.sqrt(d)).astype(np.float32), rng.uniform(0.5, 1.5, o).astype(np.float32),
+           rng.standard_normal(o).astype(np.float32))
+    return fc1, fc2
+
+
+def two_calls(x, fc1, fc2, res, norm, **kw):
+    pro = {} if norm is None else {"in_scale": norm[0], "in_shift": norm[1], "in_norm_eps": norm[2]}
+    h = pointwise_conv2d(x, *fc1, gelu=True, **pro)
+    return pointwise_conv2d(h, *fc2, res)
+
+
+def mlp64(x, fc1, fc2, res, norm):
+    if norm is None:
+        h = gelu64(reference(x, *fc1, None, 1, False))
+    else:
+        h = layer_norm_reference(x, *fc1, None, norm[0], norm[1], norm[2], gelu=True)
+    return reference(h, *fc2, res, 1, False)
+
+
+# (N, H, W, K, D, O, residual, norm, chunk_floats): chunks of 6 rows and more with a short last one, chunks that
+# straddle images, a K tail past the last vector (40), a wide hidden layer packed whole (D 1024), one chunk for
+# all the rows (the default 2^20), a ViT's token rows under a LayerNorm
+MLP_CASES = [(2, 5, 7, 48, 192, 48, True, False, 6 * 192), (3, 4, 5, 40, 160, 32, False, False, 17 * 160),
+             (1, 14, 14, 64, 1024, 64, True, False, 48 * 1024), (2, 9, 9, 96, 384, 96, True, False, 1 << 20),
+             (2, 1, 197, 64, 256, 64, True, True, 100 * 256), (3, 2, 5, 40, 48, 48, False, True, 12 * 48)]
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["avx512", "portable"])
+@pytest.mark.parametrize("case", MLP_CASES, ids=lambda c: "x".join(map(str, c[:6])) + f"-r{c[6]:d}-ln{c[7]:d}-{c[8]}")
+def test_the_mlp_is_the_two_layers_bit_for_bit(case, portable):
+    n, h, w, k, d, o, residual, norm, chunk = case
+    x, _, _, _, _ = data(n, h, w, k, 16)
+    res = np.random.default_rng(5).standard_normal((n, h, w, o)).astype(np.float32) if residual else None
+    fc1, fc2 = layers(k, d, o)
+    ln = None
+    if norm:
+        rng = np.random.default_rng(9)
+        x = x * 3.0 + 5.0  # a mean far from zero
+        ln = (rng.uniform(0.2, 2.0, k).astype(np.float32), rng.standard_normal(k).astype(np.float32), 1e-6)
+    got = jax.jit(lambda x, r: pointwise_mlp(x, fc1, fc2, r, norm=ln, chunk_floats=chunk, portable=portable))(x, res)
+    if not portable:  # the portable path sums in the same order too, but the two calls here take the AVX-512 one
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(two_calls(x, fc1, fc2, res, ln)))
+    np.testing.assert_allclose(np.asarray(got), mlp64(x, fc1, fc2, res, ln), rtol=2e-5, atol=2e-5)
+
+
+def test_the_mlp_over_threads_chunks_and_vmap():
+    x, _, _, _, res = data(2, 28, 28, 96, 96, residual=True)
+    fc1, fc2 = layers(96, 384, 96)
+    one = pointwise_mlp(x, fc1, fc2, res, max_threads=1)
+    np.testing.assert_array_equal(np.asarray(one), np.asarray(pointwise_mlp(x, fc1, fc2, res)))
+    np.testing.assert_array_equal(np.asarray(one), np.asarray(pointwise_mlp(x, fc1, fc2, res, chunk_floats=384 * 90)))
+    # a batch of inputs and residuals folds into N
+    got = jax.vmap(lambda x, r: pointwise_mlp(x, fc1, fc2, r))(x[:, None], res[:, None])
+    np.testing.assert_array_equal(np.asarray(got[:, 0]), np.asarray(one))
+    # a batch of weights loops: each image its own fc2 scale
+    s2 = np.stack([fc2[1], 2 * fc2[1]])
+    got = jax.vmap(lambda x, r, s: pointwise_mlp(x, fc1, (fc2[0], s, fc2[2]), r))(x[:, None], res[:, None], s2)
+    for i in range(2):
+        want = pointwise_mlp(x[i:i + 1], fc1, (fc2[0], s2[i], fc2[2]), res[i:i + 1])
+        np.testing.assert_array_equal(np.asarray(got[i]), np.asarray(want))
+
+
+def test_the_mlp_over_a_sharded_batch_stays_where_it_lies():
+    """Under jax.sharding each device runs the MLP on its own images: no all-gather of the batch."""
+    assert on_four_devices("""
+        from zoo_cpu_kernels.pointwise import pointwise_mlp
+        x = rng.standard_normal((8, 5, 5, 16), dtype=np.float32)
+        r = rng.standard_normal((8, 5, 5, 16), dtype=np.float32)
+        k1, k2 = rng.standard_normal((16, 64), dtype=np.float32), rng.standard_normal((64, 16), dtype=np.float32)
+        s1, b1 = rng.standard_normal((2, 64), dtype=np.float32)
+        s2, b2, g, c = rng.standard_normal((4, 16), dtype=np.float32)
+        def f(x, r):
+            return pointwise_mlp(jax.lax.with_sharding_constraint(x, batch), (k1, s1, b1), (k2, s2, b2), r,
+                                 norm=(g, c, 1e-5))
+        hlo = jax.jit(f).lower(x, r).compile().as_text()
+        one = pointwise_mlp(x, (k1, s1, b1), (k2, s2, b2), r, norm=(g, c, 1e-5))
+        err = float(np.abs(np.asarray(jax.jit(f)(x, r)) - one).max())
+    """) == ("4", "False", 0.0)
+
+
+@pytest.mark.parametrize("change, arg", [
+    ({"fc1": "kernel"}, "fc1"),                                                  # not a triple
+    ({"fc1": (np.ones((9, 32), np.float32), np.ones(32, np.float32), np.ones(32, np.float32))}, "fc1 kernel"),
+    ({"fc2": (np.ones((32, 24), np.float32), np.ones(24, np.float32), np.ones(24, np.float32))}, "fc2 kernel"),
+    ({"fc2": (np.ones((32, 16), np.float32), np.ones(15, np.float32), np.ones(16, np.float32))}, "fc2 scale"),
+    ({"residual": np.ones((2, 4, 4, 8), np.float32)}, "residual"),                # the input's width, not fc2's
+    ({"norm": (np.ones(8, np.float32), np.ones(8, np.float32), -1.0)}, "norm"),   # a negative eps
+    ({"norm": (np.ones(9, np.float32), np.ones(8, np.float32), 1e-6)}, "norm scale"),
+    ({"chunk_floats": 0}, "chunk_floats"),
+])
+def test_bad_mlp_arguments_are_refused(change, arg):
+    x = np.ones((2, 4, 4, 8), np.float32)
+    kwargs = {"fc1": (np.ones((8, 32), np.float32), np.ones(32, np.float32), np.zeros(32, np.float32)),
+              "fc2": (np.ones((32, 16), np.float32), np.ones(16, np.float32), np.zeros(16, np.float32)), **change}
+    with pytest.raises(ArgumentError, match=arg):
+        pointwise_mlp(x, **kwargs)

@@ -29,6 +29,12 @@ Its scale and shift may differ per image (``POINTWISE_PER_IMAGE``: a squeeze-exc
 into them), and its activation may be the exact GELU instead (``POINTWISE_GELU``: a linear layer
 followed by GELU, as in ConvNeXt's and the transformers' MLPs, through ``zoo_core.nn.dense_layer``).
 
+``pointwise_mlp(x, fc1, fc2, residual=None, norm=None)`` is an MLP's two linear layers as one call
+(``POINTWISE_MLP``): fc1 with its GELU, fc2 with its residual, optionally a LayerNorm before fc1, each layer
+the pointwise kernel's computation bit for bit, the rows in chunks whose hidden activations stay in cache
+between the two; zoo-core calls it from ``zoo_core.nn.gelu_mlp_residual`` on the CPU (ConvNeXt's and the
+ViTs' MLPs).
+
 ``direct_conv2d(x, kernel, scale, shift, stride=, pads=, relu=)`` is the direct conv for inputs with
 few channels (a stem: KW·Cin small, ``direct_supports``) with the same kind of affine / ReLU
 epilogue; zoo-core calls it from ``zoo_core.nn.conv2d`` and ``conv_affine`` on the CPU.
@@ -316,9 +322,11 @@ from zoo_cpu_kernels.moments import kernel_moments as kernel_moments  # noqa: E4
 from zoo_cpu_kernels.moments import moments_supports as moments_supports  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_GELU as POINTWISE_GELU  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_LAYERNORM as POINTWISE_LAYERNORM  # noqa: E402
+from zoo_cpu_kernels.pointwise import POINTWISE_MLP as POINTWISE_MLP  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_PATCH as POINTWISE_PATCH  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_PER_IMAGE as POINTWISE_PER_IMAGE  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_PROLOGUE as POINTWISE_PROLOGUE  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_TARGET as POINTWISE_TARGET  # noqa: E402
 from zoo_cpu_kernels.pointwise import pointwise_conv2d as pointwise_conv2d  # noqa: E402
+from zoo_cpu_kernels.pointwise import pointwise_mlp as pointwise_mlp  # noqa: E402
 from zoo_cpu_kernels.pointwise import pointwise_supports as pointwise_supports  # noqa: E402

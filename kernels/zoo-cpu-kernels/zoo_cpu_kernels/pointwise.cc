@@ -33,6 +33,9 @@
 // rows, and where chunks are copied, the next chunk's kernel rows (`Slice::ahead`). Items are spread
 // in contiguous ranges over XLA's intra-op thread pool (at most `max_threads` tasks where that is
 // positive). Other CPUs (or `portable` = 1) get a plain loop.
+//
+// `zoo_pointwise_mlp` runs an MLP's two layers (fc1 with the GELU, fc2 with its residual) through the same
+// loop, a chunk of rows at a time, so that the chunk's hidden activations stay in cache between them.
 
 #include <algorithm>
 #include <cmath>
@@ -545,6 +548,43 @@ bool affine_ok(const Dims& d, int64_t n, int64_t cout) {
   return (d.size() == 1 && d[0] == cout) || (d.size() == 2 && d[0] == n && d[1] == cout);
 }
 
+// The threads a call spreads over: the pool's, at most `max_threads` where that is positive.
+int64_t pool_threads(ffi::ThreadPool& pool, int64_t max_threads) {
+  return max_threads > 0 ? std::min<int64_t>(max_threads, pool.num_threads()) : pool.num_threads();
+}
+
+// Tiles, their order and the chunk of input channels for a GEMM spread over `threads`.
+void plan(Shape& s, int64_t threads, bool prologue) {
+  choose_tiles(s, threads);
+  if (s.cout >= kPackCout && s.tile < kPackTile) s.cin_block = std::min(s.cin_block, kSmallTileChunk);
+  // A prologue transforms a thread's tile once where the thread's items go tile by tile; block by block,
+  // every item would do it again (ConvNeXt-V2-T's batch-1 fc2 at stage 3, 3 tiles × 6 blocks: 0.93×).
+  if (prologue) s.tile_major = true;
+}
+
+// Packed kernels live in buffers of the calling thread's, kept for its next calls (a fresh one would
+// page-fault on every call: 3.2 µs per 4 KiB page on the AMD EPYC of docs/performance.md): store 0 for a
+// pointwise call or an MLP's fc1, store 1 for an MLP's fc2.
+zoo::AlignedFloats& packed_kernels(int i) {
+  thread_local zoo::AlignedFloats stores[2];
+  return stores[i];
+}
+
+// The kernel's blocks packed into `store` where `prepacks` says it pays (else null).
+const float* pack_kernel(ffi::ThreadPool& pool, const Shape& s, bool portable, const float* k,
+                         zoo::AlignedFloats& store, int64_t max_threads) {
+  if (!prepacks(s, portable)) return nullptr;
+  if (store.size() < static_cast<size_t>(s.blocks() * 64 * s.cin)) store.resize(s.blocks() * 64 * s.cin);
+  float* packed = store.data();
+  // Split over the threads from 2^16 floats (256 KiB) on, below on this thread alone: a hand-off costs
+  // more than a small kernel's copy, and a larger one copied by one thread while the others wait cost
+  // (784, 192) × (192, 768) 6% (0.92× against 0.97× split).
+  zoo::parallel_ranges(pool, s.blocks(), 16 * s.cin * s.cout, max_threads, [&](int64_t first, int64_t last) {
+    pack_blocks(s, k, packed, first, last);
+  });
+  return packed;
+}
+
 // The conv with its epilogue, and with `moments` (a (2, Cout) result, else null) each output
 // channel's kernel mean and biased variance over Cin, taken as the conv reads the kernel.
 ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi::F32>& kernel,
@@ -609,31 +649,14 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
     }
     return ffi::Error::Success();
   }
-  choose_tiles(s, max_threads > 0 ? std::min<int64_t>(max_threads, pool.num_threads()) : pool.num_threads());
-  if (s.cout >= kPackCout && s.tile < kPackTile) s.cin_block = std::min(s.cin_block, kSmallTileChunk);
-  // A prologue transforms a thread's tile once where the thread's items go tile by tile; block by block,
-  // every item would do it again (ConvNeXt-V2-T's batch-1 fc2 at stage 3, 3 tiles × 6 blocks: 0.93×).
-  if (pro.scale) s.tile_major = true;
+  plan(s, pool_threads(pool, max_threads), pro.scale != nullptr);
   const float* xp = x.typed_data();
   const float* kp = kernel.typed_data();
   float* yp = y->typed_data();
   const Epilogue e{scale.typed_data(), shift.typed_data(), residual, relu != 0, gelu != 0,
                    scale.dimensions().size() == 2 ? s.cout : 0, s.oh * s.ow, 0};
   const int64_t flops = s.pixels() * s.cout * std::max<int64_t>(s.cin, 1);
-  // The packed kernel lives in a buffer of the calling thread's, kept for its next calls (a fresh one
-  // would page-fault on every call: 3.2 µs per 4 KiB page on the AMD EPYC of docs/performance.md).
-  thread_local zoo::AlignedFloats prepack_store;
-  float* prepacked = nullptr;
-  if (prepacks(s, portable != 0)) {
-    if (prepack_store.size() < static_cast<size_t>(s.blocks() * 64 * s.cin)) prepack_store.resize(s.blocks() * 64 * s.cin);
-    prepacked = prepack_store.data();
-    // Split over the threads from 2^16 floats (256 KiB) on, below on this thread alone: a hand-off costs
-    // more than a small kernel's copy, and a larger one copied by one thread while the others wait cost
-    // (784, 192) × (192, 768) 6% (0.92× against 0.97× split).
-    zoo::parallel_ranges(pool, s.blocks(), 16 * s.cin * s.cout, max_threads, [&](int64_t first, int64_t last) {
-      pack_blocks(s, kp, prepacked, first, last);
-    });
-  }
+  const float* prepacked = pack_kernel(pool, s, portable != 0, kp, packed_kernels(0), max_threads);
   zoo::parallel_ranges(pool, s.tiles() * s.blocks(), flops, max_threads, [&](int64_t first, int64_t last) {
     run(s, portable != 0, xp, kp, yp, moments, e, first, last, prepacked, pro);
   });
@@ -660,6 +683,87 @@ ffi::Error PointwiseMoments(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::
   }
   return Conv(pool, x, kernel, scale, shift, rest, y, moments->typed_data(), stride, relu, gelu, has_residual,
               cin_block, max_threads, portable, prologue, prologue_eps);
+}
+
+// An MLP, fc2(gelu(fc1(x'))) with each layer's affine and fc2's residual, x' = x or LayerNorm(x) (a ViT
+// block's norm2 as fc1's prologue): x (N, H, W, K) rows, fc1's kernel (K, D) and scale and shift (D,),
+// fc2's kernel (D, O) and scale and shift (O,), then the residual (N, H, W, O) where `has_residual` and the
+// norm's scale and shift (K,) where `layer_norm`. The rows go in chunks of pixels whose D hidden values
+// (at most `chunk_floats` of them, 4 MiB) stay in cache between the two layers: fc1 over a chunk into a
+// buffer of the calling thread's, then fc2 from it, each spread over the threads as one pointwise call.
+// The hidden activations never reach memory, and XLA's per-call buffer does not hold them (ConvNeXt-T at
+// batch 8: 38.5 MB of them in each stage-1 block, the buffer 59 MB, over glibc's 32 MB reuse threshold).
+ffi::Error MlpCall(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> k1,
+                   ffi::Buffer<ffi::F32> scale1, ffi::Buffer<ffi::F32> shift1, ffi::Buffer<ffi::F32> k2,
+                   ffi::Buffer<ffi::F32> scale2, ffi::Buffer<ffi::F32> shift2, ffi::RemainingArgs rest,
+                   ffi::ResultBuffer<ffi::F32> y, int64_t has_residual, int64_t layer_norm, float eps,
+                   int64_t cin_block, int64_t max_threads, int64_t portable, int64_t chunk_floats) {
+  const auto xd = x.dimensions(), ad = k1.dimensions(), bd = k2.dimensions(), yd = y->dimensions();
+  const auto is_vec = [](const auto& d, int64_t n) { return d.size() == 1 && d[0] == n; };
+  const bool shapes_ok = xd.size() == 4 && ad.size() == 2 && bd.size() == 2 && yd.size() == 4 && ad[0] == xd[3] &&
+                         bd[0] == ad[1] && ad[1] % 16 == 0 && bd[1] % 16 == 0 && yd[0] == xd[0] &&
+                         yd[1] == xd[1] && yd[2] == xd[2] && yd[3] == bd[1] && is_vec(scale1.dimensions(), ad[1]) &&
+                         is_vec(shift1.dimensions(), ad[1]) && is_vec(scale2.dimensions(), bd[1]) &&
+                         is_vec(shift2.dimensions(), bd[1]) && cin_block >= 1 && chunk_floats >= 1 &&
+                         rest.size() == (has_residual ? 1u : 0u) + (layer_norm ? 2u : 0u);
+  if (!shapes_ok) {
+    return ffi::Error::InvalidArgument(
+        "zoo_pointwise_mlp: expected x (N, H, W, K), fc1's kernel (K, D), scale and shift (D,), fc2's kernel (D, O), "
+        "scale and shift (O,), D and O multiples of 16, y (N, H, W, O), then a residual shaped as y where "
+        "has_residual and the norm's scale and shift (K,) where layer_norm");
+  }
+  const int64_t k = xd[3], d = ad[1], o = bd[1], m = xd[0] * xd[1] * xd[2];
+  const float* residual = nullptr;
+  if (has_residual) {
+    const auto r = rest.get<ffi::Buffer<ffi::F32>>(0);
+    if (!r.has_value() || r->dimensions().size() != 4 || !std::equal(yd.begin(), yd.end(), r->dimensions().begin())) {
+      return ffi::Error::InvalidArgument("zoo_pointwise_mlp: the residual must be float32 shaped as y");
+    }
+    residual = r->typed_data();
+  }
+  Prologue pro;
+  if (layer_norm) {
+    const auto a = rest.get<ffi::Buffer<ffi::F32>>(has_residual ? 1 : 0);
+    const auto b = rest.get<ffi::Buffer<ffi::F32>>(has_residual ? 2 : 1);
+    if (!a.has_value() || !b.has_value() || !is_vec(a->dimensions(), k) || !is_vec(b->dimensions(), k)) {
+      return ffi::Error::InvalidArgument("zoo_pointwise_mlp: the norm's scale and shift must be float32 (K,)");
+    }
+    pro = Prologue{a->typed_data(), b->typed_data(), false, true, eps};
+  }
+  if (m == 0) return ffi::Error::Success();
+  const int64_t threads = pool_threads(pool, max_threads);
+  // Chunks of equal size, a multiple of 6 pixels (the register block), their hidden rows within chunk_floats.
+  const int64_t most = std::max<int64_t>(6, chunk_floats / d), chunks = (m + most - 1) / most;
+  const int64_t g = std::min(m, ((m + chunks - 1) / chunks + 5) / 6 * 6);
+  // A chunk's pixels as one row of an image (the prologue's scale and shift are the same for every image).
+  const auto shape = [&](int64_t count, int64_t cin, int64_t cout, bool prologue) {
+    Shape s{1, 1, count, cin, cout, 1, count, 1, cin_block, 0, true, cin, cin};
+    plan(s, threads, prologue);
+    return s;
+  };
+  thread_local zoo::AlignedFloats hidden_store;
+  if (hidden_store.size() < static_cast<size_t>(g * d)) hidden_store.resize(g * d);
+  float* hidden = hidden_store.data();
+  const float* packed1 =
+      pack_kernel(pool, shape(g, k, d, layer_norm), portable != 0, k1.typed_data(), packed_kernels(0), max_threads);
+  const float* packed2 =
+      pack_kernel(pool, shape(g, d, o, false), portable != 0, k2.typed_data(), packed_kernels(1), max_threads);
+  for (int64_t p0 = 0; p0 < m; p0 += g) {
+    const int64_t count = std::min(g, m - p0);
+    const Shape s1 = shape(count, k, d, layer_norm), s2 = shape(count, d, o, false);
+    const Epilogue e1{scale1.typed_data(), shift1.typed_data(), nullptr, false, true, 0, count, 0};
+    const Epilogue e2{scale2.typed_data(), shift2.typed_data(), residual ? residual + p0 * o : nullptr, false, false,
+                      0, count, 0};
+    const float* xp = x.typed_data() + p0 * k;
+    zoo::parallel_ranges(pool, s1.tiles() * s1.blocks(), count * k * d, max_threads, [&](int64_t first, int64_t last) {
+      run(s1, portable != 0, xp, k1.typed_data(), hidden, nullptr, e1, first, last, packed1, pro);
+    });
+    float* yp = y->typed_data() + p0 * o;
+    zoo::parallel_ranges(pool, s2.tiles() * s2.blocks(), count * d * o, max_threads, [&](int64_t first, int64_t last) {
+      run(s2, portable != 0, hidden, k2.typed_data(), yp, nullptr, e2, first, last, packed2);
+    });
+  }
+  return ffi::Error::Success();
 }
 
 // The operands and attributes both targets bind, around their results (the moments target has two).
@@ -697,3 +801,25 @@ extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooPointwiseMom
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooPointwiseMoments, PointwiseMoments,
                               Bound(Operands().Ret<ffi::Buffer<ffi::F32>>().Ret<ffi::Buffer<ffi::F32>>()));
+
+extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* ZooPointwiseMlp(XLA_FFI_CallFrame* call_frame);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooPointwiseMlp, MlpCall,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .RemainingArgs()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("has_residual")
+                                  .Attr<int64_t>("layer_norm")
+                                  .Attr<float>("eps")
+                                  .Attr<int64_t>("cin_block")
+                                  .Attr<int64_t>("max_threads")
+                                  .Attr<int64_t>("portable")
+                                  .Attr<int64_t>("chunk_floats"));
