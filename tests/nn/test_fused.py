@@ -253,12 +253,13 @@ def test_a_gelu_mlp_is_one_call_equal_to_its_two_layers_with_their_gradients(mon
     """``gelu_mlp_residual`` (an Mlp's ``apply_residual`` with the exact GELU) is fc1's and fc2's ``dense_layer``
     calls, bit for bit, gradients included (every leaf: x, both layers, the residual, the LayerScale, the
     norm); where zoo-cpu-kernels has ``pointwise_mlp`` the compiled program makes one call of it and none of
-    the plain pointwise kernel."""
+    the plain pointwise kernel, where the hidden activations are more than one of its chunks (else the two
+    calls)."""
     from zoo_core.nn import fused
 
     monkeypatch.setenv("ZOO_CPU_KERNELS", "1" if kernels_on else "0")
     k = jax.random.split(jax.random.key(4), 9)
-    x, res = 1 + jax.random.normal(k[0], (2, 7, 5, 48)), jax.random.normal(k[1], (2, 7, 5, 48))
+    x, res = 1 + jax.random.normal(k[0], (2, 64, 48, 48)), jax.random.normal(k[1], (2, 64, 48, 48))  # 1.2M hidden
     fc1, fc2 = {"kernel": jax.random.normal(k[2], (48, 192)) / 7}, {"kernel": jax.random.normal(k[3], (192, 48)) / 14}
     if bias:
         fc1["bias"], fc2["bias"] = jax.random.normal(k[4], (192,)), jax.random.normal(k[5], (48,))
@@ -281,8 +282,12 @@ def test_a_gelu_mlp_is_one_call_equal_to_its_two_layers_with_their_gradients(mon
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
     hlo = jax.jit(one).lower(*args).compile().as_text()
     compiled = kernels_on and getattr(import_cpu_kernels(), "POINTWISE_MLP", False)
-    assert (hlo.count("zoo_pointwise_mlp"), "zoo_pointwise_conv2d" in hlo) == (int(compiled), False if compiled else
-                                                                               "zoo_pointwise_conv2d" in hlo)
+    assert hlo.count('custom_call_target="zoo_pointwise_mlp"') == compiled
+    assert hlo.count('custom_call_target="zoo_pointwise_conv2d"') == (0 if compiled else 2 * kernels_on)
+    # hidden activations within one chunk (2 × 4 × 48 rows × 192): the two calls
+    hlo = jax.jit(one).lower(x[:, :4], fc1, fc2, res[:, :4], g, ln).compile().as_text()
+    assert "zoo_pointwise_mlp" not in hlo
+    assert hlo.count('custom_call_target="zoo_pointwise_conv2d"') == 2 * bool(COMPILED and kernels_on)
 
 
 @pytest.mark.parametrize("kernels_on", [True, False])
@@ -405,8 +410,7 @@ def test_a_vit_block_takes_its_layer_norms_as_prologues(kernels_on, monkeypatch)
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
     hlo = jax.jit(run).lower(params, x).compile().as_text()
     compiled = kernels_on and getattr(import_cpu_kernels(), "POINTWISE_LAYERNORM", False)
-    in_mlp = compiled and getattr(import_cpu_kernels(), "POINTWISE_MLP", False)  # norm2 in the MLP's one call
-    assert (hlo.count("prologue = 3"), hlo.count("layer_norm = 1")) == (2 * compiled - in_mlp, in_mlp)
+    assert hlo.count("prologue = 3") == 2 * compiled
 
 
 def test_dense_affine_keeps_a_sharded_batch_where_it_lies():
@@ -494,8 +498,7 @@ def unfused_vit_block(block, params, state, x):
                           (None, True, False, True, 2)])  # an inner MLP norm: the MLP as its modules
 def test_a_vit_block_through_its_fused_branches_equals_the_modules(init_values, qkv_bias, attn_norm, mlp_norm, fused):
     """``VitBlock.apply`` runs each branch's linear layers as ``dense_affine`` calls (on the CPU the
-    pointwise kernel: qkv, proj + LayerScale + residual, and fc1 + GELU with fc2 + LayerScale + residual as one
-    MLP call) and
+    pointwise kernel: qkv, proj + LayerScale + residual, fc1 + GELU, fc2 + LayerScale + residual) and
     equals the modules one after the other; in bfloat16 it is the modules."""
     block = nn.vit_block(64, 4, qkv_bias=qkv_bias, init_values=init_values, scale_attn_norm=attn_norm,
                          scale_mlp_norm=mlp_norm)
@@ -505,11 +508,8 @@ def test_a_vit_block_through_its_fused_branches_equals_the_modules(init_values, 
     fn = jax.jit(lambda p, x: block.apply(p, state, x)[0])
     np.testing.assert_allclose(np.asarray(fn(params, x)), np.asarray(unfused_vit_block(block, params, state, x)),
                                rtol=1e-5, atol=1e-5)
-    if COMPILED:  # the MLP's two layers as one pointwise_mlp call where zoo-cpu-kernels has it
-        text = fn.lower(params, x).compile().as_text()
-        mlp = int(getattr(kernels, "POINTWISE_MLP", False) and fused == 4)
-        assert text.count(f'custom_call_target="{kernels.POINTWISE_TARGET}"') == fused - 2 * mlp
-        assert text.count('custom_call_target="zoo_pointwise_mlp"') == mlp
+    if COMPILED:
+        assert fn.lower(params, x).compile().as_text().count(f'custom_call_target="{kernels.POINTWISE_TARGET}"') == fused
     xb = x.astype(jnp.bfloat16)
     np.testing.assert_array_equal(np.asarray(block.apply(params, state, xb)[0], np.float32),
                                   np.asarray(unfused_vit_block(block, params, state, xb), np.float32))

@@ -320,6 +320,7 @@ from zoo_cpu_kernels.group_norm import group_norm_supports as group_norm_support
 from zoo_cpu_kernels.moments import MOMENTS_TARGET as MOMENTS_TARGET  # noqa: E402
 from zoo_cpu_kernels.moments import kernel_moments as kernel_moments  # noqa: E402
 from zoo_cpu_kernels.moments import moments_supports as moments_supports  # noqa: E402
+from zoo_cpu_kernels.pointwise import MLP_CHUNK_FLOATS as MLP_CHUNK_FLOATS  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_GELU as POINTWISE_GELU  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_LAYERNORM as POINTWISE_LAYERNORM  # noqa: E402
 from zoo_cpu_kernels.pointwise import POINTWISE_MLP as POINTWISE_MLP  # noqa: E402
