@@ -585,6 +585,16 @@ const float* pack_kernel(ffi::ThreadPool& pool, const Shape& s, bool portable, c
   return packed;
 }
 
+// The residual, the first of `rest`: its data where it is float32 and shaped as y (dimensions `yd`), else null.
+template <typename Dims>
+const float* residual_of(ffi::RemainingArgs& rest, const Dims& yd) {
+  const auto r = rest.get<ffi::Buffer<ffi::F32>>(0);
+  if (!r.has_value() || r->dimensions().size() != 4 || !std::equal(yd.begin(), yd.end(), r->dimensions().begin())) {
+    return nullptr;
+  }
+  return r->typed_data();
+}
+
 // The conv with its epilogue, and with `moments` (a (2, Cout) result, else null) each output
 // channel's kernel mean and biased variance over Cin, taken as the conv reads the kernel.
 ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi::F32>& kernel,
@@ -614,12 +624,8 @@ ffi::Error Conv(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi
         "a residual shaped as y exactly where has_residual, and at most one of relu and gelu");
   }
   const float* residual = nullptr;
-  if (has_residual) {
-    const auto r = rest.get<ffi::Buffer<ffi::F32>>(0);
-    if (!r.has_value() || r->dimensions().size() != 4 || !std::equal(yd.begin(), yd.end(), r->dimensions().begin())) {
-      return ffi::Error::InvalidArgument("zoo_pointwise: the residual must be float32 shaped as y");
-    }
-    residual = r->typed_data();
+  if (has_residual && !(residual = residual_of(rest, yd))) {
+    return ffi::Error::InvalidArgument("zoo_pointwise: the residual must be float32 shaped as y");
   }
   // The prologue's (N, Cin) scale and shift follow the residual; a 1×1 conv at stride 1 only.
   Prologue pro;
@@ -714,12 +720,8 @@ ffi::Error MlpCall(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ff
   }
   const int64_t k = xd[3], d = ad[1], o = bd[1], m = xd[0] * xd[1] * xd[2];
   const float* residual = nullptr;
-  if (has_residual) {
-    const auto r = rest.get<ffi::Buffer<ffi::F32>>(0);
-    if (!r.has_value() || r->dimensions().size() != 4 || !std::equal(yd.begin(), yd.end(), r->dimensions().begin())) {
-      return ffi::Error::InvalidArgument("zoo_pointwise_mlp: the residual must be float32 shaped as y");
-    }
-    residual = r->typed_data();
+  if (has_residual && !(residual = residual_of(rest, yd))) {
+    return ffi::Error::InvalidArgument("zoo_pointwise_mlp: the residual must be float32 shaped as y");
   }
   Prologue pro;
   if (layer_norm) {
